@@ -1,0 +1,64 @@
+"""The exceptions jobboard raises. Each message says what to do next."""
+
+from __future__ import annotations
+
+
+class JobboardError(Exception):
+    """Base class of every jobboard error."""
+
+
+class QueueNotFound(JobboardError, LookupError):
+    """No queue of that name is known to this board."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Unknown queue {name!r}. Known queues are the ones passed to Board() "
+            "or seen by a tracked producer; check the spelling."
+        )
+        self.name = name
+
+
+class JobNotFound(JobboardError, LookupError):
+    """No job with that id is recorded in the queue (it may have been trimmed)."""
+
+    def __init__(self, queue: str, job_id: str) -> None:
+        super().__init__(
+            f"No job {job_id!r} in queue {queue!r}. It may never have existed, or it "
+            "was removed by retention or by an operator."
+        )
+        self.queue = queue
+        self.job_id = job_id
+
+
+class JobStateError(JobboardError):
+    """The action does not apply to the job in its current state (HTTP 409)."""
+
+    def __init__(self, job_id: str, state: str, action: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(
+            f"Cannot {action} job {job_id!r}: it is {state}; {action} applies to "
+            f"{', '.join(allowed)} jobs."
+        )
+        self.job_id = job_id
+        self.state = state
+        self.action = action
+        self.allowed = allowed
+
+
+class InvalidArgument(JobboardError, ValueError):
+    """A parameter given to the core API is out of range or of the wrong kind (HTTP 400)."""
+
+
+class PeriodicTaskNotFound(JobboardError, LookupError):
+    """No periodic task of that name has been registered by a consumer."""
+
+    def __init__(self, queue: str, name: str) -> None:
+        super().__init__(
+            f"No periodic task {name!r} in queue {queue!r}. Periodic tasks appear once a "
+            "consumer with periodic tasks enabled has started."
+        )
+        self.queue = queue
+        self.name = name
+
+
+class ConfigurationError(JobboardError):
+    """jobboard was set up in a way that cannot work."""

@@ -1,0 +1,291 @@
+"""What the core API returns: plain dataclasses, decoded from Redis, safe to render.
+
+Every string field that came from a task (args, kwargs, result, errors, log lines) is
+display text only: already truncated and redacted, never markup. Templates must still
+escape it (Jinja2 autoescaping does).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# Job states. A job is in exactly one of them; each has one Redis set of ids per queue.
+WAITING = "waiting"
+SCHEDULED = "scheduled"  # eta / delay, or waiting for a retry with backoff
+ACTIVE = "active"
+COMPLETED = "completed"
+FAILED = "failed"  # retries exhausted (or stalled too often)
+REVOKED = "revoked"
+EXPIRED = "expired"
+CANCELED = "canceled"  # CancelExecution with no retry left
+INTERRUPTED = "interrupted"  # consumer stopped mid-run and the job was not put back
+LOCKED = "locked"  # lock_task held elsewhere and no retry left
+RATE_LIMITED = "rate_limited"  # rate limit hit and no retry left
+
+PENDING_STATES: tuple[str, ...] = (WAITING, SCHEDULED, ACTIVE)
+FINISHED_STATES: tuple[str, ...] = (
+    COMPLETED, FAILED, REVOKED, EXPIRED, CANCELED, INTERRUPTED, LOCKED, RATE_LIMITED,
+)
+STATES: tuple[str, ...] = PENDING_STATES + FINISHED_STATES
+
+# Which states an action applies to. The views use these to decide which buttons to show.
+RETRYABLE_STATES: tuple[str, ...] = (
+    FAILED, REVOKED, EXPIRED, CANCELED, INTERRUPTED, LOCKED, RATE_LIMITED, COMPLETED,
+)
+PROMOTABLE_STATES: tuple[str, ...] = (SCHEDULED,)
+REVOCABLE_STATES: tuple[str, ...] = (WAITING, SCHEDULED)
+REMOVABLE_STATES: tuple[str, ...] = STATES
+
+
+class Counts(dict):
+    """Jobs per state of one queue (every state present, 0 when empty).
+
+    A dict ``{state: count}`` with two extra attributes: ``paused`` and ``total``.
+    """
+
+    paused: bool
+
+    def __init__(self, values: dict[str, int], paused: bool = False) -> None:
+        super().__init__({s: int(values.get(s, 0)) for s in STATES})
+        self.paused = paused
+
+    @property
+    def total(self) -> int:
+        return sum(self.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"states": dict(self), "paused": self.paused, "total": self.total}
+
+
+@dataclass
+class Attempt:
+    """One failed attempt of a job."""
+
+    number: int
+    at: float | None
+    error_class: str
+    message: str
+    traceback: str
+    consumer: str | None = None
+
+
+@dataclass
+class Event:
+    """One line of a job's timeline: a state change or a notable happening."""
+
+    at: float
+    kind: str  # a state name, or "stalled", "retried", "promoted", ...
+    message: str = ""
+
+
+@dataclass
+class LogLine:
+    at: float
+    message: str
+
+
+@dataclass
+class Job:
+    """One job as recorded by jobboard.
+
+    Lists return jobs without ``attempts``, ``logs`` and ``events`` (empty); ``Queue.job()``
+    fills them in. ``undecodable`` holds the reason when the record could not be read: such
+    a job still lists and can still be removed.
+    """
+
+    id: str
+    queue: str
+    task: str = ""
+    state: str = ""
+    args: str = ""
+    kwargs: str = ""
+    priority: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 0
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    scheduled_for: float | None = None
+    wait_ms: int | None = None
+    run_ms: int | None = None
+    consumer: str | None = None
+    result: str | None = None
+    error: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    parent: str | None = None
+    children: list[str] = field(default_factory=list)
+    stalls: int = 0
+    periodic: bool = False
+    undecodable: str | None = None
+    has_message: bool = False
+    attempts: list[Attempt] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def short_task(self) -> str:
+        """The task name without its module path (``worker.send_email`` -> ``send_email``)."""
+        return self.task.rsplit(".", 1)[-1] if self.task else ""
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def updated_at(self) -> float | None:
+        return self.finished_at or self.started_at or self.enqueued_at
+
+    def as_dict(self, detail: bool = False) -> dict[str, Any]:
+        """JSON-ready form (used by the JSON API)."""
+        d: dict[str, Any] = {
+            "id": self.id, "queue": self.queue, "task": self.task, "state": self.state,
+            "args": self.args, "kwargs": self.kwargs, "priority": self.priority,
+            "options": self.options, "attempt": self.attempt,
+            "enqueued_at": self.enqueued_at, "started_at": self.started_at,
+            "finished_at": self.finished_at, "scheduled_for": self.scheduled_for,
+            "wait_ms": self.wait_ms, "run_ms": self.run_ms, "consumer": self.consumer,
+            "result": self.result, "error": self.error, "progress": self.progress,
+            "progress_message": self.progress_message, "parent": self.parent,
+            "children": list(self.children), "stalls": self.stalls,
+            "periodic": self.periodic, "undecodable": self.undecodable,
+        }
+        if detail:
+            d["attempts"] = [vars(a).copy() for a in self.attempts]
+            d["logs"] = [vars(x).copy() for x in self.logs]
+            d["events"] = [vars(e).copy() for e in self.events]
+        return d
+
+
+@dataclass
+class JobPage:
+    """One page of a job list.
+
+    ``total`` is the number of jobs matching (exact for state and task filters). With a
+    ``search``, matching is a bounded scan: ``scanned`` says how many ids were examined and
+    ``complete`` whether the scan covered the whole state, so the page never silently
+    hides matches.
+    """
+
+    jobs: list[Job]
+    total: int
+    offset: int
+    limit: int
+    state: str
+    task: str | None = None
+    search: str | None = None
+    order: str = "newest"
+    scanned: int | None = None
+    complete: bool = True
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.jobs) < self.total
+
+    @property
+    def has_prev(self) -> bool:
+        return self.offset > 0
+
+
+@dataclass
+class RunningJob:
+    job_id: str
+    queue: str
+    task: str
+    started_at: float
+    worker: str = ""
+
+
+@dataclass
+class Consumer:
+    """A live ``huey_consumer`` process, from its heartbeat."""
+
+    id: str  # "host:pid"
+    queue: str
+    host: str
+    pid: int
+    worker_type: str
+    workers: int
+    periodic: bool
+    started_at: float
+    last_seen: float
+    version: str
+    done: int = 0
+    failed: int = 0
+    running: list[RunningJob] = field(default_factory=list)
+
+    @property
+    def uptime(self) -> float:
+        return max(0.0, time.time() - self.started_at)
+
+
+@dataclass
+class PeriodicTask:
+    """A periodic task registered by a consumer that runs periodic tasks."""
+
+    queue: str
+    name: str  # full task name
+    schedule: str  # crontab text, e.g. "0 1 * * *"
+    next_run: float | None
+    last_run: float | None
+    last_job_id: str | None
+    last_outcome: str | None  # a job state, e.g. "completed" / "failed"
+    paused: bool
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+
+@dataclass
+class MetricPoint:
+    """Counters of one bucket (a minute, or a day for long windows)."""
+
+    at: float
+    enqueued: int = 0
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+
+
+@dataclass
+class Metrics:
+    """Throughput and timing of one queue (or one task of it) over a window."""
+
+    queue: str
+    task: str | None
+    window: str  # "1h" | "24h" | "7d" | "90d"
+    bucket_seconds: int
+    points: list[MetricPoint]
+    wait_ms: dict[str, float | None]  # {"p50":..,"p95":..,"p99":..}
+    run_ms: dict[str, float | None]
+
+    @property
+    def totals(self) -> MetricPoint:
+        t = MetricPoint(at=self.points[0].at if self.points else 0.0)
+        for p in self.points:
+            t.enqueued += p.enqueued
+            t.completed += p.completed
+            t.failed += p.failed
+            t.retried += p.retried
+        return t
+
+
+@dataclass
+class Health:
+    """Whether a queue looks healthy, and why not."""
+
+    queue: str
+    healthy: bool
+    reasons: list[str]
+    backlog: int
+    oldest_waiting_age: float | None  # seconds
+    failure_rate_5m: float | None
+    failure_rate_60m: float | None
+    consumers_alive: int
+    paused: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
