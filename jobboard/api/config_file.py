@@ -1,0 +1,146 @@
+"""The users-and-tokens file written by ``jobboard users ...`` / ``jobboard tokens ...``.
+
+A JSON file (path from ``--config`` or ``JOBBOARD_CONFIG``), created with mode 0600::
+
+    {
+      "users":  {"alice": {"password_hash": "scrypt:...", "role": "admin"}},
+      "tokens": {"<token>": {"role": "operator", "name": "ci", "created_at": 1732380000.0}}
+    }
+
+``users`` has exactly the shape of ``JOBBOARD_USERS`` and the token keys map onto
+``JOBBOARD_API_TOKENS`` (token -> role), so an app loads it with :func:`apply_to_config`
+(done by ``jobboard.api.register`` when ``JOBBOARD_CONFIG`` is set). Passwords are stored as
+Werkzeug hashes only; tokens are stored as given because bearer lookup needs them, hence the
+file's 0600 mode. Writes go to a temporary file renamed over the old one, so a crash never
+leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError
+
+ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
+ENV = "JOBBOARD_CONFIG"
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Path:
+    """The config file path: the argument, else ``$JOBBOARD_CONFIG``."""
+    chosen = path or os.environ.get(ENV)
+    if not chosen:
+        raise ConfigurationError(
+            "No users/tokens file given: pass --config PATH or set JOBBOARD_CONFIG=PATH "
+            "(the same path the web app reads).")
+    return Path(chosen)
+
+
+def load(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The file's content ({"users": {}, "tokens": {}} when it does not exist yet)."""
+    p = resolve_path(path)
+    if not p.exists():
+        return {"users": {}, "tokens": {}}
+    try:
+        data = json.loads(p.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError) as e:
+        raise ConfigurationError(f"Cannot read {p}: {e}. Fix or remove the file.") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{p} must hold a JSON object with 'users' and 'tokens'.")
+    data.setdefault("users", {})
+    data.setdefault("tokens", {})
+    return data
+
+
+def save(path: str | os.PathLike[str] | None, data: dict[str, Any]) -> Path:
+    """Write atomically with mode 0600 (it holds tokens)."""
+    p = resolve_path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".jobboard-", dir=str(p.parent))
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ConfigurationError(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
+    return role
+
+
+def add_user(data: dict[str, Any], name: str, password: str, role: str) -> None:
+    from werkzeug.security import generate_password_hash
+
+    if not name or len(name) > 100:
+        raise ConfigurationError("A username is 1 to 100 characters.")
+    if name in data["users"]:
+        raise ConfigurationError(f"User {name!r} exists; use `jobboard users passwd {name}`.")
+    if len(password) < 8:
+        raise ConfigurationError("Passwords need at least 8 characters.")
+    data["users"][name] = {"password_hash": generate_password_hash(password),
+                           "role": check_role(role)}
+
+
+def set_password(data: dict[str, Any], name: str, password: str) -> None:
+    from werkzeug.security import generate_password_hash
+
+    if name not in data["users"]:
+        raise ConfigurationError(f"No user {name!r}; add it with `jobboard users add {name}`.")
+    if len(password) < 8:
+        raise ConfigurationError("Passwords need at least 8 characters.")
+    # A new hash also changes the session stamp, which logs out that user's sessions.
+    data["users"][name]["password_hash"] = generate_password_hash(password)
+
+
+def remove_user(data: dict[str, Any], name: str) -> None:
+    if data["users"].pop(name, None) is None:
+        raise ConfigurationError(f"No user {name!r}.")
+
+
+def add_token(data: dict[str, Any], role: str, name: str | None = None) -> str:
+    token = "jb_" + secrets.token_urlsafe(32)
+    data["tokens"][token] = {"role": check_role(role), "name": name or "",
+                             "created_at": time.time()}
+    return token
+
+
+def remove_token(data: dict[str, Any], token_or_name: str) -> int:
+    """Remove a token by its value, its name, or a unique prefix of at least 8 characters."""
+    tokens: dict[str, Any] = data["tokens"]
+    matches = [t for t, info in tokens.items()
+               if t == token_or_name or info.get("name") == token_or_name]
+    if not matches and len(token_or_name) >= 8:
+        matches = [t for t in tokens if t.startswith(token_or_name)]
+        if len(matches) > 1:
+            raise ConfigurationError(f"{token_or_name!r} matches {len(matches)} tokens; give more.")
+    if not matches:
+        raise ConfigurationError(f"No token with that value or name ({token_or_name!r}).")
+    for t in matches:
+        del tokens[t]
+    return len(matches)
+
+
+def apply_to_config(config: MutableMapping[str, Any], path: str | os.PathLike[str] | None) -> None:
+    """Merge the file into ``JOBBOARD_USERS`` / ``JOBBOARD_API_TOKENS`` (config keys win)."""
+    data = load(path)
+    users = dict(data["users"])
+    users.update(config.get("JOBBOARD_USERS") or {})
+    tokens = {t: info["role"] if isinstance(info, dict) else str(info)
+              for t, info in data["tokens"].items()}
+    tokens.update(config.get("JOBBOARD_API_TOKENS") or {})
+    config["JOBBOARD_USERS"] = users
+    config["JOBBOARD_API_TOKENS"] = tokens
