@@ -114,8 +114,8 @@ def _seconds(p: Problems, body: dict[str, Any], name: str, low: float = 0.0) -> 
     return float(v)
 
 
-def _eta(p: Problems, value: Any) -> dt.datetime | None:
-    """An eta as a timezone-aware UTC datetime (Huey normalises aware datetimes)."""
+def _eta(p: Problems, value: Any) -> float | None:
+    """An eta as a Unix time (what ``Queue.enqueue`` takes); naive ISO times are UTC."""
     if value is None:
         return None
     when: dt.datetime | None = None
@@ -138,7 +138,7 @@ def _eta(p: Problems, value: Any) -> dt.datetime | None:
     if when - now > dt.timedelta(seconds=MAX_SECONDS):
         p.add("eta", "is more than ten years away.")
         return None
-    return when.astimezone(dt.timezone.utc)
+    return when.timestamp()
 
 
 @dataclass
