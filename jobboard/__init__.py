@@ -1,5 +1,13 @@
-"""jobboard: durable job tracking, reliable delivery and a dashboard for Huey on Redis."""
+"""jobboard: durable job tracking, reliable delivery and a dashboard for Huey on Redis.
 
+>>> huey = jobboard.RedisHuey("emails", url="redis://localhost:6379/0")
+>>> board = jobboard.Board([huey])
+>>> board.queue("emails").counts()
+"""
+
+from .board import Board, Queue
+from .config import Retention
+from .context import log, progress
 from .errors import (
     ConfigurationError,
     InvalidArgument,
@@ -8,11 +16,24 @@ from .errors import (
     JobStateError,
     PeriodicTaskNotFound,
     QueueNotFound,
+    TaskNotFound,
 )
+from .huey import RedisHuey, track
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The Flask extension is imported lazily: consumers need not import Flask.
+    if name == "JobBoard":
+        from .web import JobBoard
+
+        return JobBoard
+    raise AttributeError(name)
+
+
 __all__ = [
-    "ConfigurationError", "InvalidArgument", "JobboardError", "JobNotFound",
-    "JobStateError", "PeriodicTaskNotFound", "QueueNotFound", "__version__",
+    "Board", "ConfigurationError", "InvalidArgument", "JobBoard", "JobboardError",
+    "JobNotFound", "JobStateError", "PeriodicTaskNotFound", "Queue", "QueueNotFound",
+    "RedisHuey", "Retention", "TaskNotFound", "__version__", "log", "progress", "track",
 ]

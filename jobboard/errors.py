@@ -62,3 +62,15 @@ class PeriodicTaskNotFound(JobboardError, LookupError):
 
 class ConfigurationError(JobboardError):
     """jobboard was set up in a way that cannot work."""
+
+
+class TaskNotFound(JobboardError, LookupError):
+    """No task of that name is registered for the queue (HTTP 404)."""
+
+    def __init__(self, queue: str, name: str, why: str = "") -> None:
+        super().__init__(
+            f"Unknown task {name!r} in queue {queue!r}" + (f": {why}." if why else
+            ". Use the full name (module.function) of a task registered on the queue's Huey.")
+        )
+        self.queue = queue
+        self.name = name

@@ -31,8 +31,9 @@ FINISHED_STATES: tuple[str, ...] = (
 STATES: tuple[str, ...] = PENDING_STATES + FINISHED_STATES
 
 # Which states an action applies to. The views use these to decide which buttons to show.
+# Completed jobs drop their message (memory), so they cannot be retried.
 RETRYABLE_STATES: tuple[str, ...] = (
-    FAILED, REVOKED, EXPIRED, CANCELED, INTERRUPTED, LOCKED, RATE_LIMITED, COMPLETED,
+    FAILED, REVOKED, EXPIRED, CANCELED, INTERRUPTED, LOCKED, RATE_LIMITED,
 )
 PROMOTABLE_STATES: tuple[str, ...] = (SCHEDULED,)
 REVOCABLE_STATES: tuple[str, ...] = (WAITING, SCHEDULED)

@@ -1,0 +1,792 @@
+"""The core API: read and act on tracked queues. Views, the JSON API, the CLI and the tests
+all go through ``Board`` and ``Queue``; nothing else reads jobboard's Redis keys.
+
+Reads never write. Counts are single commands sent in one pipeline; a list page is one
+ranged read plus one pipelined fetch of that page's records, so both cost the same with a
+thousand jobs or a million.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import inspect
+import json
+import math
+import pickle
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import redis as redis_lib
+from huey.serializer import Serializer
+
+from . import cron, scripts
+from .config import TrackingConfig
+from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
+                     PeriodicTaskNotFound, QueueNotFound, TaskNotFound)
+from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
+from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REVOCABLE_STATES,
+                      RETRYABLE_STATES, SCHEDULED, STATES, WAITING, Attempt, Consumer, Counts,
+                      Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
+                      RunningJob)
+from .storage import now_ms
+from .tracking import message_argv
+
+if TYPE_CHECKING:
+    from huey import Huey
+
+CHUNK = 500  # ids per round trip in bulk actions: memory stays flat whatever the total
+SEARCH_SCAN_LIMIT = 20_000  # ids examined by one search before it says "incomplete"
+MAX_PAGE = 500
+WINDOWS = {"1h": (3600, 60), "24h": (86400, 60), "7d": (7 * 86400, 86400), "90d": (90 * 86400, 86400)}
+ORDERS = ("newest", "oldest")
+
+
+def _s(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _ms_to_s(value: bytes | str | None) -> float | None:
+    if value in (None, b"", ""):
+        return None
+    return int(value) / 1000.0  # type: ignore[arg-type]
+
+
+def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
+    """A Job from the fields of its record hash; never raises (see ``Job.undecodable``)."""
+    try:
+        h = {k.decode(): v for k, v in raw.items()}
+        state = _s(h.get("st")) or ""
+        if state and state not in STATES:
+            raise ValueError(f"unknown state {state!r}")
+        opts = json.loads(h["opt"]) if h.get("opt") else {}
+        eta = _ms_to_s(h.get("eta"))
+        return Job(
+            id=job_id, queue=queue, task=_s(h.get("task")) or "", state=state,
+            args=_s(h.get("args")) or "", kwargs=_s(h.get("kw")) or "",
+            priority=int(h.get("pri") or 0), options=opts, attempt=int(h.get("att") or 0),
+            enqueued_at=_ms_to_s(h.get("enq")), started_at=_ms_to_s(h.get("sta")),
+            finished_at=_ms_to_s(h.get("fin")),
+            scheduled_for=eta if state == SCHEDULED or eta else None,
+            wait_ms=int(h["wait"]) if h.get("wait") else None,
+            run_ms=int(h["run"]) if h.get("run") else None,
+            consumer=_s(h.get("by")), result=_s(h.get("res")), error=_s(h.get("err")),
+            progress=float(h["pct"]) if h.get("pct") else None,
+            progress_message=_s(h.get("pmsg")), parent=_s(h.get("par")),
+            children=[c for c in (_s(h.get("nxt")) or "").split(",") if c],
+            stalls=int(h.get("stl") or 0), periodic=bool(h.get("per")),
+        )
+    except Exception as exc:  # a broken record must not break a listing
+        return Job(id=job_id, queue=queue, state=_s(raw.get(b"st")) or "",
+                   task=_s(raw.get(b"task")) or "",
+                   undecodable=f"{type(exc).__name__}: {exc}")
+
+
+def _loads_message(data: bytes, serializer: Serializer | None) -> Any:
+    return (serializer or Serializer()).deserialize(data)
+
+
+def _dumps_message(msg: Any, serializer: Serializer | None) -> bytes:
+    return (serializer or Serializer()).serialize(msg)
+
+
+class Board:
+    """Every tracked queue reachable from one Redis connection.
+
+    ``Board([huey, ...])`` takes tracked Huey instances (``jobboard.RedisHuey`` or
+    ``jobboard.track(h)``); ``Board(redis=client, queues=[...])`` needs no task module, and
+    with ``queues=None`` discovers the queues producers have registered.
+    """
+
+    def __init__(self, hueys: Iterable["Huey"] | None = None, *,
+                 redis: redis_lib.Redis | None = None, queues: Iterable[str] | None = None,
+                 prefix: str | None = None) -> None:
+        self._hueys: dict[str, Huey] = {}
+        for h in hueys or ():
+            if getattr(h, "jobboard", None) is None:
+                raise ConfigurationError(
+                    f"Huey instance {h.name!r} is not tracked. Create it with "
+                    "jobboard.RedisHuey(...) or call jobboard.track(huey) first.")
+            self._hueys[h.storage.name] = h
+        first = next(iter(self._hueys.values()), None)
+        if redis is None:
+            if first is None:
+                raise ConfigurationError("Board needs Huey instances or a redis= client.")
+            redis = first.storage.conn
+        self.redis: redis_lib.Redis = redis
+        self.prefix = prefix or (first.jobboard.config.prefix if first is not None else DEFAULT_PREFIX)
+        self._static = list(queues or [])
+        self._scripts: dict[str, Any] = {}
+
+    def script(self, name: str) -> Any:
+        if name not in self._scripts:
+            self._scripts[name] = self.redis.register_script(getattr(scripts, name))
+        return self._scripts[name]
+
+    def huey_for(self, queue: str) -> "Huey | None":
+        return self._hueys.get(queue)
+
+    def queue_names(self) -> list[str]:
+        """Queues given to this board plus the ones producers registered (one SMEMBERS)."""
+        names = set(self._hueys) | set(self._static)
+        names.update(n.decode() for n in self.redis.smembers(queues_key(self.prefix)))
+        return sorted(names)
+
+    def queues(self) -> list["Queue"]:
+        return [Queue(self, n) for n in self.queue_names()]
+
+    def queue(self, name: str) -> "Queue":
+        """The queue called ``name``; raises QueueNotFound."""
+        if name in self._hueys or name in self._static:
+            return Queue(self, name)
+        if self.redis.sismember(queues_key(self.prefix), name):
+            return Queue(self, name)
+        raise QueueNotFound(name)
+
+    def ping(self) -> None:
+        """Raise redis ConnectionError when Redis does not answer."""
+        self.redis.ping()
+
+    def all_counts(self) -> dict[str, Counts]:
+        """Counts of every queue, in one round trip."""
+        names = self.queue_names()
+        pipe = self.redis.pipeline(transaction=False)
+        for n in names:
+            Queue(self, n)._queue_counts(pipe)
+        res = pipe.execute()
+        per = len(STATES) + 1
+        return {n: Counts(dict(zip(STATES, res[i * per: i * per + len(STATES)])),
+                          paused=bool(res[i * per + len(STATES)]))
+                for i, n in enumerate(names)}
+
+    def find_job(self, job_id: str) -> Job:
+        """The job with this id in whichever queue holds it; raises JobNotFound."""
+        names = self.queue_names()
+        pipe = self.redis.pipeline(transaction=False)
+        for n in names:
+            pipe.hexists(QueueKeys(self.prefix, n).record(job_id), "st")
+        for n, found in zip(names, pipe.execute()):
+            if found:
+                return Queue(self, n).job(job_id)
+        raise JobNotFound("*", job_id)
+
+    def consumers(self, queue: str | None = None) -> list[Consumer]:
+        names = [queue] if queue else self.queue_names()
+        out: list[Consumer] = []
+        for n in names:
+            out.extend(Queue(self, n).consumers())
+        return out
+
+    def periodic(self, queue: str | None = None) -> list[PeriodicTask]:
+        names = [queue] if queue else self.queue_names()
+        out: list[PeriodicTask] = []
+        for n in names:
+            out.extend(Queue(self, n).periodic())
+        return out
+
+
+class Queue:
+    """One tracked queue: its counts, jobs and actions."""
+
+    def __init__(self, board: Board, name: str) -> None:
+        self.board = board
+        self.name = name
+        self.redis = board.redis
+        self.keys = QueueKeys(board.prefix, name)
+        self.huey = board.huey_for(name)
+        tracker = getattr(self.huey, "jobboard", None)
+        self.config: TrackingConfig = tracker.config if tracker else TrackingConfig(prefix=board.prefix)
+        self.serializer: Serializer | None = self.huey.serializer if self.huey else None
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.name}>"
+
+    def _run(self, name: str, *args: Any) -> Any:
+        return self.board.script(name)(args=[self.keys.base, *args])
+
+    # Reads -------------------------------------------------------------------------------
+
+    def _queue_counts(self, pipe: Any) -> None:
+        for s in STATES:
+            pipe.zcard(self.keys.state(s))
+        pipe.exists(self.keys.paused)
+
+    def counts(self) -> Counts:
+        """Jobs in every state, and whether the queue is paused: one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        self._queue_counts(pipe)
+        res = pipe.execute()
+        return Counts(dict(zip(STATES, res)), paused=bool(res[-1]))
+
+    def task_counts(self, state: str) -> dict[str, int]:
+        """Jobs of each task in one state (one round trip after the task list)."""
+        self._check_state(state)
+        tasks = self.tasks()
+        pipe = self.redis.pipeline(transaction=False)
+        for t in tasks:
+            pipe.zcard(self.keys.task_state(state, t))
+        return {t: n for t, n in zip(tasks, pipe.execute()) if n}
+
+    def tasks(self) -> list[str]:
+        """Task names seen in this queue."""
+        return sorted(t.decode() for t in self.redis.smembers(self.keys.tasks))
+
+    def is_paused(self) -> bool:
+        return bool(self.redis.exists(self.keys.paused))
+
+    @staticmethod
+    def _check_state(state: str) -> None:
+        if state not in STATES:
+            raise InvalidArgument(f"Unknown state {state!r}; use one of: {', '.join(STATES)}.")
+
+    def _key(self, state: str, task: str | None) -> str:
+        self._check_state(state)
+        return self.keys.task_state(state, task) if task else self.keys.state(state)
+
+    def jobs(self, state: str, offset: int = 0, limit: int = 25, task: str | None = None,
+             search: str | None = None, order: str = "newest") -> JobPage:
+        """One page of the jobs in ``state``, newest or oldest first.
+
+        ``task`` filters by task name (exact, O(page)); ``search`` matches a substring of
+        the id, task, arguments or error text with a bounded scan (see JobPage)."""
+        key = self._key(state, task)
+        if order not in ORDERS:
+            raise InvalidArgument(f"order must be 'newest' or 'oldest', not {order!r}.")
+        try:
+            offset, limit = int(offset), int(limit)
+        except (TypeError, ValueError):
+            raise InvalidArgument("offset and limit must be whole numbers.") from None
+        if offset < 0 or not 1 <= limit <= MAX_PAGE:
+            raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}.")
+        search = (search or "").strip() or None
+        if search:
+            matched, scanned, complete = self._scan(key, order, search)
+            ids = matched[offset: offset + limit]
+            return JobPage(self._fetch(ids), len(matched), offset, limit, state, task, search,
+                           order, scanned=scanned, complete=complete)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zcard(key)
+        if order == "newest":
+            pipe.zrevrange(key, offset, offset + limit - 1)
+        else:
+            pipe.zrange(key, offset, offset + limit - 1)
+        total, ids = pipe.execute()
+        return JobPage(self._fetch([i.decode() for i in ids]), total, offset, limit, state,
+                       task, None, order)
+
+    def _iter_ids(self, key: str, order: str, limit: int) -> Iterator[list[str]]:
+        start = 0
+        while start < limit:
+            stop = min(start + CHUNK, limit) - 1
+            chunk = (self.redis.zrevrange(key, start, stop) if order == "newest"
+                     else self.redis.zrange(key, start, stop))
+            if not chunk:
+                return
+            yield [i.decode() for i in chunk]
+            if len(chunk) < stop - start + 1:
+                return
+            start += CHUNK
+
+    def _scan(self, key: str, order: str, search: str,
+              limit: int = SEARCH_SCAN_LIMIT) -> tuple[list[str], int, bool]:
+        """Ids whose id, task, args, kwargs or error contain ``search`` (case-insensitive)."""
+        needle = search.lower()
+        matched: list[str] = []
+        scanned = 0
+        for ids in self._iter_ids(key, order, limit):
+            pipe = self.redis.pipeline(transaction=False)
+            for i in ids:
+                pipe.hmget(self.keys.record(i), "task", "args", "kw", "err")
+            for i, fields in zip(ids, pipe.execute()):
+                text = " ".join([i, *(_s(f) or "" for f in fields)]).lower()
+                if needle in text:
+                    matched.append(i)
+            scanned += len(ids)
+        total = self.redis.zcard(key)
+        return matched, scanned, scanned >= total
+
+    def _fetch(self, ids: Sequence[str]) -> list[Job]:
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for i in ids:
+            pipe.hgetall(self.keys.record(i))
+        jobs = []
+        for i, raw in zip(ids, pipe.execute()):
+            if not raw:
+                jobs.append(Job(id=i, queue=self.name, undecodable="record missing (removed while listing)"))
+            else:
+                jobs.append(decode_record(self.name, i, raw))
+        return jobs
+
+    def job(self, job_id: str) -> Job:
+        """Everything recorded about one job; raises JobNotFound."""
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(k.record(job_id))
+        pipe.lrange(k.attempts(job_id), 0, -1)
+        pipe.lrange(k.logs(job_id), 0, -1)
+        pipe.lrange(k.events(job_id), 0, -1)
+        pipe.exists(k.message(job_id))
+        raw, attempts, logs, events, has_msg = pipe.execute()
+        if not raw or b"st" not in raw:
+            raise JobNotFound(self.name, job_id)
+        job = decode_record(self.name, job_id, raw)
+        job.has_message = bool(has_msg)
+        for n, a in enumerate(attempts, 1):
+            try:
+                d = json.loads(a)
+                job.attempts.append(Attempt(number=n, at=_ms_to_s(d.get("at")),
+                                            error_class=str(d.get("error_class", "")),
+                                            message=str(d.get("message", "")),
+                                            traceback=str(d.get("traceback", "")),
+                                            consumer=d.get("consumer")))
+            except (ValueError, TypeError, AttributeError) as exc:
+                job.attempts.append(Attempt(n, None, "Undecodable", str(exc), ""))
+        for line in logs:
+            try:
+                at, text = json.loads(line)
+                job.logs.append(LogLine(at=at / 1000.0, message=str(text)))
+            except (ValueError, TypeError) as exc:
+                job.logs.append(LogLine(at=0.0, message=f"<undecodable log line: {exc}>"))
+        job.events = self._timeline(job, events)
+        return job
+
+    @staticmethod
+    def _timeline(job: Job, raw_events: list[bytes]) -> list[Event]:
+        ev: list[Event] = []
+        if job.enqueued_at:
+            ev.append(Event(job.enqueued_at, "enqueued", f"priority {job.priority}" if job.priority else ""))
+        for a in job.attempts:
+            if a.at:
+                ev.append(Event(a.at, "attempt failed", f"attempt {a.number}: {a.error_class}"))
+        for e in raw_events:
+            try:
+                at, kind, text = json.loads(e)
+                ev.append(Event(at / 1000.0, str(kind), str(text)))
+            except (ValueError, TypeError):
+                continue
+        if job.started_at:
+            ev.append(Event(job.started_at, "active", f"attempt {job.attempt} on {job.consumer or '?'}"))
+        if job.finished_at and job.state in FINISHED_STATES:
+            ev.append(Event(job.finished_at, job.state, job.error or ""))
+        ev.sort(key=lambda e: e.at)
+        return ev
+
+    # Actions -----------------------------------------------------------------------------
+
+    def _reset_message(self, data: bytes, options: dict[str, Any]) -> bytes:
+        """The stored message with its retry budget and eta restored, for an operator retry.
+
+        If the message cannot be unpickled here (an argument's class is not importable in
+        this process), it is re-queued exactly as stored."""
+        try:
+            msg = _loads_message(data, self.serializer)
+            msg = msg._replace(retries=int(options.get("retries") or 0),
+                               retry_delay=options.get("retry_delay") or 0, eta=None)
+            return _dumps_message(msg, self.serializer)
+        except Exception:
+            return data
+
+    def retry(self, job_id: str) -> None:
+        """Run a finished job again with its original arguments; raises JobNotFound or
+        JobStateError."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.record(job_id), "st", "opt")
+        pipe.get(self.keys.message(job_id))
+        (state, opt), data = pipe.execute()
+        if state is None:
+            raise JobNotFound(self.name, job_id)
+        st = state.decode()
+        if st not in RETRYABLE_STATES:
+            raise JobStateError(job_id, st, "retry", RETRYABLE_STATES)
+        if data is None:
+            raise JobStateError(job_id, st + " (its message was not kept)", "retry", RETRYABLE_STATES)
+        try:
+            options = json.loads(opt) if opt else {}
+        except ValueError:
+            options = {}
+        res = self._run("RETRY", job_id, now_ms(), self._reset_message(data, options),
+                        ",".join(RETRYABLE_STATES), "retried by an operator")
+        self._check_result(res, job_id, "retry", RETRYABLE_STATES)
+
+    def _check_result(self, res: list[bytes], job_id: str, action: str, allowed: tuple[str, ...]) -> None:
+        kind = res[0].decode()
+        if kind == "missing":
+            raise JobNotFound(self.name, job_id)
+        if kind == "state":
+            raise JobStateError(job_id, res[1].decode(), action, allowed)
+
+    def retry_many(self, ids: Iterable[str]) -> int:
+        """Retry each job that can be retried; returns how many were."""
+        n = 0
+        for i in ids:
+            try:
+                self.retry(i)
+                n += 1
+            except (JobNotFound, JobStateError):
+                continue
+        return n
+
+    def _matching(self, state: str, task: str | None, search: str | None) -> Iterator[list[str]]:
+        """Chunks of the ids matching a filter, read as a snapshot of at most a chunk at a
+        time from the end (actions move ids out of the set as they go)."""
+        key = self._key(state, task)
+        if search:
+            matched, _, _ = self._scan(key, "oldest", search, limit=10 ** 9)
+            for i in range(0, len(matched), CHUNK):
+                yield matched[i: i + CHUNK]
+            return
+        cursor_end = self.redis.zcard(key)
+        skip = 0  # ids left behind (e.g. not retryable) stay at the front
+        while True:
+            ids = self.redis.zrange(key, skip, skip + CHUNK - 1)
+            if not ids:
+                return
+            before = self.redis.zcard(key)
+            yield [i.decode() for i in ids]
+            moved = before - self.redis.zcard(key)
+            skip += len(ids) - moved
+            cursor_end -= len(ids)
+            if cursor_end <= 0:
+                return
+
+    def count_matching(self, state: str, task: str | None = None, search: str | None = None) -> int:
+        """How many jobs a bulk action with this filter would touch."""
+        key = self._key(state, task)
+        if search:
+            return len(self._scan(key, "oldest", search, limit=10 ** 9)[0])
+        return int(self.redis.zcard(key))
+
+    def retry_all(self, state: str = "failed", task: str | None = None,
+                  search: str | None = None) -> int:
+        """Retry every job in ``state`` matching the filter, in chunks; returns the count."""
+        if state not in RETRYABLE_STATES:
+            raise InvalidArgument(f"Jobs in state {state!r} cannot be retried; retryable: "
+                                  f"{', '.join(RETRYABLE_STATES)}.")
+        return sum(self.retry_many(ids) for ids in self._matching(state, task, search))
+
+    def remove(self, job_id: str) -> None:
+        """Delete a job and everything recorded about it; raises JobNotFound."""
+        if not self._run("REMOVE", job_id):
+            raise JobNotFound(self.name, job_id)
+
+    def remove_many(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        return sum(int(self._run("REMOVE", *ids[i: i + CHUNK])) for i in range(0, len(ids), CHUNK))
+
+    def remove_all(self, state: str, task: str | None = None, search: str | None = None) -> int:
+        """Remove every job in ``state`` matching the filter, in chunks."""
+        return sum(self.remove_many(ids) for ids in self._matching(state, task, search))
+
+    def promote(self, job_id: str) -> None:
+        """Run a scheduled job now (it moves to waiting, its eta cleared)."""
+        data = self.redis.get(self.keys.message(job_id))
+        if data is not None:
+            try:  # Huey would put a job whose eta is ahead back in the schedule
+                data = _dumps_message(_loads_message(data, self.serializer)._replace(eta=None),
+                                      self.serializer)
+            except Exception:
+                pass
+        res = self._run("PROMOTE", job_id, now_ms(), data or b"")
+        self._check_result(res, job_id, "promote", PROMOTABLE_STATES)
+
+    def revoke(self, job_id: str) -> None:
+        """Cancel a waiting or scheduled job: it will not run (state revoked, retryable)."""
+        res = self._run("REVOKE", job_id, now_ms(), *self.config.retention["revoked"].as_argv())
+        self._check_result(res, job_id, "revoke", REVOCABLE_STATES)
+
+    def clean(self, state: str, older_than: float) -> int:
+        """Remove jobs of a finished state that finished more than ``older_than`` s ago."""
+        if state not in FINISHED_STATES:
+            raise InvalidArgument(f"clean applies to finished states ({', '.join(FINISHED_STATES)}), "
+                                  f"not {state!r}.")
+        try:
+            older_than = float(older_than)
+        except (TypeError, ValueError):
+            raise InvalidArgument("older_than must be a number of seconds.") from None
+        if older_than < 0 or math.isnan(older_than):
+            raise InvalidArgument("older_than must be a number of seconds >= 0.")
+        cutoff = now_ms() - int(older_than * 1000)
+        total = 0
+        while True:
+            n = int(self._run("CLEAN", state, cutoff, CHUNK))
+            total += n
+            if n < CHUNK:
+                return total
+
+    def empty(self) -> int:
+        """Remove every waiting and scheduled job (running ones finish). Returns the count."""
+        total = 0
+        for state in (WAITING, SCHEDULED):
+            while True:
+                ids = [i.decode() for i in self.redis.zrange(self.keys.state(state), 0, CHUNK - 1)]
+                if not ids:
+                    break
+                total += self.remove_many(ids)
+        return total
+
+    def pause(self) -> None:
+        """No consumer starts a new job of this queue until resume(); running jobs finish."""
+        self.redis.set(self.keys.paused, str(now_ms()))
+
+    def resume(self) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.keys.paused)
+        pipe.lpush(self.keys.wake, *(["1"] * 16))  # wake consumers blocked on the queue
+        pipe.ltrim(self.keys.wake, 0, 63)
+        pipe.execute()
+
+    # Submission (JSON API) ---------------------------------------------------------------
+
+    def _task_class(self, task_name: str) -> Any:
+        if self.huey is None:
+            raise TaskNotFound(self.name, task_name, "this board has no Huey instance for the queue")
+        registry = self.huey._registry
+        cls = registry._registry.get(task_name)
+        if cls is None:  # accept the short name when it is unambiguous
+            hits = [c for n, c in registry._registry.items() if n.rsplit(".", 1)[-1] == task_name]
+            cls = hits[0] if len(hits) == 1 else None
+        if cls is None:
+            raise TaskNotFound(self.name, task_name)
+        return cls
+
+    def task_names(self) -> list[str]:
+        """Tasks that can be submitted (registered on this board's Huey for the queue)."""
+        return sorted(self.huey._registry._registry) if self.huey else []
+
+    def task_signature(self, task_name: str) -> inspect.Signature:
+        """The signature of the function behind a task (for argument checks)."""
+        cls = self._task_class(task_name)
+        execute = cls.__dict__.get("execute")
+        for cell in getattr(execute, "__closure__", None) or ():
+            value = cell.cell_contents
+            if inspect.isfunction(value):
+                return inspect.signature(value)
+        return inspect.Signature([inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+                                  inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
+
+    def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+                priority: int | None = None, delay: float | None = None, eta: float | None = None,
+                retries: int | None = None, retry_delay: float | None = None,
+                retry_backoff: float | None = None, expires: float | None = None,
+                job_id: str | None = None) -> tuple[str, bool]:
+        """Queue a job of a registered task; returns (job id, created).
+
+        With ``job_id`` the call is idempotent: a second call with the same id queues
+        nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds."""
+        cls = self._task_class(task_name)
+        huey = self.huey
+        assert huey is not None
+        when = None
+        if delay is not None or eta is not None:
+            ts = eta if eta is not None else time.time() + float(delay)  # type: ignore[arg-type]
+            when = (dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None) if huey.utc
+                    else dt.datetime.fromtimestamp(ts))
+        task = cls(args=tuple(args), kwargs=dict(kwargs or {}), id=job_id or str(uuid.uuid4()),
+                   eta=when, retries=retries, retry_delay=retry_delay, priority=priority,
+                   expires=expires, retry_backoff=retry_backoff)
+        if task.expires:
+            task.resolve_expires(huey.utc)
+        data = huey.serialize_task(task)
+        msg = huey.serializer.deserialize(data)
+        argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
+                            config=self.config, only_new=job_id is not None)
+        self.redis.sadd(queues_key(self.board.prefix), self.name)
+        res = self.board.script("ENQUEUE")(args=argv)
+        return task.id, res == b"new"
+
+    # Consumers and periodic tasks ----------------------------------------------------------
+
+    def consumers(self) -> list[Consumer]:
+        """Consumers of this queue whose heartbeat is fresh."""
+        now = now_ms()
+        ids = self.redis.zrangebyscore(self.keys.consumers, now - 60_000, "+inf")
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in ids:
+            pipe.hgetall(self.keys.consumer(cid.decode()))
+        out = []
+        for cid, raw in zip(ids, pipe.execute()):
+            if not raw:
+                continue
+            h = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
+            running: list[RunningJob] = []
+            for k, v in h.items():
+                if not k.startswith("run:"):
+                    continue
+                try:
+                    d = json.loads(v)
+                    if now - int(d["at"]) > 60_000:
+                        continue  # a worker process that stopped reporting
+                    for job_id, task, started, worker in d["jobs"]:
+                        running.append(RunningJob(job_id, self.name, task, started / 1000.0, worker))
+                except (ValueError, KeyError, TypeError):
+                    continue
+            try:
+                out.append(Consumer(
+                    id=cid.decode(), queue=self.name, host=h.get("host", "?"),
+                    pid=int(h.get("pid", 0)), worker_type=h.get("worker_type", "?"),
+                    workers=int(h.get("workers", 0)), periodic=h.get("periodic") == "True",
+                    started_at=int(h.get("started", 0)) / 1000.0,
+                    last_seen=int(h.get("seen", 0)) / 1000.0, version=h.get("version", "?"),
+                    done=int(h.get("done", 0)), failed=int(h.get("failed", 0)),
+                    running=sorted(running, key=lambda r: r.started_at)))
+            except ValueError:
+                continue
+        return out
+
+    def periodic(self) -> list[PeriodicTask]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.periodic)
+        pipe.smembers(self.keys.periodic_paused)
+        pipe.hgetall(self.keys.periodic_last)
+        reg, paused, last = pipe.execute()
+        paused = {p.decode() for p in paused}
+        out = []
+        now = time.time()
+        for name_b, raw in sorted(reg.items()):
+            name = name_b.decode()
+            try:
+                d = json.loads(raw)
+            except ValueError:
+                d = {}
+            last_state = last_at = last_id = None
+            if name_b in last:
+                parts = last[name_b].decode().split("|")
+                if len(parts) == 3:
+                    last_state, last_at, last_id = parts[0], int(parts[1]) / 1000.0, parts[2]
+            out.append(PeriodicTask(
+                queue=self.name, name=name, schedule=d.get("schedule", "custom"),
+                next_run=None if name in paused else cron.next_run(d.get("cron"), now, d.get("utc", True)),
+                last_run=last_at, last_job_id=last_id, last_outcome=last_state,
+                paused=name in paused))
+        return out
+
+    def _periodic_entry(self, name: str) -> dict[str, Any]:
+        raw = self.redis.hget(self.keys.periodic, name)
+        if raw is None:
+            raise PeriodicTaskNotFound(self.name, name)
+        return json.loads(raw)
+
+    def run_periodic(self, name: str) -> str:
+        """Queue a periodic task now, outside its schedule (even when paused). Returns the
+        new job id."""
+        entry = self._periodic_entry(name)
+        data = base64.b64decode(entry.get("message") or "")
+        if not data:
+            raise PeriodicTaskNotFound(self.name, name)
+        msg = _loads_message(data, self.serializer)._replace(id=str(uuid.uuid4()))
+        data = _dumps_message(msg, self.serializer)
+        argv = message_argv(self.keys.base, data, msg, priority=None,
+                            utc=bool(entry.get("utc", True)), config=self.config, periodic="2")
+        self.board.script("ENQUEUE")(args=argv)
+        return msg.id
+
+    def pause_periodic(self, name: str) -> None:
+        self._periodic_entry(name)
+        self.redis.sadd(self.keys.periodic_paused, name)
+
+    def resume_periodic(self, name: str) -> None:
+        self._periodic_entry(name)
+        self.redis.srem(self.keys.periodic_paused, name)
+
+    # Metrics and health --------------------------------------------------------------------
+
+    def metrics(self, window: str = "1h", task: str | None = None) -> Metrics:
+        """Counters per bucket and wait/run percentiles over a window (1h, 24h, 7d, 90d)."""
+        if window not in WINDOWS:
+            raise InvalidArgument(f"window must be one of {', '.join(WINDOWS)}, not {window!r}.")
+        span, step = WINDOWS[window]
+        now = time.time()
+        first = int((now - span) // step) + 1
+        last = int(now // step)
+        pipe = self.redis.pipeline(transaction=False)
+        for b in range(first, last + 1):
+            pipe.hgetall(self.keys.minute(b) if step == 60 else self.keys.day(b))
+        points, wait_h, run_h = [], {}, {}
+        suffix = f"|{task}" if task else ""
+        wpre, rpre = (f"w|{task}|", f"r|{task}|") if task else ("w:", "r:")
+        for b, raw in zip(range(first, last + 1), pipe.execute()):
+            h = {k.decode(): int(v) for k, v in raw.items()}
+            points.append(MetricPoint(at=float(b * step), enqueued=h.get("enq" + suffix, 0),
+                                      completed=h.get("done" + suffix, 0),
+                                      failed=h.get("fail" + suffix, 0),
+                                      retried=h.get("retry" + suffix, 0)))
+            for k, v in h.items():
+                if k.startswith(wpre):
+                    wait_h[int(k[len(wpre):])] = wait_h.get(int(k[len(wpre):]), 0) + v
+                elif k.startswith(rpre):
+                    run_h[int(k[len(rpre):])] = run_h.get(int(k[len(rpre):]), 0) + v
+        return Metrics(self.name, task, window, step, points, percentiles(wait_h), percentiles(run_h))
+
+    def health(self, thresholds: dict[str, float] | None = None) -> Health:
+        """Backlog, age of the next waiting job, recent failure rates, live consumers."""
+        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
+        t.update(thresholds or {})
+        now = time.time()
+        minute = int(now // 60)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(self.keys.state(WAITING))
+        pipe.zrange(self.keys.state(WAITING), 0, 0)
+        pipe.exists(self.keys.paused)
+        pipe.zcount(self.keys.consumers, int(now * 1000) - 30_000, "+inf")
+        for m in range(minute - 59, minute + 1):
+            pipe.hmget(self.keys.minute(m), "done", "fail")
+        res = pipe.execute()
+        backlog, head, paused, alive = int(res[0]), res[1], bool(res[2]), int(res[3])
+        buckets = [(int(d or 0), int(f or 0)) for d, f in res[4:]]
+        oldest = None
+        if head:
+            rdy = self.redis.hget(self.keys.record(head[0].decode()), "rdy")
+            if rdy:
+                oldest = max(0.0, now - int(rdy) / 1000.0)
+
+        def rate(items: list[tuple[int, int]]) -> float | None:
+            done, fail = sum(d for d, _ in items), sum(f for _, f in items)
+            return fail / (done + fail) if done + fail else None
+
+        r5, r60 = rate(buckets[-5:]), rate(buckets)
+        reasons = []
+        if backlog and not alive:
+            reasons.append(f"{backlog} jobs waiting and no consumer alive")
+        if oldest is not None and oldest > t["max_wait_age"] and not paused:
+            reasons.append(f"the next waiting job has waited {int(oldest)} s")
+        n5 = sum(d + f for d, f in buckets[-5:])
+        if r5 is not None and n5 >= t["min_jobs_for_rate"] and r5 > t["max_failure_rate"]:
+            reasons.append(f"{r5:.0%} of jobs failed in the last 5 minutes")
+        if paused:
+            reasons.append("queue is paused")
+        healthy = not [r for r in reasons if r != "queue is paused"]
+        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused)
+
+
+def bucket_bounds(b: int) -> tuple[float, float]:
+    """The duration range (ms) of histogram bucket b (see the Lua ``bucket``)."""
+    if b <= 0:
+        return 0.0, 1.0
+    return 2 ** ((b - 1) / 2), 2 ** (b / 2)
+
+
+def percentiles(hist: dict[int, int], qs: Sequence[float] = (0.5, 0.95, 0.99)) -> dict[str, float | None]:
+    """p50/p95/p99 from bucket counts (each bucket's geometric middle)."""
+    total = sum(hist.values())
+    out: dict[str, float | None] = {}
+    for q in qs:
+        name = f"p{int(q * 100)}"
+        if not total:
+            out[name] = None
+            continue
+        need, seen = q * total, 0
+        for b in sorted(hist):
+            seen += hist[b]
+            if seen >= need:
+                lo, hi = bucket_bounds(b)
+                out[name] = round(math.sqrt(lo * hi) if lo else hi / 2, 2)
+                break
+    return out

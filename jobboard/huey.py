@@ -1,0 +1,97 @@
+"""``jobboard.RedisHuey`` and ``jobboard.track(huey)``: Huey with jobboard's tracking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from huey import Huey
+from huey.storage import RedisStorage
+
+from .config import TrackingConfig
+from .errors import ConfigurationError
+from .keys import DEFAULT_PREFIX
+from .storage import TrackingStorage
+from .tracking import Tracker
+
+_TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
+                     "redact", "log_lines")
+
+
+class RedisHuey(Huey):
+    """A Huey on Redis that records every job, with priorities and at-least-once delivery.
+
+    Takes Huey's usual arguments and Redis connection arguments (``url=``, ``host=``,
+    ``port=``, ``db=``, ``password=``, ``connection_pool=``), plus:
+
+    - ``lease_timeout`` (seconds, default 30): a job whose consumer stops heartbeating for
+      this long is put back and run by a live consumer.
+    - ``max_stalls`` (default 1): after more stalls than this, the job fails instead.
+    - ``retention``: ``{state: (max_age_seconds, max_count)}`` for finished states;
+      defaults: completed 24 h / 10,000, failed and other ends 7 days / 100,000.
+    - ``task_retention``: ``{task_name: {state: (max_age, max_count)}}``.
+    - ``redact``: key names whose values are hidden in displayed arguments.
+    - ``prefix`` (default ``"jb"``): the start of every Redis key.
+
+    Priorities: a **higher number runs first** (``priority=10`` before ``priority=1``); jobs
+    of equal priority run in the order they were enqueued.
+    """
+
+    storage_class = TrackingStorage
+
+    def __init__(self, name: str = "huey", *, prefix: str = DEFAULT_PREFIX,
+                 lease_timeout: float = 30.0, max_stalls: int = 1,
+                 retention: Mapping[str, Any] | None = None,
+                 task_retention: Mapping[str, Mapping[str, Any]] | None = None,
+                 redact: Iterable[str] | None = None, log_lines: int = 200,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", prefix)
+        super().__init__(name, **kwargs)
+        config = TrackingConfig.build(prefix=prefix, lease_timeout=lease_timeout,
+                                      max_stalls=max_stalls, retention=retention,
+                                      task_retention=task_retention, redact=redact,
+                                      log_lines=log_lines)
+        self.jobboard = Tracker(self, config)
+
+    def create_consumer(self, **options: Any) -> Any:
+        consumer = super().create_consumer(**options)
+        self.jobboard.consumer_started(options)
+        return consumer
+
+
+def track(huey: Huey, **options: Any) -> Huey:
+    """Add jobboard tracking to an existing ``huey.RedisHuey`` / ``PriorityRedisHuey``.
+
+    The instance keeps its name, connection and tasks; its storage is replaced by
+    jobboard's (keys under ``jb:{name}:``, so jobs queued before tracking with plain Huey
+    are not seen: drain them first). Accepts the tracking options of ``RedisHuey``.
+    Returns the same instance.
+    """
+    unknown = set(options) - set(_TRACKING_OPTIONS)
+    if unknown:
+        raise ConfigurationError(f"Unknown tracking options: {', '.join(sorted(unknown))}. "
+                                 f"Known: {', '.join(_TRACKING_OPTIONS)}.")
+    if getattr(huey, "jobboard", None) is not None:
+        return huey
+    old = huey.storage
+    if not isinstance(old, RedisStorage):
+        raise ConfigurationError(
+            f"jobboard.track() needs a Redis-backed Huey; {type(huey).__name__} uses "
+            f"{type(old).__name__}. Use jobboard.RedisHuey instead."
+        )
+    prefix = options.get("prefix", DEFAULT_PREFIX)
+    storage = TrackingStorage(old.name, blocking=old.blocking, read_timeout=old.read_timeout,
+                              connection_pool=old.pool, notify_result=old.notify_result,
+                              notify_result_ttl=old.notify_result_ttl, prefix=prefix)
+    huey.storage = storage
+    config = TrackingConfig.build(**options)
+    huey.jobboard = Tracker(huey, config)  # type: ignore[attr-defined]
+    original = huey.create_consumer
+
+    def create_consumer(**consumer_options: Any) -> Any:
+        consumer = original(**consumer_options)
+        huey.jobboard.consumer_started(consumer_options)  # type: ignore[attr-defined]
+        return consumer
+
+    huey.create_consumer = create_consumer  # type: ignore[method-assign]
+    return huey

@@ -1,0 +1,125 @@
+"""The Redis key layout, in one place.
+
+Every key of a queue lives under ``<prefix>:{<queue>}:`` so that all of one queue's keys hash
+to the same Redis Cluster slot (the ``{...}`` is a hash tag) and the Lua scripts, which touch
+several of them, stay legal there. The only global key is the set of queue names.
+
+====================  =========  =====================================================
+key (after the base)  type       holds
+====================  =========  =====================================================
+``<state>``           zset       ids of jobs in that state. waiting: score is the
+                                 priority/FIFO order; scheduled: due time (ms);
+                                 active: lease deadline (ms); finished states: finish
+                                 time (ms)
+``t:<state>:<task>``  zset       the same, for one task (filters and per-task counts)
+``j:<id>``            hash       the job record (fields in RECORD_FIELDS)
+``m:<id>``            string     the exact Huey message, kept until the job completes
+``e:<id>``            list       failed attempts, JSON, newest last (capped)
+``l:<id>``            list       log lines ``[ts_ms, text]`` JSON (capped)
+``v:<id>``            list       timeline events ``[ts_ms, kind, text]`` JSON (capped)
+``paused``            string     present while the queue is paused
+``wake``              list       tokens that wake consumers blocked on an empty queue
+``seq``               counter    FIFO sequence inside one priority
+``tasks``             set        task names seen in this queue
+``mx:<minute>``       hash       per-minute counters and histograms (TTL 48 h)
+``md:<day>``          hash       per-day rollup of the same (TTL 90 d)
+``consumers``         zset       consumer id -> last heartbeat (ms)
+``c:<consumer id>``   hash       a consumer's registry entry (TTL)
+``periodic``          hash       periodic task name -> JSON registration
+``pp``                set        paused periodic task names
+``pl``                hash       periodic task name -> "state|ts_ms|job id" of its last run
+``results``           hash       Huey's own result store
+``counters``          hash       Huey's own counters (chords)
+====================  =========  =====================================================
+"""
+
+from __future__ import annotations
+
+DEFAULT_PREFIX = "jb"
+
+
+def queue_base(prefix: str, queue: str) -> str:
+    """The common start of every key of ``queue``, hash tag included."""
+    return f"{prefix}:{{{queue}}}:"
+
+
+def queues_key(prefix: str) -> str:
+    """The global set of queue names."""
+    return f"{prefix}:queues"
+
+
+class QueueKeys:
+    """Key names of one queue."""
+
+    __slots__ = ("prefix", "queue", "base")
+
+    def __init__(self, prefix: str, queue: str) -> None:
+        self.prefix = prefix
+        self.queue = queue
+        self.base = queue_base(prefix, queue)
+
+    def state(self, state: str) -> str:
+        return self.base + state
+
+    def task_state(self, state: str, task: str) -> str:
+        return f"{self.base}t:{state}:{task}"
+
+    def record(self, job_id: str) -> str:
+        return f"{self.base}j:{job_id}"
+
+    def message(self, job_id: str) -> str:
+        return f"{self.base}m:{job_id}"
+
+    def attempts(self, job_id: str) -> str:
+        return f"{self.base}e:{job_id}"
+
+    def logs(self, job_id: str) -> str:
+        return f"{self.base}l:{job_id}"
+
+    def events(self, job_id: str) -> str:
+        return f"{self.base}v:{job_id}"
+
+    def minute(self, minute: int) -> str:
+        return f"{self.base}mx:{minute}"
+
+    def day(self, day: int) -> str:
+        return f"{self.base}md:{day}"
+
+    def consumer(self, consumer_id: str) -> str:
+        return f"{self.base}c:{consumer_id}"
+
+    @property
+    def paused(self) -> str:
+        return self.base + "paused"
+
+    @property
+    def wake(self) -> str:
+        return self.base + "wake"
+
+    @property
+    def tasks(self) -> str:
+        return self.base + "tasks"
+
+    @property
+    def consumers(self) -> str:
+        return self.base + "consumers"
+
+    @property
+    def periodic(self) -> str:
+        return self.base + "periodic"
+
+    @property
+    def periodic_paused(self) -> str:
+        return self.base + "pp"
+
+    @property
+    def periodic_last(self) -> str:
+        return self.base + "pl"
+
+    @property
+    def results(self) -> str:
+        return self.base + "results"
+
+    @property
+    def counters(self) -> str:
+        return self.base + "counters"

@@ -1,0 +1,428 @@
+"""Lua scripts: every multi-key change of a job happens atomically in one of these.
+
+Each script is ``PRELUDE + body``. Every script takes ``ARGV[1]`` = the queue's key base
+(``<prefix>:{<queue>}:``, see keys.py) and builds key names from it; all those keys share
+the queue's hash tag, so they live in one Cluster slot. No script takes KEYS.
+
+Times are integer milliseconds since the epoch, passed in by the caller (ARGV) so that the
+scripts stay deterministic.
+"""
+
+from __future__ import annotations
+
+# Shared local functions. Kept small: they run on the consumer's hot path.
+PRELUDE = r"""
+local p = ARGV[1]
+local FINISHED = {completed=true, failed=true, revoked=true, expired=true, canceled=true,
+                  interrupted=true, locked=true, rate_limited=true}
+local FAILURES = {failed=true, locked=true, rate_limited=true}
+
+local function rk(id) return p .. 'j:' .. id end
+
+-- Take a job out of the sets of its current state.
+local function leave(id, st, task)
+  if st then
+    redis.call('zrem', p .. st, id)
+    if task then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
+  end
+end
+
+-- Put a job in the sets of a state.
+local function enter(id, st, task, score)
+  redis.call('zadd', p .. st, score, id)
+  if task then redis.call('zadd', p .. 't:' .. st .. ':' .. task, score, id) end
+end
+
+-- Histogram bucket of a duration: about 2 buckets per doubling (factor sqrt 2).
+local function bucket(ms)
+  if ms < 1 then return 0 end
+  return math.floor(2 * math.log(ms) / math.log(2)) + 1
+end
+
+-- Add to per-minute and per-day counters. fields: {name, amount, name, amount, ...}
+local function metric(now, fields)
+  local mk = p .. 'mx:' .. math.floor(now / 60000)
+  local dk = p .. 'md:' .. math.floor(now / 86400000)
+  for i = 1, #fields, 2 do
+    redis.call('hincrby', mk, fields[i], fields[i + 1])
+    redis.call('hincrby', dk, fields[i], fields[i + 1])
+  end
+  redis.call('expire', mk, 173000)
+  redis.call('expire', dk, 7862400)
+end
+
+-- Delete a job and everything it owns, whatever its state.
+local function purge(id)
+  local rec = rk(id)
+  local f = redis.call('hmget', rec, 'st', 'task')
+  if f[1] then leave(id, f[1], f[2] or nil) end
+  return redis.call('del', rec, p .. 'm:' .. id, p .. 'e:' .. id, p .. 'l:' .. id, p .. 'v:' .. id)
+end
+
+-- Retention: drop the oldest beyond max_count and those older than max_age, at most
+-- 16 of each per call. Called on every finish, so the work is amortised O(1).
+local function trim(key, now, max_age, max_count)
+  if max_count >= 0 then
+    local excess = redis.call('zcard', key) - max_count
+    if excess > 0 then
+      for _, id in ipairs(redis.call('zrange', key, 0, math.min(excess, 16) - 1)) do purge(id) end
+    end
+  end
+  if max_age > 0 then
+    for _, id in ipairs(redis.call('zrangebyscore', key, '-inf', now - max_age, 'LIMIT', 0, 16)) do
+      purge(id)
+    end
+  end
+end
+
+local function event(id, now, kind, text)
+  local k = p .. 'v:' .. id
+  redis.call('rpush', k, cjson.encode({now, kind, text}))
+  redis.call('ltrim', k, -50, -1)
+end
+
+local function wake()
+  redis.call('lpush', p .. 'wake', '1')
+  redis.call('ltrim', p .. 'wake', 0, 63)
+end
+
+-- Put a job at the back of its priority in the waiting set.
+local function to_waiting(id, st, task, now)
+  local rec = rk(id)
+  local pri = tonumber(redis.call('hget', rec, 'pri') or '0') or 0
+  local seq = redis.call('incr', p .. 'seq')
+  leave(id, st, task)
+  enter(id, 'waiting', task, -pri * 1000000000000 + seq)
+  redis.call('hset', rec, 'st', 'waiting', 'rdy', now)
+  wake()
+end
+
+-- Move a job to a finished state; retention given as {q_age, q_count, t_age, t_count}.
+local function finish(id, state, now, fields, attempt, keep_msg, retention, consumer)
+  local rec = rk(id)
+  local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per')
+  local st, task = f[1], f[2]
+  if not st then return 0 end
+  if not task then task = nil end
+  leave(id, st, task)
+  enter(id, state, task, now)
+  redis.call('hset', rec, 'st', state, 'fin', now)
+  local run = nil
+  if f[3] and (st == 'active') then
+    run = now - tonumber(f[3])
+    if run < 0 then run = 0 end
+    redis.call('hset', rec, 'run', run)
+  end
+  for i = 1, #fields, 2 do
+    if fields[i + 1] ~= '' then redis.call('hset', rec, fields[i], fields[i + 1]) end
+  end
+  if attempt ~= '' then
+    redis.call('rpush', p .. 'e:' .. id, attempt)
+    redis.call('ltrim', p .. 'e:' .. id, -25, -1)
+  end
+  if not keep_msg then redis.call('del', p .. 'm:' .. id) end
+  local name = state
+  if state == 'completed' then name = 'done' elseif FAILURES[state] then name = 'fail' end
+  local m = {name, 1}
+  if task then m[#m + 1] = name .. '|' .. task; m[#m + 1] = 1 end
+  if run then
+    local b = bucket(run)
+    m[#m + 1] = 'r:' .. b; m[#m + 1] = 1
+    if task then m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1 end
+  end
+  metric(now, m)
+  if consumer and consumer ~= '' then
+    local ck = p .. 'c:' .. consumer
+    if redis.call('exists', ck) == 1 then
+      local cf = 'failed'
+      if state == 'completed' then cf = 'done' end
+      redis.call('hincrby', ck, cf, 1)
+    end
+  end
+  if f[4] and task then
+    redis.call('hset', p .. 'pl', task, state .. '|' .. now .. '|' .. id)
+  end
+  if retention then
+    trim(p .. state, now, retention[1], retention[2])
+    if task and (retention[3] > 0 or retention[4] >= 0) then
+      trim(p .. 't:' .. state .. ':' .. task, now, retention[3], retention[4])
+    end
+  end
+  return 1
+end
+"""
+
+# Record a job as enqueued (new) or re-enqueued (retry without delay, recovery, schedule).
+# ARGV: base, id, msg, now, task, priority, eta_ms ('0' = now), args, kwargs, options,
+#       periodic ('0' no, '1' periodic run by the scheduler, '2' periodic "run now"),
+#       only_new ('1': do nothing if the job exists: idempotent submission),
+#       parent links: children ids joined by ',' ('' none)
+# Returns 'new', 'again', 'exists' or 'paused' (a paused periodic task, not enqueued).
+ENQUEUE = PRELUDE + r"""
+local id, msg, now, task = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local pri, eta = tonumber(ARGV[6]), tonumber(ARGV[7])
+local periodic, only_new, children = ARGV[11], ARGV[12], ARGV[13]
+local rec = rk(id)
+local st = redis.call('hget', rec, 'st')
+if st and only_new == '1' then return 'exists' end
+if periodic == '1' and redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
+redis.call('set', p .. 'm:' .. id, msg)
+local result = 'again'
+if not st then
+  result = 'new'
+  redis.call('persist', rec)
+  redis.call('hset', rec, 'task', task, 'enq', now, 'pri', pri, 'att', 0)
+  if ARGV[8] ~= '' then redis.call('hset', rec, 'args', ARGV[8]) end
+  if ARGV[9] ~= '' then redis.call('hset', rec, 'kw', ARGV[9]) end
+  if ARGV[10] ~= '' then redis.call('hset', rec, 'opt', ARGV[10]) end
+  if periodic ~= '0' then redis.call('hset', rec, 'per', 1) end
+  if children ~= '' then
+    redis.call('hset', rec, 'nxt', children)
+    for child in string.gmatch(children, '[^,]+') do
+      local crec = rk(child)
+      if redis.call('hexists', crec, 'st') == 0 then
+        redis.call('hset', crec, 'par', id)
+        redis.call('expire', crec, 604800)
+      end
+    end
+  end
+  redis.call('sadd', p .. 'tasks', task)
+  metric(now, {'enq', 1, 'enq|' .. task, 1})
+  if periodic ~= '0' then redis.call('hset', p .. 'pl', task, 'waiting|' .. now .. '|' .. id) end
+else
+  redis.call('hset', rec, 'pri', pri)
+end
+if eta > now then
+  leave(id, st, task)
+  enter(id, 'scheduled', task, eta)
+  redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
+else
+  to_waiting(id, st, task, now)
+end
+return result
+"""
+
+# Take the next job for a consumer, unless the queue is paused: waiting -> active.
+# ARGV: base, now, lease_deadline, consumer label ("host:pid/Worker-1")
+# Returns {id, msg, task} or false.
+DEQUEUE = PRELUDE + r"""
+if redis.call('exists', p .. 'paused') == 1 then return false end
+local now, deadline = tonumber(ARGV[2]), tonumber(ARGV[3])
+for _ = 1, 10 do
+  local popped = redis.call('zpopmin', p .. 'waiting')
+  if #popped == 0 then return false end
+  local id = popped[1]
+  local rec = rk(id)
+  local msg = redis.call('get', p .. 'm:' .. id)
+  local f = redis.call('hmget', rec, 'task', 'rdy')
+  local task = f[1]
+  if msg and task then
+    redis.call('zrem', p .. 't:waiting:' .. task, id)
+    enter(id, 'active', task, deadline)
+    local wait = now - (tonumber(f[2]) or now)
+    if wait < 0 then wait = 0 end
+    redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', ARGV[4], 'wait', wait)
+    redis.call('hincrby', rec, 'att', 1)
+    local b = bucket(wait)
+    metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
+    return {id, msg, task}
+  end
+  -- A record or message vanished under us (removed by an operator): drop the stray id.
+  if task then redis.call('zrem', p .. 't:waiting:' .. task, id) end
+end
+return false
+"""
+
+# Put a job in the schedule (retry with delay, or an eta not reached yet).
+# ARGV: base, id, msg, now, eta, task, event text ('' for none)
+SCHEDULE = PRELUDE + r"""
+local id, msg, now, eta, task = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local rec = rk(id)
+local st = redis.call('hget', rec, 'st')
+if not st then
+  redis.call('hset', rec, 'task', task, 'enq', now, 'pri', 0, 'att', 0)
+  redis.call('sadd', p .. 'tasks', task)
+end
+redis.call('set', p .. 'm:' .. id, msg)
+leave(id, st, task)
+enter(id, 'scheduled', task, eta)
+redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
+if ARGV[7] ~= '' then event(id, now, 'scheduled', ARGV[7]) end
+return 1
+"""
+
+# Move due scheduled jobs to waiting. ARGV: base, now, limit. Returns how many moved.
+PROMOTE_DUE = PRELUDE + r"""
+local now = tonumber(ARGV[2])
+local ids = redis.call('zrangebyscore', p .. 'scheduled', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local task = redis.call('hget', rk(id), 'task')
+  if not task then task = nil end
+  to_waiting(id, 'scheduled', task, now)
+end
+return #ids
+"""
+
+# A job reached a finished state.
+# ARGV: base, id, state, now, result, error summary, attempt JSON ('' none),
+#       keep message ('1'/'0'), q_age, q_count, t_age, t_count, consumer id, event text
+FINISH = PRELUDE + r"""
+local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
+  {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])}, ARGV[13])
+if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
+return done
+"""
+
+# A failed attempt that Huey will retry. ARGV: base, id, now, attempt JSON, error summary
+ATTEMPT_FAILED = PRELUDE + r"""
+local id, now = ARGV[2], tonumber(ARGV[3])
+local rec = rk(id)
+local task = redis.call('hget', rec, 'task')
+if not task then return 0 end
+redis.call('rpush', p .. 'e:' .. id, ARGV[4])
+redis.call('ltrim', p .. 'e:' .. id, -25, -1)
+redis.call('hset', rec, 'err', ARGV[5])
+metric(now, {'retry', 1, 'retry|' .. task, 1})
+return 1
+"""
+
+# An active job goes back to waiting at once (interrupted by SIGTERM, or its lease
+# lapsed). ARGV: base, id, now, event kind, event text
+REQUEUE = PRELUDE + r"""
+local id, now = ARGV[2], tonumber(ARGV[3])
+local f = redis.call('hmget', rk(id), 'st', 'task')
+if f[1] ~= 'active' then return 0 end
+to_waiting(id, 'active', f[2] or nil, now)
+event(id, now, ARGV[4], ARGV[5])
+return 1
+"""
+
+# Recover jobs whose lease lapsed (their consumer died).
+# ARGV: base, now, max stalls, limit, failed retention q_age, q_count
+# Returns {recovered ids..., '|', failed ids...}
+RECOVER_STALLED = PRELUDE + r"""
+local now, max_stalls = tonumber(ARGV[2]), tonumber(ARGV[3])
+local ids = redis.call('zrangebyscore', p .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+local recovered, failed = {}, {}
+for _, id in ipairs(ids) do
+  local rec = rk(id)
+  local f = redis.call('hmget', rec, 'task', 'by')
+  if not f[1] then
+    redis.call('zrem', p .. 'active', id)
+  else
+    local stalls = redis.call('hincrby', rec, 'stl', 1)
+    local who = f[2] or 'unknown consumer'
+    if stalls > max_stalls then
+      local text = 'StalledJobError: job stalled ' .. stalls .. ' times (lease lapsed; consumer ' .. who .. ' stopped heartbeating)'
+      local attempt = cjson.encode({at = now, error_class = 'StalledJobError', message = text, traceback = '', consumer = who})
+      finish(id, 'failed', now, {'err', text}, attempt, true,
+             {tonumber(ARGV[5]), tonumber(ARGV[6]), 0, -1}, '')
+      event(id, now, 'failed', 'stalled too many times, failed')
+      failed[#failed + 1] = id
+    else
+      to_waiting(id, 'active', f[1], now)
+      event(id, now, 'stalled', 'stalled (lease lapsed on ' .. who .. '), recovered')
+      recovered[#recovered + 1] = id
+    end
+  end
+end
+recovered[#recovered + 1] = '|'
+for _, id in ipairs(failed) do recovered[#recovered + 1] = id end
+return recovered
+"""
+
+# Operator retry: a finished job goes back to waiting with the given message.
+# ARGV: base, id, now, msg, allowed states joined by ',', event text
+# Returns {'ok'} or {'state', current state} or {'missing'}
+RETRY = PRELUDE + r"""
+local id, now = ARGV[2], tonumber(ARGV[3])
+local rec = rk(id)
+local f = redis.call('hmget', rec, 'st', 'task')
+if not f[1] then return {'missing'} end
+local allowed = false
+for s in string.gmatch(ARGV[5], '[^,]+') do if s == f[1] then allowed = true end end
+if not allowed then return {'state', f[1]} end
+redis.call('set', p .. 'm:' .. id, ARGV[4])
+redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'eta')
+to_waiting(id, f[1], f[2] or nil, now)
+event(id, now, 'retried', ARGV[6])
+metric(now, {'retry', 1, 'retry|' .. (f[2] or '?'), 1})
+return {'ok'}
+"""
+
+# Operator promote: scheduled -> waiting now. ARGV: base, id, now, message without eta
+PROMOTE = PRELUDE + r"""
+local id, now = ARGV[2], tonumber(ARGV[3])
+local f = redis.call('hmget', rk(id), 'st', 'task')
+if not f[1] then return {'missing'} end
+if f[1] ~= 'scheduled' then return {'state', f[1]} end
+if ARGV[4] ~= '' then redis.call('set', p .. 'm:' .. id, ARGV[4]) end
+redis.call('hdel', rk(id), 'eta')
+to_waiting(id, 'scheduled', f[2] or nil, now)
+event(id, now, 'promoted', 'run now by an operator')
+return {'ok'}
+"""
+
+# Operator revoke: waiting/scheduled -> revoked. ARGV: base, id, now, q_age, q_count
+REVOKE = PRELUDE + r"""
+local id, now = ARGV[2], tonumber(ARGV[3])
+local st = redis.call('hget', rk(id), 'st')
+if not st then return {'missing'} end
+if st ~= 'waiting' and st ~= 'scheduled' then return {'state', st} end
+finish(id, 'revoked', now, {}, '', true, {tonumber(ARGV[4]), tonumber(ARGV[5]), 0, -1}, '')
+event(id, now, 'revoked', 'revoked by an operator')
+return {'ok'}
+"""
+
+# Remove jobs whatever their state. ARGV: base, id... Returns how many existed.
+REMOVE = PRELUDE + r"""
+local n = 0
+for i = 2, #ARGV do
+  if redis.call('exists', rk(ARGV[i])) == 1 or redis.call('exists', p .. 'm:' .. ARGV[i]) == 1 then
+    n = n + 1
+  end
+  purge(ARGV[i])
+  -- a job with a broken record may still sit in a state set
+  for s, _ in pairs(FINISHED) do redis.call('zrem', p .. s, ARGV[i]) end
+  redis.call('zrem', p .. 'waiting', ARGV[i])
+  redis.call('zrem', p .. 'scheduled', ARGV[i])
+  redis.call('zrem', p .. 'active', ARGV[i])
+end
+return n
+"""
+
+# Remove up to limit jobs of a state finished before cutoff. ARGV: base, state, cutoff, limit
+CLEAN = PRELUDE + r"""
+local ids = redis.call('zrangebyscore', p .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
+for _, id in ipairs(ids) do purge(id); redis.call('zrem', p .. ARGV[2], id) end
+return #ids
+"""
+
+# Extend the leases of running jobs. ARGV: base, deadline, id...
+EXTEND_LEASES = r"""
+local p = ARGV[1]
+local n = 0
+for i = 3, #ARGV do
+  n = n + redis.call('zadd', p .. 'active', 'XX', 'CH', ARGV[2], ARGV[i])
+end
+return n
+"""
+
+# Progress from inside a task; ignored when the job is gone. ARGV: base, id, percent, text, now
+PROGRESS = r"""
+local rec = ARGV[1] .. 'j:' .. ARGV[2]
+if redis.call('hexists', rec, 'st') == 0 then return 0 end
+redis.call('hset', rec, 'pct', ARGV[3], 'pat', ARGV[5])
+if ARGV[4] ~= '' then redis.call('hset', rec, 'pmsg', ARGV[4]) else redis.call('hdel', rec, 'pmsg') end
+return 1
+"""
+
+# A log line from inside a task, capped. ARGV: base, id, line JSON, cap
+LOG = r"""
+if redis.call('hexists', ARGV[1] .. 'j:' .. ARGV[2], 'st') == 0 then return 0 end
+local k = ARGV[1] .. 'l:' .. ARGV[2]
+redis.call('rpush', k, ARGV[3])
+redis.call('ltrim', k, -tonumber(ARGV[4]), -1)
+return 1
+"""

@@ -1,0 +1,136 @@
+"""A Huey storage that records every job and leases the ones it hands out.
+
+``TrackingStorage`` replaces Huey's Redis storage. Messages stay in Redis until their job
+ends: ``dequeue`` moves a job from the waiting set into the active set under a lease (one
+Lua call, the same single round trip as Huey's BZPOPMIN), and the job record is written by
+the same call. Higher priority numbers run first; within a priority, first in, first out.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from huey.storage import RedisStorage
+
+from . import scripts
+from .keys import QueueKeys
+
+if TYPE_CHECKING:
+    from .tracking import Tracker
+
+PRIORITY_LIMIT = 1_000_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class TrackingStorage(RedisStorage):
+    """Huey storage with job records, leases and pause (see keys.py for the layout)."""
+
+    priority = True
+
+    def __init__(self, name: str = "huey", blocking: bool = True, read_timeout: float = 1,
+                 connection_pool: Any = None, url: str | None = None,
+                 client_name: str | None = None, notify_result: bool = False,
+                 notify_result_ttl: int = 60, prefix: str = "jb", **connection_params: Any) -> None:
+        super().__init__(name, blocking=blocking, read_timeout=read_timeout,
+                         connection_pool=connection_pool, url=url, client_name=client_name,
+                         notify_result=notify_result, notify_result_ttl=notify_result_ttl,
+                         **connection_params)
+        self.set_prefix(prefix)
+        self.tracker: Tracker | None = None
+
+    def set_prefix(self, prefix: str) -> None:
+        self.keys = keys = QueueKeys(prefix, self.name)
+        self.queue_key = keys.state("waiting")
+        self.schedule_key = keys.state("scheduled")
+        self.result_key = keys.results
+        self.counter_key = keys.counters
+        self.notify_prefix = keys.base + "notify."
+        self._scripts = {
+            name: self.conn.register_script(getattr(scripts, name))
+            for name in ("ENQUEUE", "DEQUEUE", "SCHEDULE", "PROMOTE_DUE")
+        }
+
+    def _require_tracker(self) -> "Tracker":
+        if self.tracker is None:
+            from .errors import ConfigurationError
+
+            raise ConfigurationError(
+                "TrackingStorage is used without a tracker. Use jobboard.RedisHuey(...) or "
+                "jobboard.track(huey) rather than creating the storage directly."
+            )
+        return self.tracker
+
+    # Queue -------------------------------------------------------------------------------
+
+    def enqueue(self, data: bytes, priority: int | None = None) -> None:
+        tracker = self._require_tracker()
+        tracker.ensure_registered()
+        argv = tracker.enqueue_argv(data, priority)
+        self._scripts["ENQUEUE"](args=argv)
+
+    def dequeue(self) -> bytes | None:
+        tracker = self._require_tracker()
+        tracker.ensure_consumer_side()
+        res = self._take(tracker)
+        if res is None and self.blocking:
+            # Empty (or paused): wait for a wake token pushed by an enqueue, then try once
+            # more. Huey's worker loop calls us again when we return None.
+            self.conn.brpop([self.keys.wake], timeout=self.read_timeout)
+            res = self._take(tracker)
+        return res
+
+    def _take(self, tracker: "Tracker") -> bytes | None:
+        now = now_ms()
+        res = self._scripts["DEQUEUE"](
+            args=[self.keys.base, now, now + tracker.lease_ms, tracker.worker_label()])
+        if not res:
+            return None
+        job_id, msg, task = res
+        tracker.started(job_id.decode(), task.decode(), now)
+        return msg
+
+    def queue_size(self) -> int:
+        return int(self.conn.zcard(self.queue_key))
+
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        ids = self.conn.zrange(self.queue_key, 0, (limit - 1) if limit else -1)
+        return self._messages(ids)
+
+    def _messages(self, ids: list[bytes]) -> list[bytes]:
+        if not ids:
+            return []
+        msgs = self.conn.mget([self.keys.message(i.decode()) for i in ids])
+        return [m for m in msgs if m is not None]
+
+    def flush_queue(self) -> None:
+        self.conn.delete(self.queue_key)
+
+    # Schedule ----------------------------------------------------------------------------
+
+    def add_to_schedule(self, data: bytes, ts: Any) -> None:
+        tracker = self._require_tracker()
+        argv = tracker.schedule_argv(data, ts)
+        self._scripts["SCHEDULE"](args=argv)
+
+    def read_schedule(self, ts: Any) -> list[bytes]:
+        # Due jobs move to the waiting set inside Redis, atomically: nothing is handed back
+        # to Huey's scheduler, so a scheduler killed mid-way loses nothing.
+        tracker = self._require_tracker()
+        now = tracker.epoch_ms(ts)
+        while self._scripts["PROMOTE_DUE"](args=[self.keys.base, now, 500]) == 500:
+            pass
+        return []
+
+    def schedule_size(self) -> int:
+        return int(self.conn.zcard(self.schedule_key))
+
+    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
+        ids = self.conn.zrange(self.schedule_key, 0, (limit - 1) if limit else -1)
+        return self._messages(ids)
+
+    def flush_schedule(self) -> None:
+        self.conn.delete(self.schedule_key)

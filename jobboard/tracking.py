@@ -1,0 +1,394 @@
+"""The consumer side of tracking: what happens to a job record as Huey runs it.
+
+A ``Tracker`` is attached to one Huey instance (by ``jobboard.RedisHuey`` or
+``jobboard.track``). It turns Huey messages into the arguments of the Lua scripts, listens
+to Huey's signals and post-execute hook, keeps the set of jobs this process is running, and
+runs a heartbeat thread that extends their leases, keeps the consumer registry fresh and
+recovers jobs whose consumer died.
+
+State machine (Huey signal or hook -> transition), also in docs/states.md:
+
+=====================================  =============================================
+enqueue (producer, scheduler, retry)    new -> waiting, or -> scheduled when eta is ahead
+dequeue (worker)                        waiting -> active (under a lease)
+SIGNAL_SCHEDULED / add_to_schedule      active -> scheduled (retry with delay, eta)
+scheduler tick (read_schedule)          scheduled -> waiting when due
+post_execute, no exception              active -> completed
+post_execute, exception, retries left   attempt recorded; then -> waiting/scheduled
+post_execute, exception, no retry left  active -> failed | locked | rate_limited | canceled
+SIGNAL_CANCELED (pre-execute hook)      active -> canceled
+SIGNAL_REVOKED / SIGNAL_EXPIRED         active -> revoked / expired
+SIGNAL_INTERRUPTED (SIGTERM)            active -> waiting at once (event "interrupted")
+lease lapsed (consumer died)            active -> waiting (event "stalled"), or failed
+                                        after more than max_stalls stalls
+=====================================  =============================================
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import calendar
+import json
+import logging
+import multiprocessing
+import os
+import socket
+import sys
+import threading
+import time
+import traceback as tb_module
+from typing import TYPE_CHECKING, Any
+
+from huey import signals as S
+from huey.exceptions import CancelExecution, RateLimitExceeded, TaskLockedException
+
+from . import context, scripts
+from .config import TrackingConfig
+from .cron import cron_sets, describe
+from .display import (LOG_LIMIT, RESULT_LIMIT, TRACEBACK_LIMIT, args_text, clean_text,
+                      error_summary, kwargs_text, safe_repr)
+from .keys import queues_key
+from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
+
+if TYPE_CHECKING:
+    from huey import Huey
+
+logger = logging.getLogger("jobboard")
+HOST = socket.gethostname()
+
+
+def _epoch(value: Any, utc: bool) -> float | None:
+    """Unix time of a Huey datetime (naive: UTC when huey.utc, else local)."""
+    if value is None:
+        return None
+    if hasattr(value, "timetuple"):
+        if getattr(value, "tzinfo", None) is not None:
+            return value.timestamp()
+        base = calendar.timegm(value.timetuple()) if utc else time.mktime(value.timetuple())
+        return base + getattr(value, "microsecond", 0) / 1e6
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "total_seconds"):
+        return value.total_seconds()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
+                 config: TrackingConfig, periodic: str = "0", only_new: bool = False) -> list[Any]:
+    """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form)."""
+    pri = priority if priority is not None else (msg.priority or 0)
+    pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
+    eta = _epoch(msg.eta, utc) if msg.eta is not None else None
+    options = {k: _jsonable(getattr(msg, k)) for k in
+               ("retries", "retry_delay", "retry_backoff", "timeout", "expires") if getattr(msg, k, None)}
+    children = ",".join(m.id for m in (msg.on_complete, msg.on_error) if m is not None)
+    pattern = config.redact_re
+    return [base, msg.id, data, now_ms(), msg.name, pri, int(eta * 1000) if eta else 0,
+            args_text(msg.args, pattern), kwargs_text(msg.kwargs, pattern),
+            json.dumps(options, separators=(",", ":")) if options else "",
+            periodic, "1" if only_new else "0", children]
+
+
+class Tracker:
+    """Tracking state of one Huey instance in one process."""
+
+    def __init__(self, huey: "Huey", config: TrackingConfig) -> None:
+        storage = huey.storage
+        if not isinstance(storage, TrackingStorage):
+            raise TypeError("Tracker needs a TrackingStorage")
+        self.huey = huey
+        self.config = config
+        self.storage = storage
+        self.keys = storage.keys
+        self.conn = storage.conn
+        self.lease_ms = int(config.lease_timeout * 1000)
+        self.inflight: dict[str, tuple[str, int, str]] = {}  # id -> (task, started ms, worker)
+        self._inflight_lock = threading.Lock()
+        self._registered_pid: int | None = None
+        self._heartbeat: Heartbeat | None = None
+        self.consumer_info: dict[str, Any] | None = None
+        self._periodic_names: set[str] | None = None
+        self._local = threading.local()
+        self._scripts = {
+            name: self.conn.register_script(getattr(scripts, name))
+            for name in ("FINISH", "ATTEMPT_FAILED", "REQUEUE", "RECOVER_STALLED",
+                         "EXTEND_LEASES", "PROGRESS", "LOG")
+        }
+        storage.tracker = self
+        huey.post_execute("jobboard")(self._on_post_execute)
+        huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
+                    S.SIGNAL_INTERRUPTED)(self._on_signal)
+
+    # Helpers ---------------------------------------------------------------------------
+
+    @property
+    def queue(self) -> str:
+        return self.storage.name
+
+    def epoch_ms(self, value: Any) -> int:
+        t = _epoch(value, self.huey.utc)
+        return int(t * 1000) if t is not None else now_ms()
+
+    def ensure_registered(self) -> None:
+        """Add this queue to the global set of queues, once per process."""
+        if self._registered_pid != os.getpid():
+            self.conn.sadd(queues_key(self.config.prefix), self.queue)
+            self._registered_pid = os.getpid()
+
+    def decode(self, data: bytes) -> Any:
+        return self.huey.serializer.deserialize(data)
+
+    def is_periodic(self, name: str) -> bool:
+        if self._periodic_names is None:
+            reg = self.huey._registry
+            self._periodic_names = {reg.task_to_string(t) for t in reg._periodic_tasks}
+        return name in self._periodic_names
+
+    def consumer_id(self) -> str:
+        """``host:pid`` of the huey_consumer process this code runs under."""
+        info = self.consumer_info
+        pid = info["pid"] if info else os.getpid()
+        return f"{HOST}:{pid}"
+
+    def worker_label(self) -> str:
+        proc = multiprocessing.current_process().name
+        worker = proc if proc != "MainProcess" else threading.current_thread().name
+        return f"{self.consumer_id()}/{worker}"
+
+    # Producer side ---------------------------------------------------------------------
+
+    def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
+                     periodic: str | None = None) -> list[Any]:
+        msg = self.decode(data)
+        if periodic is None:
+            periodic = "1" if self.is_periodic(msg.name) else "0"
+        return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
+                            config=self.config, periodic=periodic, only_new=only_new)
+
+    def schedule_argv(self, data: bytes, ts: Any) -> list[Any]:
+        msg = self.decode(data)
+        text = "retry scheduled after a failed attempt" if getattr(self._local, "retrying", None) == msg.id else ""
+        self._local.retrying = None
+        self._forget(msg.id)
+        return [self.keys.base, msg.id, data, now_ms(), self.epoch_ms(ts), msg.name, text]
+
+    # Consumer side ---------------------------------------------------------------------
+
+    def ensure_consumer_side(self) -> None:
+        """Start the heartbeat in this process (after a fork, in each worker process)."""
+        hb = self._heartbeat
+        if hb is None or hb.pid != os.getpid() or not hb.is_alive():
+            if hb is not None and hb.pid != os.getpid():
+                # A forked worker process: the parent's lock may have been held mid-fork,
+                # and the parent's in-flight jobs are not ours.
+                self._inflight_lock = threading.Lock()
+                self.inflight = {}
+            self.ensure_registered()
+            self._heartbeat = Heartbeat(self)
+            self._heartbeat.start()
+
+    def started(self, job_id: str, task: str, at_ms: int) -> None:
+        worker = self.worker_label()
+        with self._inflight_lock:
+            self.inflight[job_id] = (task, at_ms, worker)
+        context.set_current(self, job_id)
+
+    def _forget(self, job_id: str) -> None:
+        with self._inflight_lock:
+            self.inflight.pop(job_id, None)
+        if context.current_job_id() == job_id:
+            context.set_current(None, None)
+
+    def _finish(self, job_id: str, task: str, state: str, result: str = "", error: str = "",
+                attempt: str = "", keep_message: bool = True, event: str = "") -> None:
+        consumer = self.consumer_id() if self.consumer_info is not None else ""
+        self._scripts["FINISH"](args=[
+            self.keys.base, job_id, state, now_ms(), result, error, attempt,
+            "1" if keep_message else "0", *self.config.retention_argv(state, task), consumer, event])
+        self._forget(job_id)
+
+    def _attempt_json(self, task: Any, exc: BaseException | None, error: str,
+                      tb_text: str | None = None) -> str:
+        if tb_text is None and exc is not None:
+            tb_text = "".join(tb_module.format_exception(type(exc), exc, exc.__traceback__))
+        rec = self.inflight.get(task.id)
+        return json.dumps({
+            "at": now_ms(),
+            "error_class": type(exc).__name__ if exc is not None else "Error",
+            "message": clean_text(str(exc), 2000) if exc is not None else error,
+            "traceback": clean_text(tb_text or "", TRACEBACK_LIMIT),
+            "consumer": rec[2] if rec else self.worker_label(),
+        }, separators=(",", ":"))
+
+    def _on_post_execute(self, task: Any, value: Any, exc: BaseException | None) -> None:
+        name = self.huey._registry.task_to_string(type(task))
+        try:
+            if exc is None:
+                result = "" if value is None else safe_repr(value, RESULT_LIMIT, self.config.redact_re)
+                self._finish(task.id, name, "completed", result=result, keep_message=False)
+                return
+            error = error_summary(exc)
+            attempt = self._attempt_json(task, exc, error)
+            if task.retries:  # Huey will retry: record the attempt, the requeue moves it
+                self._scripts["ATTEMPT_FAILED"](args=[self.keys.base, task.id, now_ms(), attempt, error])
+                self._local.retrying = task.id
+                self._forget(task.id)
+                return
+            if isinstance(exc, TaskLockedException):
+                state = "locked"
+            elif isinstance(exc, RateLimitExceeded):
+                state = "rate_limited"
+            elif isinstance(exc, CancelExecution):
+                state = "canceled"
+            else:
+                state = "failed"
+            self._finish(task.id, name, state, error=error, attempt=attempt)
+        except Exception:
+            logger.exception("jobboard could not record the end of job %s", task.id)
+
+    def _on_signal(self, signal: str, task: Any, *args: Any) -> None:
+        name = self.huey._registry.task_to_string(type(task))
+        try:
+            if signal == S.SIGNAL_REVOKED:
+                self._finish(task.id, name, "revoked", event="revoked (Huey revoke flag)")
+            elif signal == S.SIGNAL_EXPIRED:
+                self._finish(task.id, name, "expired", event="expired before it could run")
+            elif signal == S.SIGNAL_INTERRUPTED:
+                self._scripts["REQUEUE"](args=[self.keys.base, task.id, now_ms(), "interrupted",
+                                               "consumer stopped mid-run; put back at once"])
+                self._forget(task.id)
+            elif signal == S.SIGNAL_CANCELED:
+                exc = sys.exc_info()[1]
+                frames = tb_module.extract_tb(exc.__traceback__) if exc is not None else []
+                # A cancel from a pre-execute hook never reaches post_execute: end it here.
+                if any(f.name == "_run_pre_execute" for f in frames):
+                    error = "CancelExecution: canceled by a pre-execute hook"
+                    self._finish(task.id, name, "canceled", error=error,
+                                 attempt=self._attempt_json(task, exc, error))
+        except Exception:
+            logger.exception("jobboard could not record %s for job %s", signal, task.id)
+
+    # Inside a task -----------------------------------------------------------------------
+
+    def set_progress(self, job_id: str, percent: float, message: str | None) -> bool:
+        try:
+            pct = max(0.0, min(100.0, float(percent)))
+            text = clean_text(str(message), 300) if message else ""
+            return bool(self._scripts["PROGRESS"](args=[self.keys.base, job_id, round(pct, 2), text, now_ms()]))
+        except Exception:
+            logger.warning("jobboard could not record progress of %s", job_id, exc_info=True)
+            return False
+
+    def add_log(self, job_id: str, message: str) -> bool:
+        try:
+            line = json.dumps([now_ms(), clean_text(str(message), LOG_LIMIT)])
+            return bool(self._scripts["LOG"](args=[self.keys.base, job_id, line, self.config.log_lines]))
+        except Exception:
+            logger.warning("jobboard could not record a log line of %s", job_id, exc_info=True)
+            return False
+
+    # Consumer registry -------------------------------------------------------------------
+
+    def consumer_started(self, options: dict[str, Any]) -> None:
+        """Called from ``create_consumer`` in the huey_consumer main process."""
+        from . import __version__
+
+        self.consumer_info = {
+            "pid": os.getpid(), "host": HOST, "queue": self.queue,
+            "worker_type": str(options.get("worker_type", "thread")),
+            "workers": int(options.get("workers", 1)),
+            "periodic": bool(options.get("periodic", True)),
+            "started": now_ms(), "version": __version__,
+        }
+        if self.consumer_info["periodic"]:
+            self.register_periodic()
+        self.ensure_consumer_side()
+        atexit.register(self._unregister_consumer, os.getpid())
+
+    def _unregister_consumer(self, pid: int) -> None:
+        if os.getpid() != pid:
+            return
+        try:
+            cid = self.consumer_id()
+            pipe = self.conn.pipeline(transaction=False)
+            pipe.delete(self.keys.consumer(cid))
+            pipe.zrem(self.keys.consumers, cid)
+            pipe.execute()
+        except Exception:
+            pass
+
+    def register_periodic(self) -> None:
+        reg = self.huey._registry
+        entries = {}
+        for cls in reg._periodic_tasks:
+            name = reg.task_to_string(cls)
+            sets = cron_sets(getattr(cls, "validate_datetime", None))
+            try:
+                template = self.huey.serialize_task(cls())
+            except Exception:
+                template = b""
+            entries[name] = json.dumps({
+                "schedule": describe(sets), "cron": sets, "utc": bool(self.huey.utc),
+                "message": base64.b64encode(template).decode(),
+                "registered": now_ms(), "consumer": self.consumer_id(),
+            })
+        if entries:
+            self.conn.hset(self.keys.periodic, mapping=entries)
+
+    def beat(self) -> None:
+        """One heartbeat: extend leases, refresh the registry, recover stalled jobs."""
+        now = now_ms()
+        interval = Heartbeat.interval_for(self.config.lease_timeout)
+        ttl = max(10, int(interval * 3) + 1)
+        with self._inflight_lock:
+            running = dict(self.inflight)
+        pipe = self.conn.pipeline(transaction=False)
+        if running:
+            self._scripts["EXTEND_LEASES"](args=[self.keys.base, now + self.lease_ms, *running],
+                                           client=pipe)
+        if self.consumer_info is not None:
+            cid = self.consumer_id()
+            ck = self.keys.consumer(cid)
+            fields: dict[str, Any] = {f"run:{os.getpid()}": json.dumps(
+                {"at": now, "jobs": [[i, t, s, w] for i, (t, s, w) in running.items()]})}
+            if self.consumer_info["pid"] == os.getpid():
+                fields.update({k: str(v) for k, v in self.consumer_info.items()})
+                fields["seen"] = now
+            pipe.hset(ck, mapping=fields)
+            pipe.expire(ck, ttl)
+            if self.consumer_info["pid"] == os.getpid():
+                pipe.zadd(self.keys.consumers, {cid: now})
+                pipe.zremrangebyscore(self.keys.consumers, "-inf", now - ttl * 1000)
+        pipe.execute()
+        self._scripts["RECOVER_STALLED"](args=[
+            self.keys.base, now, self.config.max_stalls, 200,
+            *self.config.retention["failed"].as_argv()])
+
+
+class Heartbeat(threading.Thread):
+    """Daemon thread: ``Tracker.beat()`` every lease_timeout / 3 seconds."""
+
+    @staticmethod
+    def interval_for(lease_timeout: float) -> float:
+        return max(0.5, min(10.0, lease_timeout / 3))
+
+    def __init__(self, tracker: Tracker) -> None:
+        super().__init__(name=f"jobboard-heartbeat-{tracker.queue}", daemon=True)
+        self.tracker = tracker
+        self.pid = os.getpid()
+        self.interval = self.interval_for(tracker.config.lease_timeout)
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.tracker.beat()
+            except Exception:
+                logger.warning("jobboard heartbeat failed; retrying", exc_info=True)
+            time.sleep(self.interval)
