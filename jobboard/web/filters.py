@@ -41,6 +41,13 @@ def abstime(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def clock(ts: float | None) -> str:
+    """``14:05:09`` (UTC), for log lines."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S")
+
+
 def isotime(ts: float | None) -> str:
     if ts is None:
         return ""
@@ -89,7 +96,7 @@ def percent(value: float | None) -> str:
 def register(app: Flask) -> None:
     """Add the filters to ``app``'s Jinja environment (names prefixed ``jb_``)."""
     for name, fn in {
-        "number": number, "compact": compact, "abstime": abstime, "isotime": isotime,
+        "number": number, "compact": compact, "abstime": abstime, "isotime": isotime, "clock": clock,
         "reltime": reltime, "duration": duration, "duration_ms": duration_ms,
         "percent": percent,
     }.items():

@@ -61,7 +61,9 @@ def error_response(status: int, message: str, code: str | None = None,
 
         resp = current_app.make_response(render_page(
             "jobboard/error.html", status=status, message=message,
-            title=title or _TITLES.get(status, "Error"), poll=False,
+            title=title or _TITLES.get(status, "Error"),
+            # A Redis outage page polls its own URL and so recovers by itself.
+            poll=status == 503 and request.method == "GET",
         ))
         resp.status_code = status
     for name, value in (headers or {}).items():

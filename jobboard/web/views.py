@@ -1,16 +1,570 @@
-"""Dashboard views (placeholder while the full pages are written)."""
+"""The dashboard pages and actions. Thin: every read and change goes through the core API.
+
+Each page route answers with the whole page, or, for an htmx request (``HX-Request``),
+with just its ``<main id="main">`` fragment (``Vary: HX-Request`` tells caches the
+difference). Live pages poll their own URL; those polls read through the shared poll cache
+(:mod:`jobboard.web.live`). Actions are POSTs (CSRF-checked before they get here) that
+flash what they did and redirect (303) to the page they came from, filters and page
+included; htmx follows the redirect and swaps the fresh fragment in place.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
-from flask import Blueprint, render_template
+import redis.exceptions
+from flask import (
+    Blueprint, Response, abort, flash, get_flashed_messages, redirect, render_template,
+    request, url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from .. import records
+from ..errors import (
+    InvalidArgument, JobboardError, JobNotFound, JobStateError, PeriodicTaskNotFound,
+    QueueNotFound,
+)
+from . import auth, charts
+from .auth import ACTION_ROLES, can, require_role, safe_next
+from .csrf import csrf_token
+from .extension import get_board, get_state
+from .responses import error_response, is_htmx
 
 blueprint = Blueprint(
     "jobboard", __name__, template_folder="../templates", static_folder="../static",
     static_url_path="/static",
 )
 
+T = TypeVar("T")
+
+PER_PAGE_CHOICES = (25, 50, 100)
+ORDERS = ("newest", "oldest")
+WINDOWS = ("1h", "24h", "7d", "90d")
+MAX_PAGE = 1_000_000
+MAX_SEARCH = 200
+#: "Clean jobs older than ..." choices, in seconds.
+CLEAN_AGES: tuple[tuple[str, float], ...] = (
+    ("everything", 0.0), ("1 hour", 3600.0), ("1 day", 86400.0), ("7 days", 7 * 86400.0),
+    ("30 days", 30 * 86400.0),
+)
+STATE_LABELS = {s: s.replace("_", " ") for s in records.STATES}
+
+
+# --- rendering helpers ------------------------------------------------------------------
 
 def render_page(template: str, **context: Any) -> str:
-    return render_template(template, **context)
+    """Render a page template: whole page, or just its main fragment for htmx."""
+    fragment = is_htmx() and request.headers.get("HX-Boosted") != "true"
+    context.setdefault("poll", False)
+    return render_template(
+        template,
+        layout="jobboard/_fragment.html" if fragment else "jobboard/base.html",
+        is_fragment=fragment,
+        **context,
+    )
+
+
+def is_poll() -> bool:
+    """Whether this request is a live-update poll (sent by the main element's trigger)."""
+    return is_htmx() and request.headers.get("X-Jobboard-Poll") == "1"
+
+
+def live(key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, shared by every poll of this interval; fresh for anything else.
+
+    Full page loads and renders after an action compute directly so what a person just
+    did is visible at once; only background polls read through the shared cache.
+    """
+    state = get_state()
+    if not is_poll():
+        return compute()
+    return state.live.get(key, state.config.poll_seconds, compute)
+
+
+def back(default: str) -> Response:
+    """Redirect (303) to the ``next`` form field if it is a local path, else ``default``."""
+    return redirect(safe_next(request.form.get("next"), default), code=303)
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(error_response(400, f"{name}={raw[:40]!r} is not a whole number."))
+    if not low <= value <= high:
+        abort(error_response(400, f"{name} must be between {low:,} and {high:,} (got {value:,})."))
+    return value
+
+
+def choice_arg(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = request.args.get(name) or default
+    if value not in choices:
+        abort(error_response(400, f"{name}={value[:40]!r} is not one of: {', '.join(choices)}."))
+    return value
+
+
+def get_queue(name: str) -> Any:
+    try:
+        return get_board().queue(name)
+    except QueueNotFound as exc:
+        abort(error_response(404, str(exc)))
+
+
+@blueprint.app_template_global("jb_page_url")
+def page_url(**changes: Any) -> str:
+    """The current page's URL with some query arguments changed (None removes one)."""
+    args = request.args.to_dict()
+    for key, value in changes.items():
+        if value is None or value == "":
+            args.pop(key, None)
+        else:
+            args[key] = str(value)
+    query = urlencode(args)
+    return request.path + ("?" + query if query else "")
+
+
+@blueprint.context_processor
+def template_context() -> dict[str, Any]:
+    state = get_state()
+    return {
+        "csrf_token": csrf_token,
+        "can": can,
+        "role": auth.effective_role(),
+        "user_name": auth.current_user_name(),
+        "uses_builtin_login": bool(state.config.users),
+        "poll_seconds": state.config.poll_seconds,
+        "read_only": state.config.read_only,
+        "title_prefix": state.config.title,
+        "STATES": records.STATES,
+        "FINISHED_STATES": records.FINISHED_STATES,
+        "RETRYABLE_STATES": records.RETRYABLE_STATES,
+        "PROMOTABLE_STATES": records.PROMOTABLE_STATES,
+        "REVOCABLE_STATES": records.REVOCABLE_STATES,
+        "STATE_LABELS": STATE_LABELS,
+        "now": time.time(),
+        "current_path": request.full_path.rstrip("?"),
+    }
+
+
+@blueprint.after_request
+def headers(response: Response) -> Response:
+    # The same URL answers with a page or a fragment: caches must keep them apart.
+    response.vary.add("HX-Request")
+    if request.endpoint != "jobboard.static":
+        response.headers.setdefault("Cache-Control", "no-store")
+        # Defence in depth behind escaping: no inline script, no eval, nothing foreign.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+# --- errors -----------------------------------------------------------------------------
+
+@blueprint.errorhandler(redis.exceptions.ConnectionError)
+@blueprint.errorhandler(redis.exceptions.TimeoutError)
+def redis_down(exc: Exception) -> Response:
+    get_state().live.invalidate()
+    seconds = int(get_state().config.poll_seconds)
+    return error_response(
+        503,
+        f"jobboard cannot reach Redis ({type(exc).__name__}: {exc}). Jobs are not lost: "
+        f"this page checks again every {seconds} s and comes back by itself when Redis answers.",
+        code="redis_unavailable", headers={"Retry-After": str(seconds)},
+    )
+
+
+@blueprint.errorhandler(QueueNotFound)
+@blueprint.errorhandler(JobNotFound)
+@blueprint.errorhandler(PeriodicTaskNotFound)
+def not_found(exc: Exception) -> Response:
+    return error_response(404, str(exc))
+
+
+@blueprint.errorhandler(InvalidArgument)
+def invalid(exc: Exception) -> Response:
+    return error_response(400, str(exc))
+
+
+@blueprint.errorhandler(JobStateError)
+def conflict(exc: Exception) -> Response:
+    return error_response(409, str(exc))
+
+
+@blueprint.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    if exc.response is not None:
+        return exc.response
+    return error_response(exc.code or 500, exc.description or exc.name)
+
+
+# --- login ------------------------------------------------------------------------------
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The built-in login page (users from JOBBOARD_USERS)."""
+    state = get_state()
+    default = url_for("jobboard.overview")
+    next_url = safe_next(request.values.get("next"), default)
+    if not state.config.users:
+        if auth.current_role() is not None:
+            return redirect(next_url)
+        return error_response(
+            404, "The built-in login is off: this dashboard uses the host app's login, or "
+            "set JOBBOARD_USERS to enable it.")
+    error = None
+    status = 200
+    if request.method == "POST":
+        username = (request.form.get("username") or "").strip()[:200]
+        password = request.form.get("password") or ""
+        wait = state.login_throttle.retry_after(username)
+        if wait:
+            resp = error_response(
+                429, f"Too many failed logins. Wait {wait} s and try again.",
+                headers={"Retry-After": str(wait)})
+            return resp
+        role = auth.check_login(username, password)
+        if role is None:
+            state.login_throttle.failed(username)
+            error = "Wrong username or password."
+            status = 401
+        else:
+            state.login_throttle.succeeded(username)
+            auth.login_user(username)
+            return redirect(next_url, code=303)
+    return render_template("jobboard/login.html", error=error, next=next_url,
+                           layout="jobboard/base.html", poll=False), status
+
+
+@blueprint.route("/logout", methods=["POST"])
+def logout() -> Response:
+    auth.logout_user()
+    flash("Logged out.", "info")
+    return redirect(url_for("jobboard.login"), code=303)
+
+
+# --- pages ------------------------------------------------------------------------------
+
+def overview_data() -> dict[str, Any]:
+    board = get_board()
+    queues = board.queues()
+    counts = board.all_counts()
+    consumers = board.consumers()
+    rows = []
+    for q in queues:
+        m = q.metrics("1h")
+        rows.append({
+            "name": q.name,
+            "counts": counts.get(q.name) or q.counts(),
+            "health": q.health(),
+            "metrics": m,
+            "consumers": sum(1 for c in consumers if c.queue == q.name),
+            "spark": charts.sparkline([p.completed + p.failed for p in m.points],
+                                      [p.failed for p in m.points]),
+        })
+    return {"queues": rows, "consumers": consumers}
+
+
+@blueprint.route("/")
+@require_role("viewer")
+def overview() -> str:
+    data = live(("overview",), overview_data)
+    return render_page("jobboard/overview.html", poll=True, **data)
+
+
+@blueprint.route("/search")
+@require_role("viewer")
+def search() -> Any:
+    """Find a job by id across every queue."""
+    job_id = (request.args.get("q") or "").strip()
+    if not job_id:
+        return error_response(400, "Type a job id in the search box.")
+    if len(job_id) > MAX_SEARCH:
+        return error_response(400, f"A job id is at most {MAX_SEARCH} characters.")
+    try:
+        job = get_board().find_job(job_id)
+    except JobNotFound:
+        return error_response(
+            404, f"No job {job_id!r} in any queue. To search args or errors, open a queue "
+            "and use its search box.")
+    return redirect(url_for("jobboard.job", queue=job.queue, job_id=job.id))
+
+
+def queue_data(queue: str, state: str, offset: int, limit: int, task: str | None,
+               search: str | None, order: str) -> dict[str, Any]:
+    q = get_queue(queue)
+    page = q.jobs(state, offset=offset, limit=limit, task=task, search=search, order=order)
+    return {"counts": q.counts(), "tasks": q.tasks(), "page": page}
+
+
+@blueprint.route("/queues/<queue>")
+@require_role("viewer")
+def queue(queue: str) -> Any:
+    state = choice_arg("state", records.STATES, "waiting")
+    per_page = int_arg("per_page", 25, 1, 100)
+    if per_page not in PER_PAGE_CHOICES:
+        return error_response(400, "per_page must be one of 25, 50 or 100.")
+    page_no = int_arg("page", 1, 1, MAX_PAGE)
+    order = choice_arg("order", ORDERS, "newest")
+    task = (request.args.get("task") or "").strip() or None
+    search = (request.args.get("q") or "").strip()[:MAX_SEARCH] or None
+    key = ("queue", queue, state, page_no, per_page, task, search, order)
+
+    def compute() -> dict[str, Any]:
+        return queue_data(queue, state, (page_no - 1) * per_page, per_page, task, search, order)
+
+    data = live(key, compute)
+    page = data["page"]
+    last_page = max(1, math.ceil(page.total / per_page))
+    if page_no > last_page:
+        if is_htmx():
+            # The list shrank under a live view (an action, retention): show the last page.
+            page_no = last_page
+            data = queue_data(queue, state, (page_no - 1) * per_page, per_page, task,
+                              search, order)
+            page = data["page"]
+        else:
+            return error_response(
+                404, f"Page {page_no:,} is past the last page ({last_page:,}) of "
+                f"{STATE_LABELS[state]} jobs.")
+    return render_page(
+        "jobboard/queue.html", poll=True, queue=queue, state=state, per_page=per_page,
+        page_no=page_no, last_page=last_page, order=order, task=task, search=search,
+        clean_ages=CLEAN_AGES, **data,
+    )
+
+
+def job_data(queue: str, job_id: str) -> dict[str, Any]:
+    q = get_queue(queue)
+    return {"job": q.job(job_id)}
+
+
+@blueprint.route("/queues/<queue>/jobs/<job_id>")
+@require_role("viewer")
+def job(queue: str, job_id: str) -> Any:
+    data = live(("job", queue, job_id), lambda: job_data(queue, job_id))
+    j = data["job"]
+    return render_page("jobboard/job.html", poll=not j.is_finished, queue=queue, **data)
+
+
+@blueprint.route("/workers")
+@require_role("viewer")
+def workers() -> str:
+    consumers = live(("workers",), lambda: get_board().consumers())
+    return render_page("jobboard/workers.html", poll=True, consumers=consumers)
+
+
+@blueprint.route("/periodic")
+@require_role("viewer")
+def periodic() -> str:
+    tasks = live(("periodic",), lambda: get_board().periodic())
+    return render_page("jobboard/periodic.html", poll=True, tasks=tasks)
+
+
+@blueprint.route("/stats")
+@require_role("viewer")
+def stats() -> Any:
+    """Metrics: throughput, failures, retries, wait/run percentiles, as SVG charts."""
+    board = get_board()
+    names = [q.name for q in board.queues()]
+    window = choice_arg("window", WINDOWS, "1h")
+    if not names:
+        return render_page("jobboard/stats.html", names=[], window=window, windows=WINDOWS)
+    name = request.args.get("queue") or names[0]
+    q = get_queue(name)
+    task = (request.args.get("task") or "").strip() or None
+    tasks = q.tasks()
+    if task and task not in tasks:
+        return error_response(404, f"No task {task!r} seen in queue {name!r}.")
+    m = q.metrics(window, task)
+    per_task = []
+    if not task:
+        for t in tasks[:50]:  # bounded: one metrics read per task
+            tm = q.metrics(window, t)
+            per_task.append((t, tm))
+    return render_page(
+        "jobboard/stats.html", names=names, queue=name, task=task, tasks=tasks,
+        window=window, windows=WINDOWS, metrics=m, per_task=per_task,
+        chart=charts.throughput_chart(m), totals=m.totals,
+    )
+
+
+# --- actions ----------------------------------------------------------------------------
+
+def _done(message: str, category: str = "success") -> None:
+    flash(message, category)
+    get_state().live.invalidate()
+
+
+JOB_ACTIONS = ("retry", "promote", "revoke", "remove")
+PAST = {"retry": "retried", "promote": "promoted", "revoke": "revoked", "remove": "removed"}
+
+
+@blueprint.route("/queues/<queue>/jobs/<job_id>/<action>", methods=["POST"])
+@require_role("viewer")
+def job_action(queue: str, job_id: str, action: str) -> Response:
+    """Retry / promote / revoke / remove one job."""
+    if action not in JOB_ACTIONS:
+        return error_response(404, f"Unknown action {action!r}; try {', '.join(JOB_ACTIONS)}.")
+    if not can(action):
+        return auth.refuse(ACTION_ROLES[action])
+    q = get_queue(queue)
+    default = url_for("jobboard.job", queue=queue, job_id=job_id)
+    if action == "remove":
+        default = url_for("jobboard.queue", queue=queue)
+    try:
+        getattr(q, action)(job_id)
+    except (JobStateError, JobNotFound) as exc:
+        flash(str(exc), "error")
+        return back(default)
+    _done(f"Job {job_id} {PAST[action]}.")
+    return back(default)
+
+
+def _filters() -> tuple[str, str | None, str | None]:
+    state = request.values.get("state") or ""
+    if state not in records.STATES:
+        abort(error_response(400, f"Unknown state {state[:40]!r}; states are "
+                                  f"{', '.join(records.STATES)}."))
+    task = (request.values.get("task") or "").strip() or None
+    search = (request.values.get("q") or "").strip()[:MAX_SEARCH] or None
+    return state, task, search
+
+
+BULK_ACTIONS = ("retry", "remove")
+
+
+@blueprint.route("/queues/<queue>/bulk", methods=["GET"])
+@require_role("viewer")
+def bulk_confirm(queue: str) -> Any:
+    """Show how many jobs match before retrying/removing all of them (no change here)."""
+    action = request.args.get("action") or ""
+    if action not in BULK_ACTIONS:
+        return error_response(400, f"Unknown bulk action {action[:40]!r}; try retry or remove.")
+    if not can(action):
+        return auth.refuse(ACTION_ROLES[action])
+    state, task, search = _filters()
+    if action == "retry" and state not in records.RETRYABLE_STATES:
+        return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot be retried.")
+    q = get_queue(queue)
+    count = q.count_matching(state, task=task, search=search)
+    back_url = safe_next(request.args.get("next"), url_for("jobboard.queue", queue=queue,
+                                                           state=state))
+    return render_page("jobboard/bulk_confirm.html", queue=queue, action=action, state=state,
+                       task=task, search=search, count=count, back_url=back_url)
+
+
+@blueprint.route("/queues/<queue>/bulk", methods=["POST"])
+@require_role("viewer")
+def bulk(queue: str) -> Response:
+    """Retry/remove the selected jobs (``ids``) or everything matching the filters."""
+    action = request.form.get("action") or ""
+    if action not in BULK_ACTIONS:
+        return error_response(400, f"Unknown bulk action {action[:40]!r}; try retry or remove.")
+    if not can(action):
+        return auth.refuse(ACTION_ROLES[action])
+    q = get_queue(queue)
+    state, task, search = _filters()
+    default = url_for("jobboard.queue", queue=queue, state=state)
+    scope = request.form.get("scope") or "selected"
+    if scope == "selected":
+        ids = [i for i in request.form.getlist("ids") if i][:1000]
+        if not ids:
+            flash("Nothing selected: tick some jobs first.", "error")
+            return back(default)
+        n = q.retry_many(ids) if action == "retry" else q.remove_many(ids)
+        _done(f"{PAST[action].capitalize()} {n:,} of {len(ids):,} selected jobs.")
+    elif scope == "matching":
+        if action == "retry":
+            if state not in records.RETRYABLE_STATES:
+                return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot "
+                                           "be retried.")
+            n = q.retry_all(state=state, task=task, search=search)
+        else:
+            n = q.remove_all(state, task=task, search=search)
+        _done(f"{PAST[action].capitalize()} {n:,} {STATE_LABELS[state]} jobs.")
+    else:
+        return error_response(400, "scope must be 'selected' or 'matching'.")
+    return back(default)
+
+
+@blueprint.route("/queues/<queue>/<action>", methods=["POST"])
+@require_role("viewer")
+def queue_action(queue: str, action: str) -> Response:
+    """Pause, resume, empty or clean a queue."""
+    if action not in ("pause", "resume", "empty", "clean"):
+        return error_response(404, f"Unknown queue action {action!r}.")
+    if not can(action):
+        return auth.refuse(ACTION_ROLES[action])
+    q = get_queue(queue)
+    default = url_for("jobboard.queue", queue=queue)
+    if action == "pause":
+        q.pause()
+        _done(f"Queue {queue} paused: consumers take no new jobs from it.")
+    elif action == "resume":
+        q.resume()
+        _done(f"Queue {queue} resumed.")
+    elif action == "empty":
+        n = q.empty()
+        _done(f"Emptied {queue}: {n:,} waiting and scheduled jobs dropped.")
+    else:
+        state = request.form.get("state") or ""
+        if state not in records.FINISHED_STATES:
+            return error_response(400, f"Only finished states can be cleaned, not {state[:40]!r}.")
+        try:
+            older_than = float(request.form.get("older_than") or "")
+        except ValueError:
+            return error_response(400, "older_than must be a number of seconds.")
+        if not (0 <= older_than <= 10 * 365 * 86400):
+            return error_response(400, "older_than must be between 0 and ten years.")
+        n = q.clean(state, older_than)
+        _done(f"Removed {n:,} {STATE_LABELS[state]} jobs from {queue}.")
+    return back(default)
+
+
+PERIODIC_ACTIONS = {"run": "run_periodic", "pause": "pause_periodic",
+                    "resume": "resume_periodic"}
+
+
+@blueprint.route("/queues/<queue>/periodic/<action>", methods=["POST"])
+@require_role("viewer")
+def periodic_action(queue: str, action: str) -> Response:
+    """Run a periodic task now, or pause/resume its schedule (``name`` form field)."""
+    method = PERIODIC_ACTIONS.get(action)
+    if method is None:
+        return error_response(404, f"Unknown periodic action {action!r}.")
+    if not can("run" if action == "run" else f"{action}_periodic"):
+        return auth.refuse("operator")
+    name = request.form.get("name") or ""
+    q = get_queue(queue)
+    default = url_for("jobboard.periodic")
+    try:
+        result = getattr(q, method)(name)
+    except PeriodicTaskNotFound as exc:
+        flash(str(exc), "error")
+        return back(default)
+    short = name.rsplit(".", 1)[-1]
+    if action == "run":
+        _done(f"{short} queued now as job {result}.")
+    else:
+        _done(f"{short} {'paused' if action == 'pause' else 'resumed'}.")
+    return back(default)
+
+
+def messages() -> list[tuple[str, str]]:
+    """Flashed messages for the toast area (consumed once)."""
+    return get_flashed_messages(with_categories=True)
+
+
+blueprint.add_app_template_global(messages, "jb_messages")
