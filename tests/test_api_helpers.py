@@ -51,8 +51,11 @@ def make_huey(redis_url: str, name: str = "emails") -> Any:
 
 def make_app(huey: Any, **config: Any) -> Flask:
     app = Flask("jobboard_api_tests")
-    app.config.update(SECRET_KEY="test", TESTING=True, JOBBOARD_API_TOKENS=dict(TOKENS),
-                      JOBBOARD_API_RATE_LIMIT=None, **config)
+    settings: dict[str, Any] = {"SECRET_KEY": "test", "TESTING": True,
+                                "JOBBOARD_API_TOKENS": dict(TOKENS),
+                                "JOBBOARD_API_RATE_LIMIT": None}
+    settings.update(config)
+    app.config.update(settings)
     JobBoard(app, hueys=[huey])
     return app
 
