@@ -178,7 +178,7 @@ def refuse(needed: str = "viewer") -> Any:
                 401, "Authentication required: send 'Authorization: Bearer <token>' with a "
                 "token from JOBBOARD_API_TOKENS, or log in to the dashboard first.",
                 headers={"WWW-Authenticate": 'Bearer realm="jobboard"'})
-        target = login_url(request.full_path if request.method == "GET" else None)
+        target = login_url(request.full_path.rstrip("?") if request.method == "GET" else None)
         if is_htmx():
             # A redirect would be followed by the XHR and the login page swapped into a
             # fragment; HX-Redirect makes htmx navigate the whole tab instead.

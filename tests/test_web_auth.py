@@ -1,0 +1,276 @@
+"""Dashboard security: login, roles, tokens, CSRF, the URL map, cookies. Real Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from test_web_support import (
+    PASSWORD, PREFIX, TOKENS, csrf_from, login, make_app, make_huey,
+)
+
+from jobboard.web import JobBoard
+from jobboard.web.auth import ROLES
+
+
+@pytest.fixture
+def huey(redis_url: str) -> Any:
+    return make_huey(redis_url)
+
+
+@pytest.fixture
+def app(huey: Any) -> Flask:
+    return make_app(huey)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def bearer(role: str) -> dict[str, str]:
+    token = {v: k for k, v in TOKENS.items()}[role]
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- login ---------------------------------------------------------------------------------
+
+def test_anonymous_page_redirects_to_login_with_local_next(client: FlaskClient) -> None:
+    resp = client.get(f"{PREFIX}/workers")
+    assert resp.status_code == 302
+    assert resp.location == f"{PREFIX}/login?next=/admin/queues/workers"
+
+
+def test_login_sets_hardened_cookie_and_goes_to_next(client: FlaskClient) -> None:
+    page = client.get(f"{PREFIX}/login?next={PREFIX}/workers")
+    token = csrf_from(page.get_data(as_text=True))
+    resp = client.post(f"{PREFIX}/login", data={
+        "username": "viewer", "password": PASSWORD, "csrf_token": token,
+        "next": f"{PREFIX}/workers"})
+    assert resp.status_code == 303
+    assert resp.location == f"{PREFIX}/workers"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get(f"{PREFIX}/workers").status_code == 200
+
+
+@pytest.mark.parametrize("evil", [
+    "https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)",
+    "evil.example", "http:/evil.example",
+])
+def test_next_only_redirects_to_local_paths(client: FlaskClient, evil: str) -> None:
+    token = csrf_from(client.get(f"{PREFIX}/login").get_data(as_text=True))
+    resp = client.post(f"{PREFIX}/login", data={
+        "username": "viewer", "password": PASSWORD, "csrf_token": token, "next": evil})
+    assert resp.status_code == 303
+    assert resp.location == f"{PREFIX}/"
+
+
+def test_wrong_password_then_throttled(app: Flask, client: FlaskClient) -> None:
+    app.config["JOBBOARD_LOGIN_ATTEMPTS"] = 3
+    token = csrf_from(client.get(f"{PREFIX}/login").get_data(as_text=True))
+    for _ in range(3):
+        resp = client.post(f"{PREFIX}/login", data={
+            "username": "admin", "password": "nope", "csrf_token": token})
+        assert resp.status_code == 401
+        assert "Wrong username or password" in resp.get_data(as_text=True)
+    # Even the right password is refused until the window passes.
+    resp = client.post(f"{PREFIX}/login", data={
+        "username": "admin", "password": PASSWORD, "csrf_token": token})
+    assert resp.status_code == 429
+    assert int(resp.headers["Retry-After"]) > 0
+
+
+def test_unknown_user_is_refused_like_a_wrong_password(client: FlaskClient) -> None:
+    token = csrf_from(client.get(f"{PREFIX}/login").get_data(as_text=True))
+    resp = client.post(f"{PREFIX}/login", data={
+        "username": "mallory", "password": PASSWORD, "csrf_token": token})
+    assert resp.status_code == 401
+
+
+def test_login_without_csrf_is_rejected(client: FlaskClient) -> None:
+    client.get(f"{PREFIX}/login")
+    resp = client.post(f"{PREFIX}/login", data={"username": "admin", "password": PASSWORD})
+    assert resp.status_code == 400
+
+
+def test_logout_ends_the_session(client: FlaskClient) -> None:
+    token = login(client, "viewer")
+    resp = client.post(f"{PREFIX}/logout", data={"csrf_token": token})
+    assert resp.status_code == 303
+    assert client.get(f"{PREFIX}/").status_code == 302
+
+
+def test_password_change_logs_out_existing_sessions(app: Flask, client: FlaskClient) -> None:
+    from werkzeug.security import generate_password_hash
+
+    login(client, "operator")
+    users = dict(app.config["JOBBOARD_USERS"])
+    users["operator"] = {"password_hash": generate_password_hash("new one", method="pbkdf2:sha256:1000"),
+                         "role": "operator"}
+    app.config["JOBBOARD_USERS"] = users
+    assert client.get(f"{PREFIX}/").status_code == 302
+
+
+def test_htmx_request_of_expired_session_gets_hx_redirect(client: FlaskClient) -> None:
+    resp = client.get(f"{PREFIX}/", headers={"HX-Request": "true"})
+    assert resp.status_code == 401
+    assert resp.headers["HX-Redirect"].startswith(f"{PREFIX}/login")
+
+
+# --- tokens and roles ----------------------------------------------------------------------
+
+def test_bearer_token_reads_pages_and_skips_csrf(client: FlaskClient, huey: Any) -> None:
+    assert client.get(f"{PREFIX}/", headers=bearer("viewer")).status_code == 200
+    resp = client.post(f"{PREFIX}/queues/emails/pause", headers=bearer("operator"))
+    assert resp.status_code == 303
+    board = client.application.extensions["jobboard"].board
+    assert board.queue("emails").is_paused()
+
+
+def test_unknown_bearer_token_does_not_fall_back_to_the_session(client: FlaskClient) -> None:
+    login(client, "admin")
+    resp = client.get(f"{PREFIX}/", headers={"Authorization": "Bearer wrong"})
+    assert resp.status_code == 401
+    assert resp.get_json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("role,action,allowed", [
+    ("viewer", "pause", False), ("operator", "pause", True), ("admin", "pause", True),
+    ("viewer", "empty", False), ("operator", "empty", False), ("admin", "empty", True),
+])
+def test_queue_actions_need_their_role(client: FlaskClient, role: str, action: str,
+                                       allowed: bool) -> None:
+    token = login(client, role)
+    resp = client.post(f"{PREFIX}/queues/emails/{action}", data={"csrf_token": token})
+    assert resp.status_code == (303 if allowed else 403)
+    if not allowed:
+        assert "role" in resp.get_data(as_text=True)
+
+
+def test_read_only_turns_every_action_off(app: Flask, client: FlaskClient) -> None:
+    app.config["JOBBOARD_READ_ONLY"] = True
+    token = login(client, "admin")
+    page = client.get(f"{PREFIX}/queues/emails").get_data(as_text=True)
+    assert "Pause queue" not in page and "Empty" not in page
+    resp = client.post(f"{PREFIX}/queues/emails/pause", data={"csrf_token": token})
+    assert resp.status_code == 403
+    assert "read-only" in resp.get_data(as_text=True)
+
+
+def test_host_app_login_through_authorize(redis_url: str, huey: Any) -> None:
+    """A host app's flask-login user is mapped to a role by JOBBOARD_AUTHORIZE."""
+    from flask_login import LoginManager, UserMixin, login_user
+
+    class User(UserMixin):
+        def __init__(self, uid: str) -> None:
+            self.id = uid
+
+    app = Flask("host")
+    app.config.update(SECRET_KEY="k", TESTING=True,
+                      JOBBOARD_AUTHORIZE=lambda u: {"boss": "admin", "intern": "viewer"}.get(u.id))
+    manager = LoginManager(app)
+    manager.login_view = "host_login"
+    manager.user_loader(User)
+
+    @app.route("/login")
+    def host_login() -> str:
+        from flask import request
+
+        login_user(User(request.args["as"]))
+        return "ok"
+
+    JobBoard(app, hueys=[huey])
+    client = app.test_client()
+    resp = client.get(f"{PREFIX}/")
+    assert resp.status_code == 302 and resp.location.startswith("/login?next=")  # host's login view
+    client.get("/login?as=intern")
+    page = client.get(f"{PREFIX}/queues/emails")
+    assert page.status_code == 200 and "Pause queue" not in page.get_data(as_text=True)
+    client.get("/login?as=boss")
+    page = client.get(f"{PREFIX}/queues/emails")
+    assert "Pause queue" in page.get_data(as_text=True)
+    client.get("/login?as=stranger")
+    assert client.get(f"{PREFIX}/").status_code == 302
+
+
+# --- CSRF ----------------------------------------------------------------------------------
+
+def test_csrf_missing_wrong_and_cross_site_are_rejected(client: FlaskClient) -> None:
+    token = login(client, "admin")
+    url = f"{PREFIX}/queues/emails/pause"
+    assert client.post(url).status_code == 400
+    assert client.post(url, data={"csrf_token": "forged"}).status_code == 400
+    assert client.post(url, data={"csrf_token": token},
+                       headers={"Sec-Fetch-Site": "cross-site"}).status_code == 400
+    assert client.post(url, data={"csrf_token": token},
+                       headers={"Origin": "https://evil.example"}).status_code == 400
+    ok = client.post(url, data={"csrf_token": token},
+                     headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"})
+    assert ok.status_code == 303
+    assert client.post(url, headers={"X-CSRFToken": token}).status_code == 303
+
+
+def test_every_page_embeds_the_token_for_htmx(client: FlaskClient) -> None:
+    token = login(client, "viewer")
+    page = client.get(f"{PREFIX}/").get_data(as_text=True)
+    assert f'hx-headers=\'{{"X-CSRFToken": "{token}"}}\'' in page
+
+
+# --- the URL map ---------------------------------------------------------------------------
+
+OPEN_ENDPOINTS = {"jobboard.login", "jobboard.static"}
+
+
+def _jobboard_rules(app: Flask) -> list[Any]:
+    return [r for r in app.url_map.iter_rules() if r.rule.startswith(PREFIX)]
+
+
+def _url_for_rule(rule: Any) -> str:
+    values = {arg: "x" for arg in rule.arguments}
+    if "filename" in values:
+        values["filename"] = "jobboard.css"
+    return rule.build(values, append_unknown=False)[1]
+
+
+def test_url_map_every_route_refuses_anonymous(app: Flask) -> None:
+    client = app.test_client()
+    rules = _jobboard_rules(app)
+    assert len(rules) > 10
+    checked = 0
+    for rule in rules:
+        if rule.endpoint in OPEN_ENDPOINTS:
+            continue
+        url = _url_for_rule(rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            resp = client.open(url, method=method)
+            if rule.rule.endswith("/health/ready") and method == "GET":
+                assert resp.status_code in (200, 503), url  # open by default, by design
+                continue
+            assert resp.status_code in (302, 400, 401, 403), (method, url, resp.status_code)
+            if resp.status_code == 302:
+                assert "/login" in resp.location, (method, url)
+            checked += 1
+    assert checked > 10
+
+
+def test_url_map_every_post_without_csrf_is_rejected(app: Flask) -> None:
+    """Logged in as admin, yet no POST/DELETE under the prefix passes without a token."""
+    client = app.test_client()
+    login(client, "admin")
+    unsafe = 0
+    for rule in _jobboard_rules(app):
+        url = _url_for_rule(rule)
+        for method in sorted(rule.methods & {"POST", "PUT", "PATCH", "DELETE"}):
+            resp = client.open(url, method=method, data={"state": "failed"})
+            assert resp.status_code == 400, (method, url, resp.status_code)
+            body = resp.get_data(as_text=True)
+            assert "CSRF" in body or "csrf" in body, (method, url, body[:200])
+            unsafe += 1
+    assert unsafe >= 8
+
+
+def test_roles_constant() -> None:
+    assert ROLES == ("viewer", "operator", "admin")
