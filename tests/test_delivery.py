@@ -1,0 +1,252 @@
+"""Reliable delivery end to end (issue 3): real ``huey_consumer`` processes, real Redis.
+
+Consumers run ``tests.delivery_tasks.huey`` in subprocesses, each in a session of its own
+so that a SIGKILL of its process group also kills its process workers (otherwise they would
+survive as orphans and keep heartbeating). Every subprocess is killed in the fixture's
+teardown, whatever the test did.
+
+The tasks record each run in the Redis lists ``started`` (body began) and ``executions``
+(body finished), so lost jobs and duplicate runs can be counted independently of
+jobboard's own records.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import jobboard
+from jobboard.records import PENDING_STATES
+from tests import delivery_tasks
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = socket.gethostname()
+T = "tests.delivery_tasks."  # task name prefix
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    """Poll until predicate() is truthy; returns its last value (falsy on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+class Consumers:
+    """Starts ``huey_consumer`` subprocesses on the test's Redis database; kills them all
+    (process group, SIGKILL) at teardown."""
+
+    def __init__(self, redis_url: str, logdir: Path) -> None:
+        self.redis_url = redis_url
+        self.logdir = logdir
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._n = 0
+
+    def start(self, kind: str = "thread", workers: int = 2, periodic: bool = False,
+              lease_timeout: float = 2, max_stalls: int = 5, quiet: bool = False) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, REDIS_URL=self.redis_url, LEASE_TIMEOUT=str(lease_timeout),
+                   MAX_STALLS=str(max_stalls), PYTHONPATH=str(ROOT))
+        if kind == "greenlet":
+            env["JB_GEVENT"] = "1"
+        cmd = [sys.executable, "-m", "huey.bin.huey_consumer", "tests.delivery_tasks.huey",
+               "-k", kind, "-w", str(workers)]
+        if not periodic:
+            cmd.append("-n")
+        if quiet:
+            cmd.append("-q")
+        self._n += 1
+        log = open(self.logdir / f"consumer-{self._n}-{kind}.log", "wb")
+        try:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        finally:
+            log.close()
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the consumer and its process workers (its whole process group)."""
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        self.procs.clear()
+
+    def logs(self) -> str:
+        out = []
+        for f in sorted(self.logdir.glob("consumer-*.log")):
+            out.append(f"--- {f.name}\n" + f.read_text(errors="replace")[-3000:])
+        return "\n".join(out)
+
+
+@pytest.fixture
+def consumers(redis_url: str, tmp_path: Path) -> Iterator[Consumers]:
+    c = Consumers(redis_url, tmp_path)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def huey(redis_url: str) -> jobboard.RedisHuey:
+    """The producer side: the same queue and tasks as the consumers, in this process."""
+    return delivery_tasks.build(redis_url, lease_timeout=2)
+
+
+@pytest.fixture
+def board(huey: jobboard.RedisHuey) -> jobboard.Board:
+    return jobboard.Board([huey])
+
+
+def tasks(huey: jobboard.RedisHuey) -> dict[str, Any]:
+    return huey.test_tasks  # type: ignore[attr-defined,no-any-return]
+
+
+def registered(board: jobboard.Board, proc: subprocess.Popen[bytes], timeout: float = 15) -> Any:
+    """Wait until the consumer's registry entry shows up; returns it."""
+    def find() -> Any:
+        return next((c for c in board.consumers("fault") if c.pid == proc.pid), None)
+    entry = wait_until(find, timeout)
+    assert entry is not None, f"consumer {proc.pid} did not register"
+    return entry
+
+
+def state_of(q: jobboard.Queue, job_id: str) -> str:
+    return q.job(job_id).state
+
+
+def event_kinds(q: jobboard.Queue, job_id: str) -> list[str]:
+    return [e.kind for e in q.job(job_id).events]
+
+
+def ints(client: redis.Redis, key: str) -> list[int]:
+    return [int(x) for x in client.lrange(key, 0, -1)]
+
+
+def active_on(q: jobboard.Queue, pid: int) -> list[str]:
+    """Ids of the jobs recorded active under a lease of consumer ``pid``."""
+    prefix = f"{HOST}:{pid}/"
+    return [j.id for j in q.jobs("active", limit=500).jobs if (j.consumer or "").startswith(prefix)]
+
+
+# The fault test --------------------------------------------------------------------------
+
+FAULT_JOBS = 2000
+FAULT_LEASE = 3.0
+
+
+@pytest.mark.slow
+def test_fault_sigkill_restarts_lose_nothing(consumers: Consumers, huey: jobboard.RedisHuey,
+                                             board: jobboard.Board, redis_client: redis.Redis,
+                                             record_property: Callable[[str, Any], None]) -> None:
+    """4 consumers with process workers, 2,000 jobs of 50-200 ms; one consumer is SIGKILLed
+    (with its workers) and restarted 5 times: nothing is lost, every job runs at least once,
+    and the run ends within lease_timeout (+ heartbeat slack) of the last kill."""
+    q = board.queue("fault")
+    rng = random.Random(3)
+    work = tasks(huey)["work"]
+    ids = [work(n, rng.randint(50, 200)).id for n in range(FAULT_JOBS)]
+    assert q.counts()["waiting"] == FAULT_JOBS
+
+    start = time.monotonic()
+    procs = [consumers.start("process", workers=4, lease_timeout=FAULT_LEASE, quiet=True)
+             for _ in range(4)]
+    victim = procs[0]
+    kills: list[dict[str, Any]] = []
+
+    # Kill the same consumer slot at 15/30/45/60 % completed, and a 5th time at the tail
+    # (fewer than 20 jobs waiting), each time while it holds leases; restart it each time.
+    triggers: list[Callable[[], bool]] = [
+        (lambda f=f: q.counts()["completed"] >= f * FAULT_JOBS) for f in (0.15, 0.30, 0.45, 0.60)]
+    triggers.append(lambda: q.counts()["waiting"] < 20)
+    for i, trigger in enumerate(triggers):
+        assert wait_until(trigger, 60, 0.02), f"kill {i + 1} never triggered: {dict(q.counts())}"
+        held = wait_until(lambda: active_on(q, victim.pid), 10, 0.01)
+        assert held, f"kill {i + 1}: the victim holds no lease: {dict(q.counts())}"
+        consumers.kill(victim)
+        at = time.monotonic() - start
+        # the jobs still under the dead consumer's lease were cut short by the kill
+        cut = [i for i in held if (j := q.job(i)).state == "active"
+               and (j.consumer or "").startswith(f"{HOST}:{victim.pid}/")]
+        kills.append({"at": at, "pid": victim.pid, "in_flight": cut,
+                      "completed": q.counts()["completed"]})
+        victim = consumers.start("process", workers=4, lease_timeout=FAULT_LEASE, quiet=True)
+    last_kill = kills[-1]["at"]
+
+    def finished() -> bool:
+        c = q.counts()
+        return c["completed"] + c["failed"] >= FAULT_JOBS and not any(c[s] for s in PENDING_STATES)
+
+    assert wait_until(finished, 60, 0.05), f"not done: {dict(q.counts())}\n{consumers.logs()}"
+    done_at = time.monotonic() - start
+    after_last_kill = done_at - last_kill
+
+    counts = q.counts()
+    executions = collections.Counter(ints(redis_client, "executions"))
+    starts = collections.Counter(ints(redis_client, "started"))
+    lost = [n for n in range(FAULT_JOBS) if executions[n] == 0]
+    duplicates = sum(c - 1 for c in executions.values() if c > 1)
+    restarted = sum(c - 1 for c in starts.values() if c > 1)
+    killed_jobs = [i for k in kills for i in k["in_flight"]]
+    pipe = redis_client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(huey.storage.keys.record(job_id), "st", "stl")
+    records = pipe.execute()
+    states = collections.Counter(r[0].decode() for r in records)
+    stalls = sum(int(r[1] or 0) for r in records)
+    stalled_events = sum("stalled" in event_kinds(q, i) for i in set(killed_jobs))
+
+    report = {
+        "jobs": FAULT_JOBS, "consumers": 4, "workers_each": 4, "worker_type": "process",
+        "lease_timeout": FAULT_LEASE, "kills": len(kills),
+        "in_flight_at_kills": [len(k["in_flight"]) for k in kills],
+        "kill_times_s": [round(k["at"], 2) for k in kills],
+        "lost": len(lost), "duplicate_executions": duplicates,
+        "restarted_after_start": restarted, "stalls_recorded": stalls,
+        "killed_jobs_with_stalled_event": stalled_events,
+        "total_s": round(done_at, 2), "done_after_last_kill_s": round(after_last_kill, 2),
+        "counts": dict(counts),
+    }
+    print("\nFAULT TEST REPORT " + json.dumps(report))
+    for k, v in report.items():
+        record_property(k, v)
+
+    assert not lost, f"{len(lost)} jobs never executed: {lost[:20]}"
+    assert states == {"completed": FAULT_JOBS}, states
+    assert counts["completed"] == FAULT_JOBS
+    assert all(counts[s] == 0 for s in PENDING_STATES + ("failed",)), dict(counts)
+    assert all(executions[n] >= 1 for n in range(FAULT_JOBS))
+    # every job that a kill cut short was recovered through a lapsed lease, visibly
+    assert stalls >= len(set(killed_jobs))
+    assert stalled_events == len(set(killed_jobs)), (stalled_events, len(set(killed_jobs)))
+    # the last kill's jobs came back after the lease lapsed: lease + heartbeat + slack
+    assert after_last_kill <= FAULT_LEASE + 6, report
