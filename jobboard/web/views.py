@@ -110,6 +110,18 @@ def choice_arg(name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
+def resolve_task(q: Any, task: str | None) -> str | None:
+    """A task filter as stored: full names pass, a unique short name (``send_email`` for
+    ``app.tasks.send_email``) is expanded; anything else is kept (it matches nothing)."""
+    if not task:
+        return None
+    names = q.tasks()
+    if task in names:
+        return task
+    hits = [n for n in names if n.rsplit(".", 1)[-1] == task]
+    return hits[0] if len(hits) == 1 else task
+
+
 def get_queue(name: str) -> Any:
     try:
         return get_board().queue(name)
@@ -304,8 +316,9 @@ def search() -> Any:
 def queue_data(queue: str, state: str, offset: int, limit: int, task: str | None,
                search: str | None, order: str) -> dict[str, Any]:
     q = get_queue(queue)
+    task = resolve_task(q, task)
     page = q.jobs(state, offset=offset, limit=limit, task=task, search=search, order=order)
-    return {"counts": q.counts(), "tasks": q.tasks(), "page": page}
+    return {"counts": q.counts(), "tasks": q.tasks(), "page": page, "task": task}
 
 
 @blueprint.route("/queues/<queue>")
@@ -340,7 +353,7 @@ def queue(queue: str) -> Any:
                 f"{STATE_LABELS[state]} jobs.")
     return render_page(
         "jobboard/queue.html", poll=True, queue=queue, state=state, per_page=per_page,
-        page_no=page_no, last_page=last_page, order=order, task=task, search=search,
+        page_no=page_no, last_page=last_page, order=order, search=search,
         clean_ages=CLEAN_AGES, **data,
     )
 
@@ -383,7 +396,7 @@ def stats() -> Any:
         return render_page("jobboard/stats.html", names=[], window=window, windows=WINDOWS)
     name = request.args.get("queue") or names[0]
     q = get_queue(name)
-    task = (request.args.get("task") or "").strip() or None
+    task = resolve_task(q, (request.args.get("task") or "").strip() or None)
     tasks = q.tasks()
     if task and task not in tasks:
         return error_response(404, f"No task {task!r} seen in queue {name!r}.")
@@ -458,6 +471,7 @@ def bulk_confirm(queue: str) -> Any:
     if action == "retry" and state not in records.RETRYABLE_STATES:
         return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot be retried.")
     q = get_queue(queue)
+    task = resolve_task(q, task)
     count = q.count_matching(state, task=task, search=search)
     back_url = safe_next(request.args.get("next"), url_for("jobboard.queue", queue=queue,
                                                            state=state))
@@ -476,6 +490,7 @@ def bulk(queue: str) -> Response:
         return auth.refuse(ACTION_ROLES[action])
     q = get_queue(queue)
     state, task, search = _filters()
+    task = resolve_task(q, task)
     default = url_for("jobboard.queue", queue=queue, state=state)
     scope = request.form.get("scope") or "selected"
     if scope == "selected":
