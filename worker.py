@@ -29,24 +29,12 @@ from huey import crontab
 from huey.api import Task
 from huey.exceptions import CancelExecution
 
+from jobboard import RedisHuey, log, progress
+
 from demo import clinic, mail, payloads, sms
 from demo import reports as report_files
 from demo import settings as demo_settings
 from demo.payloads import InvalidPayload
-
-try:  # the tracked Huey from jobboard's core
-    from jobboard import RedisHuey
-except ImportError:  # pragma: no cover - only while the core is being built
-    from huey import PriorityRedisHuey as RedisHuey  # type: ignore[assignment]
-
-try:
-    from jobboard import log, progress
-except ImportError:  # pragma: no cover - only while the core is being built
-    def progress(percent: float, message: str | None = None) -> None:
-        """Stand-in until jobboard.progress exists."""
-
-    def log(message: str) -> None:
-        """Stand-in until jobboard.log exists."""
 
 __all__ = [
     "HUEYS", "InvalidPayload", "emails", "huey", "notifications", "reminders", "reports",

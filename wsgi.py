@@ -30,6 +30,8 @@ from flask_login import (LoginManager, UserMixin, current_user, login_required, 
                          logout_user)
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from jobboard.web import JobBoard
+
 import worker
 from demo import clinic, payloads
 from demo import settings as demo_settings
@@ -143,11 +145,6 @@ def _mount_jobboard(app: Flask) -> None:
     # jobboard asks the host app which role the signed-in user has (None: no access).
     app.config.setdefault("JOBBOARD_AUTHORIZE",
                           lambda user: getattr(user, "jobboard_role", None))
-    try:
-        from jobboard.web import JobBoard
-    except ImportError:  # pragma: no cover - the dashboard is being built alongside
-        log.warning("jobboard.web is not available; /admin/queues is not mounted")
-        return
     JobBoard(app, hueys=worker.HUEYS)
 
 
