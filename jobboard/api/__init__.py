@@ -14,11 +14,18 @@ import os
 
 from flask import Flask, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
 from .errors import ApiError, to_response
 
 __all__ = ["register"]
+
+
+class JobIdConverter(BaseConverter):
+    """A job id in a URL: one path segment, never the word ``bulk``."""
+
+    regex = r"(?!bulk(?:/|$))[^/]+"
 
 
 def register(app: Flask, url_prefix: str) -> None:
@@ -27,6 +34,9 @@ def register(app: Flask, url_prefix: str) -> None:
     from .prometheus import metrics_blueprint
     from .views import api_blueprint
 
+    # Job ids are any path segment except "bulk", which is POST .../jobs/bulk: without this
+    # the two rules overlap and a wrong method on /jobs/bulk would list GET/DELETE as allowed.
+    app.url_map.converters.setdefault("jobboard_job_id", JobIdConverter)
     prefix = (url_prefix or "").rstrip("/")
     api_prefix = prefix + "/api"
     # Blueprints are module-level objects: Flask lets several apps each register them once.

@@ -35,6 +35,9 @@ def needs(role: str | None) -> Callable[[F], F]:
 
     def mark(view: F) -> F:
         setattr(view, _ATTR, role or "")
+        # No automatic OPTIONS answer: the API is JSON-only and not for cross-origin
+        # browsers, so OPTIONS gets the documented 405 with an Allow header.
+        view.provide_automatic_options = False  # type: ignore[attr-defined]
         return view
 
     return mark

@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from ..records import FINISHED_STATES, STATES
 from .serialize import WINDOWS
-from .validate import MAX_PER_PAGE, SUBMIT_FIELDS
+from .validate import DURATION_PATTERN, MAX_ETA, MAX_PER_PAGE, MAX_SECONDS, SUBMIT_FIELDS
 
 JSON = "application/json"
 
@@ -118,21 +118,30 @@ SCHEMAS: dict[str, Any] = {
         "jobs": {"type": "array", "items": ref("Job")},
     }),
     "Submission": obj({
-        "task": {"type": "string", "minLength": 1, "maxLength": 200,
+        "task": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S",
                  "description": "Task name as registered with Huey (full or short)."},
         "args": {"type": "array", "description": "Positional arguments (JSON values)."},
         "kwargs": {"type": "object", "description": "Keyword arguments (JSON values)."},
-        "priority": nullable("integer", description="Higher runs first."),
-        "delay": nullable("number", minimum=0, description="Seconds from now."),
-        "eta": {"type": ["number", "string", "null"],
-                "description": "Unix timestamp or ISO 8601 date-time (naive = UTC)."},
+        "priority": nullable("integer", minimum=-2**31, maximum=2**31,
+                             description="Higher runs first."),
+        "delay": nullable("number", minimum=0, maximum=MAX_SECONDS,
+                          description="Seconds from now."),
+        "eta": {"type": ["number", "string", "null"], "maximum": MAX_ETA,
+                "format": "date-time",
+                "description": "Unix timestamp or RFC 3339 date-time (naive = UTC); a past "
+                               "time means now."},
         "retries": nullable("integer", minimum=0, maximum=1000),
-        "retry_delay": nullable("number", minimum=0),
+        "retry_delay": nullable("number", minimum=0, maximum=MAX_SECONDS),
         "retry_backoff": nullable("number", minimum=0, maximum=100),
-        "expires": nullable("number", minimum=0, description="Seconds."),
-        "id": nullable("string", pattern=r"^[A-Za-z0-9._:@+=-]{1,128}$",
+        "expires": nullable("number", minimum=0, maximum=MAX_SECONDS,
+                            description="Seconds."),
+        "id": nullable("string", pattern=r"^(?!bulk$)[A-Za-z0-9._:@+=-]{1,128}$",
                        description="Your id for the job: submitting it again is a no-op."),
-    }, required=["task"], additionalProperties=False),
+    }, required=["task"], additionalProperties=False,
+        # delay and eta are alternatives: both set (non-null) is refused.
+        **{"not": {"properties": {"delay": {"type": "number"},
+                                  "eta": {"type": ["number", "string"]}},
+                   "required": ["delay", "eta"]}}),
     "SubmissionResult": obj({
         "id": {"type": "string"}, "queue": {"type": "string"}, "task": {"type": "string"},
         "created": {"type": "boolean",
@@ -152,9 +161,10 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "string"}, "url": {"type": "string"},
     }),
     "RetryFilter": obj({
-        "state": {"type": "string", "enum": list(STATES), "default": "failed"},
-        "task": STR_OR_NULL, "q": STR_OR_NULL,
-        "ids": {"type": "array", "items": {"type": "string"}, "maxItems": 10000,
+        "state": {"type": ["string", "null"], "enum": [*STATES, None], "default": "failed"},
+        "task": nullable("string", maxLength=200), "q": nullable("string", maxLength=200),
+        "ids": {"type": "array", "maxItems": 10000,
+                "items": {"type": "string", "minLength": 1, "maxLength": 200},
                 "description": "Retry exactly these jobs instead of a filter."},
     }, required=[], additionalProperties=False),
     "RetryResult": obj({"queue": {"type": "string"}, "retried": {"type": "integer"}}),
@@ -162,7 +172,8 @@ SCHEMAS: dict[str, Any] = {
     "EmptyResult": obj({"queue": {"type": "string"}, "removed": {"type": "integer"}}),
     "Clean": obj({
         "state": {"type": "string", "enum": list(FINISHED_STATES)},
-        "older_than": {"type": ["number", "string"], "default": 0,
+        "older_than": {"type": ["number", "string"], "default": 0, "minimum": 0,
+                       "pattern": DURATION_PATTERN,
                        "description": "Seconds, or a duration such as 30m, 24h, 7d."},
     }, required=["state"], additionalProperties=False),
     "CleanResult": obj({"queue": {"type": "string"}, "state": {"type": "string"},
@@ -257,9 +268,10 @@ def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]
 
 
 QUEUE = path_param("queue", "Queue name.")
-JOB_ID = path_param("job_id", "Job id.")
+JOB_ID = {**path_param("job_id", "Job id."),
+          "schema": {"type": "string", "minLength": 1, "pattern": "^(?!bulk$)"}}
 PERIODIC = path_param("name", "Periodic task name (full or short).")
-QUEUE_Q = query("queue", {"type": "string", "minLength": 1},
+QUEUE_Q = query("queue", {"type": "string", "maxLength": 200},
                 "Queue name (periodic names are per queue; without it every queue is searched).")
 
 
@@ -343,12 +355,12 @@ def paths() -> dict[str, Any]:
         "/workers": {"get": op(
             "Live consumers with host, pid, type, concurrency, uptime and current jobs.",
             success("200", obj({"workers": {"type": "array", "items": ref("Worker")}})),
-            ["404"], params=[query("queue", {"type": "string", "minLength": 1},
+            ["404"], params=[query("queue", {"type": "string", "maxLength": 200},
                                    "Only this queue.")], tag="workers", op_id="listWorkers")},
         "/periodic": {"get": op(
             "Periodic tasks with schedule, next and last run, outcome.",
             success("200", obj({"periodic": {"type": "array", "items": ref("Periodic")}})),
-            ["404"], params=[query("queue", {"type": "string", "minLength": 1},
+            ["404"], params=[query("queue", {"type": "string", "maxLength": 200},
                                    "Only this queue.")], tag="periodic", op_id="listPeriodic")},
         "/periodic/{name}/run": {"parameters": [PERIODIC], **periodic_action(
             "Run a periodic task now.", "PeriodicRun", "201", "runPeriodic")},

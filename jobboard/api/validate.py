@@ -23,8 +23,11 @@ MAX_ID_LENGTH = 128
 MAX_TEXT = 200
 MAX_SECONDS = 10 * 365 * 86400.0  # ten years: beyond that a delay is a typo
 #: Job ids a client may choose: printable, no whitespace, no path separators.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@+=-]{1,128}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.I)
+#: ("bulk" is taken by POST .../jobs/bulk.)
+ID_PATTERN = re.compile(r"^(?!bulk$)[A-Za-z0-9._:@+=-]{1,128}$")
+#: A duration such as "90", "30m", "24h", "7d" (ASCII only, the same pattern as the document).
+DURATION_PATTERN = r"^ *([0-9]+(?:\.[0-9]+)?) *([smhdwSMHDW]?) *$"
+_DURATION = re.compile(DURATION_PATTERN)
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 SUBMIT_FIELDS = ("task", "args", "kwargs", "priority", "delay", "eta", "retries",
@@ -38,7 +41,7 @@ def bad_param(name: str, message: str) -> ApiError:
 
 def query_int(args: Any, name: str, default: int, low: int, high: int) -> int:
     raw = args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -51,7 +54,7 @@ def query_int(args: Any, name: str, default: int, low: int, high: int) -> int:
 
 def query_choice(args: Any, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
     raw = args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if raw not in choices:
         raise bad_param(name, f"must be one of {', '.join(choices)}.")
@@ -74,7 +77,7 @@ def parse_duration(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
-        m = _DURATION.match(value)
+        m = _DURATION.fullmatch(value)
         if m:
             return float(m.group(1)) * _UNIT[m.group(2).lower()]
     return None
@@ -99,6 +102,13 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _integer(v: Any) -> Any:
+    """``3.0`` -> ``3``: JSON Schema counts a float with no fraction as an integer."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
 def _is_number(v: Any) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)
             and math.isfinite(v))
@@ -114,31 +124,40 @@ def _seconds(p: Problems, body: dict[str, Any], name: str, low: float = 0.0) -> 
     return float(v)
 
 
+#: The latest eta accepted (late 9999): later ones would overflow datetime in the core.
+MAX_ETA = 253402214400.0
+_LEAP_SECOND = re.compile(r"([Tt ]\d\d:\d\d):60")
+
+
 def _eta(p: Problems, value: Any) -> float | None:
-    """An eta as a Unix time (what ``Queue.enqueue`` takes); naive ISO times are UTC."""
+    """An eta as a Unix time (what ``Queue.enqueue`` takes).
+
+    A number is a Unix time; a string is an RFC 3339 / ISO 8601 date-time (naive = UTC, a
+    leap second counts as :59). Times in the past mean "now"; they are kept as given.
+    """
     if value is None:
         return None
-    when: dt.datetime | None = None
+    ts: float | None = None
     if _is_number(value):
-        try:
-            when = dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            when = None
+        ts = float(value)
     elif isinstance(value, str) and len(value) <= 64:
+        text = _LEAP_SECOND.sub(r"\1:59", value.strip()).upper().replace("Z", "+00:00")
         try:
-            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = dt.datetime.fromisoformat(text)
         except ValueError:
             when = None
-        if when is not None and when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)  # naive means UTC, documented
-    if when is None:
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.timezone.utc)  # naive means UTC, documented
+            try:
+                ts = when.timestamp()
+            except (OverflowError, ValueError):
+                ts = None
+    if ts is None:
         p.add("eta", "must be a Unix timestamp or an ISO 8601 date-time.")
         return None
-    now = dt.datetime.now(dt.timezone.utc)
-    if when - now > dt.timedelta(seconds=MAX_SECONDS):
-        p.add("eta", "is more than ten years away.")
-        return None
-    return when.timestamp()
+    # Clamp rather than refuse: a far past eta is "now", a far future one is "never".
+    return min(max(ts, 0.0), MAX_ETA)
 
 
 @dataclass
@@ -165,23 +184,19 @@ def submission(body: Any, problems: Problems) -> Submission | None:
     if not isinstance(task, str) or not task.strip() or len(task) > MAX_TEXT:
         problems.add("task", f"required: the task name, a string of 1 to {MAX_TEXT} characters.")
     args = body.get("args", [])
-    if args is None:
-        args = []
     if not isinstance(args, list):
         problems.add("args", "must be an array of positional arguments.")
     kwargs = body.get("kwargs", {})
-    if kwargs is None:
-        kwargs = {}
     if not isinstance(kwargs, dict):
         problems.add("kwargs", "must be an object of keyword arguments.")
-    priority = body.get("priority")
+    priority = _integer(body.get("priority"))
     if priority is not None and (not _is_int(priority) or abs(priority) > 2**31):
         problems.add("priority", "must be an integer (higher runs first).")
     if body.get("delay") is not None and body.get("eta") is not None:
         problems.add("eta", "give either delay or eta, not both.")
     delay = _seconds(problems, body, "delay")
     eta = _eta(problems, body.get("eta"))
-    retries = body.get("retries")
+    retries = _integer(body.get("retries"))
     if retries is not None and (not _is_int(retries) or not 0 <= retries <= 1000):
         problems.add("retries", "must be an integer between 0 and 1000.")
     retry_delay = _seconds(problems, body, "retry_delay")
@@ -190,8 +205,9 @@ def submission(body: Any, problems: Problems) -> Submission | None:
         problems.add("retry_backoff", "must be a number between 0 and 100 (a delay multiplier).")
     expires = _seconds(problems, body, "expires")
     job_id = body.get("id")
-    if job_id is not None and (not isinstance(job_id, str) or not ID_PATTERN.match(job_id)):
-        problems.add("id", "must be 1 to 128 characters of letters, digits and . _ : @ + = -")
+    if job_id is not None and (not isinstance(job_id, str) or not ID_PATTERN.fullmatch(job_id)):
+        problems.add("id", "must be 1 to 128 characters of letters, digits and . _ : @ + = - "
+                            "(and not 'bulk').")
     if len(problems.errors) > before:
         return None
     options = {"priority": priority, "delay": delay, "eta": eta, "retries": retries,

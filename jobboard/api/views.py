@@ -157,7 +157,7 @@ def jobs(queue: str) -> Response:
     })
 
 
-@api_blueprint.get("/queues/<queue>/jobs/<job_id>")
+@api_blueprint.get("/queues/<queue>/jobs/<jobboard_job_id:job_id>")
 @access.needs("viewer")
 def job(queue: str, job_id: str) -> Response:
     q = board().queue(queue)
@@ -212,6 +212,7 @@ def submit_bulk(queue: str) -> Response:
         problems.add("jobs", f"required: an array of 1 to {limit} job submissions.")
         problems.raise_if_any()
     subs: list[validate.Submission] = []
+    unknown_tasks = 0
     for i, item in enumerate(items):  # type: ignore[arg-type]
         problems.prefix = f"jobs[{i}]."
         sub = validate.submission(item, problems)
@@ -221,13 +222,19 @@ def submit_bulk(queue: str) -> Response:
             reason = _check_and_bind(q, sub)
         except LookupError as e:  # TaskNotFound: reported with the others, not as a 404
             problems.add("task", str(e))
+            unknown_tasks += 1
             continue
         if reason:
             problems.add("args", f"do not fit task {sub.task!r}: {reason}")
             continue
         subs.append(sub)
     problems.prefix = ""
-    # All are checked before any is queued: one bad item and nothing is submitted.
+    # All are checked before any is queued: one bad item and nothing is submitted. An unknown
+    # task is a 404, as for a single submission; every problem is listed either way.
+    if unknown_tasks:
+        raise ApiError(404, "task_not_found",
+                       "No job was queued: some submissions name tasks this queue does not "
+                       "have.", {"errors": problems.errors})
     problems.raise_if_any("No job was queued: fix these submissions and send the batch again.")
     headers = spend_rate_limit(len(subs))
     results = [_enqueue(q, s) for s in subs]
@@ -243,28 +250,28 @@ def _job_action(queue: str, job_id: str, action: str) -> Response:
                "url": job_url(q.name, job_id)})
 
 
-@api_blueprint.post("/queues/<queue>/jobs/<job_id>/retry")
+@api_blueprint.post("/queues/<queue>/jobs/<jobboard_job_id:job_id>/retry")
 @access.needs("operator")
 def job_retry(queue: str, job_id: str) -> Response:
     json_body(required=False)  # no body needed; one that is sent must still be JSON
     return _job_action(queue, job_id, "retry")
 
 
-@api_blueprint.post("/queues/<queue>/jobs/<job_id>/promote")
+@api_blueprint.post("/queues/<queue>/jobs/<jobboard_job_id:job_id>/promote")
 @access.needs("operator")
 def job_promote(queue: str, job_id: str) -> Response:
     json_body(required=False)
     return _job_action(queue, job_id, "promote")
 
 
-@api_blueprint.post("/queues/<queue>/jobs/<job_id>/revoke")
+@api_blueprint.post("/queues/<queue>/jobs/<jobboard_job_id:job_id>/revoke")
 @access.needs("operator")
 def job_revoke(queue: str, job_id: str) -> Response:
     json_body(required=False)
     return _job_action(queue, job_id, "revoke")
 
 
-@api_blueprint.delete("/queues/<queue>/jobs/<job_id>")
+@api_blueprint.delete("/queues/<queue>/jobs/<jobboard_job_id:job_id>")
 @access.needs("admin")
 def job_remove(queue: str, job_id: str) -> Response:
     return _job_action(queue, job_id, "remove")
@@ -282,7 +289,7 @@ def queue_retry(queue: str) -> Response:
     task = validate.optional_text(body, "task", problems)
     search = validate.optional_text(body, "q", problems)
     ids = body.get("ids")
-    if ids is not None and (not isinstance(ids, list) or len(ids) > 10_000
+    if "ids" in body and (not isinstance(ids, list) or len(ids) > 10_000
                             or not all(isinstance(i, str) and 0 < len(i) <= 200 for i in ids)):
         problems.add("ids", "must be an array of at most 10000 job ids.")
     problems.raise_if_any()
@@ -328,8 +335,10 @@ def queue_clean(queue: str) -> Response:
     validate.only_fields(body, ("state", "older_than"), problems)
     state = validate.finished_state(body, problems)
     older_than = validate.parse_duration(body.get("older_than", 0))
-    if older_than is None or not 0 <= older_than <= validate.MAX_SECONDS:
+    if older_than is None or older_than < 0:
         problems.add("older_than", "must be seconds (a number) or a duration like '30m', '24h', '7d'.")
+    else:
+        older_than = min(older_than, validate.MAX_SECONDS * 10)  # older than that: nothing
     problems.raise_if_any()
     q = board().queue(queue)
     return ok({"queue": q.name, "state": state, "older_than": older_than,
