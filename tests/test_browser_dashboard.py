@@ -1,0 +1,250 @@
+"""The dashboard in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+One app served by werkzeug on a free loopback port, one real Redis database, one real Huey
+consumer in threads. Screenshots of every page, light and dark, go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from test_web_support import (
+    FLAKY, PASSWORD, PREFIX, XSS_IMG, XSS_SCRIPT, RunningConsumer, make_app, make_huey, wait_for,
+)
+from werkzeug.serving import make_server
+
+from jobboard.redis_server import RedisServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+if not os.path.exists(CHROMIUM):  # pragma: no cover - the test script installs it
+    pytest.skip("needs Debian's chromium at /usr/bin/chromium", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+class Site:
+    """The served app plus handles the tests need."""
+
+    def __init__(self, base: str, queue: Any, huey: Any) -> None:
+        self.base = base
+        self.queue = queue
+        self.huey = huey
+
+    def url(self, path: str) -> str:
+        return self.base + PREFIX + path
+
+
+@pytest.fixture(scope="module")
+def site(redis_server: RedisServer) -> Iterator[Site]:
+    url = f"redis://127.0.0.1:{redis_server.port}/0"  # db 0: the per-test dbs are 1..63
+    redis.Redis.from_url(url).flushdb()
+    huey = make_huey(url)
+    app = make_app(huey, JOBBOARD_POLL_SECONDS=2)
+    board = app.extensions["jobboard"].board
+    queue = board.queue("emails")
+    FLAKY["fail"] = True
+    consumer = RunningConsumer(huey)
+    for i in range(6):
+        queue.enqueue("add", [i, 10])
+    for i in range(3):
+        queue.enqueue("boom", [f"disk full on volume {i}"], retries=0)
+    queue.enqueue("flaky", ["invoice-42"], retries=0)
+    queue.enqueue("slow", [2, 0.05])
+    wait_for(lambda: queue.counts()["failed"] == 4 and queue.counts()["completed"] == 7,
+             timeout=20)
+    queue.enqueue("add", [99, 1], delay=3600)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_port}", queue, huey)
+    finally:
+        server.shutdown()
+        thread.join(5)
+        consumer.stop()
+        FLAKY["fail"] = True
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    pw = sync_api.sync_playwright().start()
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
+        pw.stop()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def log_in(page: Any, site: Site, role: str) -> None:
+    page.goto(site.url("/"))
+    assert "/login" in page.url
+    page.fill("input[name=username]", role)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(re.escape(site.url("/")) + "$"))
+
+
+def accept_dialogs(page: Any) -> list[str]:
+    seen: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        seen.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", on_dialog)
+    return seen
+
+
+def test_operator_finds_failed_job_and_retries_it_live(context: Any, site: Site) -> None:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    accept_dialogs(page)
+    log_in(page, site, "operator")
+    # overview shows the queue and its failed count
+    row = page.locator('tr[data-queue="emails"]')
+    assert row.is_visible()
+    assert row.locator("td.num").nth(4).inner_text().strip() == "4"
+    # open the failed tab
+    row.locator("td.num").nth(4).locator("a").click()
+    page.wait_for_url(re.compile(r"state=failed"))
+    assert page.locator('a.tab[aria-current="page"]').inner_text().startswith("failed")
+    flaky = page.locator("tr[data-job-id]", has_text="flaky")
+    assert flaky.count() == 1
+    flaky.locator("td a").first.click()
+    page.wait_for_url(re.compile(r"/jobs/"))
+    # the failed job with its traceback
+    assert page.locator(".jobhead .badge").inner_text() == "failed"
+    tb = page.locator('pre[data-field="traceback"]').first
+    assert "Traceback (most recent call last)" in tb.inner_text()
+    assert "ValueError: flaky failure for invoice-42" in tb.inner_text()
+    # retry it: the page updates in place (no navigation), then follows the job to the end
+    page.evaluate("window.__sameDocument = true")
+    FLAKY["fail"] = False
+    try:
+        page.locator(".headactions button", has_text="Retry").click()
+        page.locator(".toast", has_text="retried").wait_for(timeout=5000)
+        page.locator('.jobhead .badge:text("completed")').wait_for(timeout=15000)
+    finally:
+        FLAKY["fail"] = True
+    assert page.evaluate("window.__sameDocument") is True
+    assert "ok invoice-42" in page.locator('pre[data-field="result"]').inner_text()
+    # finished: the page stopped polling
+    assert page.locator("main[data-poll]").count() == 0
+    assert not errors, errors
+
+
+def test_pause_and_resume_a_queue(context: Any, site: Site) -> None:
+    page = context.new_page()
+    accept_dialogs(page)
+    log_in(page, site, "operator")
+    page.goto(site.url("/queues/emails"))
+    page.evaluate("window.__sameDocument = true")
+    page.locator("button", has_text="Pause queue").click()
+    page.locator("h1 .badge.paused").wait_for(timeout=5000)
+    assert site.queue.is_paused()
+    page.locator("button", has_text="Resume queue").click()
+    page.locator("h1 .badge.paused").wait_for(state="detached", timeout=5000)
+    assert not site.queue.is_paused()
+    assert page.evaluate("window.__sameDocument") is True
+
+
+def test_viewer_sees_no_actions_and_gets_403(context: Any, site: Site) -> None:
+    page = context.new_page()
+    log_in(page, site, "viewer")
+    failed = site.queue.jobs("failed").jobs[0]
+    for path in ("/", "/queues/emails?state=failed", f"/queues/emails/jobs/{failed.id}",
+                 "/periodic"):
+        page.goto(site.url(path))
+        assert page.locator("main form[method=post]").count() == 0, path
+        assert page.locator("main button[formaction]").count() == 0, path
+        for label in ("Retry", "Remove", "Pause", "Resume", "Run now", "Empty", "Clean"):
+            assert page.locator("main button", has_text=label).count() == 0, (path, label)
+    status = page.evaluate("""async (url) => {
+        const headers = JSON.parse(document.body.getAttribute('hx-headers'));
+        const r = await fetch(url, {method: 'POST', headers: headers});
+        return r.status;
+    }""", site.url(f"/queues/emails/jobs/{failed.id}/retry"))
+    assert status == 403
+    assert site.queue.job(failed.id).state == "failed"
+
+
+def test_job_data_renders_as_text_and_runs_nothing(context: Any, site: Site) -> None:
+    payload = XSS_SCRIPT + XSS_IMG
+    job_id, _ = site.queue.enqueue("boom", [payload], retries=0)
+    wait_for(lambda: site.queue.job(job_id).state == "failed")
+    page = context.new_page()
+    dialogs = accept_dialogs(page)
+    log_in(page, site, "admin")
+    page.goto(site.url("/queues/emails?state=failed&q=__xss"))
+    cell = page.locator(f'tr[data-job-id="{job_id}"] td.args')
+    assert XSS_SCRIPT in cell.inner_text()
+    page.goto(site.url(f"/queues/emails/jobs/{job_id}"))
+    assert XSS_IMG in page.locator('pre[data-field="args"]').inner_text()
+    assert XSS_SCRIPT in page.locator('pre[data-field="traceback"]').first.inner_text()
+    assert XSS_IMG in page.locator('[data-field="log"]').first.inner_text()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
+    assert not dialogs
+
+
+def test_screenshots_of_every_page_light_and_dark(browser: Any, site: Site,
+                                                  artifacts_dir: Path) -> None:
+    running, _ = site.queue.enqueue("slow", [40, 0.25])
+    wait_for(lambda: site.queue.job(running).progress is not None)
+    failed = next(j for j in site.queue.jobs("failed", limit=50).jobs if "disk full" in j.args)
+    pages = {
+        "overview": "/",
+        "queue-failed": "/queues/emails?state=failed",
+        "queue-completed": "/queues/emails?state=completed",
+        "queue-scheduled": "/queues/emails?state=scheduled",
+        "job-failed": f"/queues/emails/jobs/{failed.id}",
+        "job-running": f"/queues/emails/jobs/{running}",
+        "workers": "/workers",
+        "periodic": "/periodic",
+        "metrics": "/stats?queue=emails",
+        "bulk-confirm": "/queues/emails/bulk?action=retry&state=failed",
+        "not-found": "/queues/nope",
+    }
+    for scheme in ("light", "dark"):
+        for name, viewport in (("desktop", {"width": 1280, "height": 800}),
+                               ("phone", {"width": 390, "height": 844})):
+            ctx = browser.new_context(viewport=viewport, color_scheme=scheme)
+            try:
+                page = ctx.new_page()
+                page.goto(site.url("/login"))
+                page.screenshot(path=str(artifacts_dir / f"web-{scheme}-{name}-login.png"))
+                log_in(page, site, "admin")
+                for label, path in pages.items():
+                    if name == "phone" and label not in ("overview", "queue-failed", "job-failed"):
+                        continue
+                    page.goto(site.url(path))
+                    page.screenshot(path=str(artifacts_dir / f"web-{scheme}-{name}-{label}.png"),
+                                    full_page=True)
+            finally:
+                ctx.close()
+    site.queue.remove(running)
