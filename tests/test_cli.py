@@ -1,0 +1,187 @@
+"""The ``jobboard`` CLI against a real Redis (jobs made by a real consumer)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import jobboard.cli
+from jobboard.cli import main
+from test_api_helpers import API, RunningConsumer, auth, make_app, make_huey, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def queue_with_jobs(redis_url: str) -> Any:
+    """Queue "emails": 3 completed, 2 failed, 1 waiting, 1 scheduled; returns the Queue."""
+    huey = make_huey(redis_url)
+    client = make_app(huey).test_client()
+    post = lambda body: client.post(f"{API}/queues/emails/jobs", json=body,  # noqa: E731
+                                    headers=auth("operator"))
+    running = RunningConsumer(huey)
+    try:
+        for i in range(3):
+            post({"task": "add", "args": [i], "id": f"ok-{i}"})
+        for i in range(2):
+            post({"task": "boom", "args": [f"bad {i}"], "id": f"bad-{i}"})
+        q = client.application.extensions["jobboard"].board.queue("emails")
+        wait_for(lambda: q.counts()["completed"] == 3 and q.counts()["failed"] == 2)
+    finally:
+        running.stop()
+    post({"task": "add", "args": [7], "id": "later", "delay": 3600})
+    post({"task": "add", "args": [8], "id": "next"})
+    return q
+
+
+def run(capsys: pytest.CaptureFixture[str], redis_url: str, *argv: str) -> tuple[int, str, str]:
+    code = main(["--redis-url", redis_url, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stats_table_and_json(queue_with_jobs: Any, redis_url: str,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, redis_url, "stats")
+    assert code == 0
+    header, rule, row = out.splitlines()[:3]
+    assert header.split()[:6] == ["QUEUE", "WAITING", "SCHEDULED", "ACTIVE", "COMPLETED", "FAILED"]
+    assert row.split()[:6] == ["emails", "1", "1", "0", "3", "2"]
+    code, out, _ = run(capsys, redis_url, "--json", "stats")
+    data = json.loads(out)
+    assert data["queues"][0]["states"] == dict(queue_with_jobs.counts())
+
+
+def test_jobs_and_show(queue_with_jobs: Any, redis_url: str,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, redis_url, "jobs", "emails", "--state", "failed")
+    assert code == 0
+    assert {"bad-0", "bad-1"} <= set(out.split()) and "1-2 of 2 failed jobs" in out
+    code, out, _ = run(capsys, redis_url, "--json", "jobs", "emails", "--state", "completed",
+                       "--limit", "2")
+    data = json.loads(out)
+    assert data["total"] == 3 and len(data["jobs"]) == 2
+    code, out, _ = run(capsys, redis_url, "show", "emails", "bad-1")
+    assert code == 0 and "state      failed" in out
+    assert "RuntimeError" in out and "Traceback" in out and "bad 1" in out
+    code, out, _ = run(capsys, redis_url, "--json", "show", "emails", "ok-2")
+    assert json.loads(out)["result"] == "2"
+
+
+def test_retry_all_with_progress_then_one(queue_with_jobs: Any, redis_url: str,
+                                          capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Chunks of one, so the 2 failed jobs take two rounds and draw a progress bar.
+    monkeypatch.setattr(jobboard.cli, "CHUNK", 1)
+    code, out, err = run(capsys, redis_url, "retry", "emails", "--all")
+    assert code == 0 and "Retried 2 failed jobs in emails." in out
+    assert "Retrying 2 failed jobs" in err
+    assert queue_with_jobs.counts()["waiting"] == 3 and queue_with_jobs.counts()["failed"] == 0
+    code, out, _ = run(capsys, redis_url, "--json", "retry", "emails", "--all")
+    assert json.loads(out) == {"queue": "emails", "state": "failed", "retried": 0}
+    code, _, err = run(capsys, redis_url, "retry", "emails", "bad-0")  # waiting now
+    assert code == 1 and "Cannot retry job 'bad-0': it is waiting" in err
+    code, _, err = run(capsys, redis_url, "retry", "emails")
+    assert code == 2 and "--all" in err
+
+
+def test_retry_one(queue_with_jobs: Any, redis_url: str,
+                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, redis_url, "retry", "emails", "bad-1")
+    assert code == 0 and "Retried bad-1" in out
+    assert queue_with_jobs.job("bad-1").state == "waiting"
+
+
+def test_pause_resume_clean_empty(queue_with_jobs: Any, redis_url: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, redis_url, "pause", "emails")[0] == 0
+    assert queue_with_jobs.is_paused()
+    assert run(capsys, redis_url, "resume", "emails")[0] == 0
+    assert not queue_with_jobs.is_paused()
+    code, out, _ = run(capsys, redis_url, "--json", "clean", "emails", "--state", "completed",
+                       "--older-than", "1h")
+    assert json.loads(out)["removed"] == 0
+    code, out, _ = run(capsys, redis_url, "clean", "emails", "--state", "completed")
+    assert code == 0 and "Removed 3 completed jobs" in out
+    code, _, err = run(capsys, redis_url, "empty", "emails")  # no terminal, no --yes
+    assert code == 2 and "--yes" in err
+    code, out, _ = run(capsys, redis_url, "empty", "emails", "--yes")
+    assert code == 0 and "Dropped 2 jobs" in out
+    assert queue_with_jobs.counts()["waiting"] == queue_with_jobs.counts()["scheduled"] == 0
+
+
+def test_errors_exit_non_zero_with_a_message(redis_url: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, redis_url, "jobs", "nope")
+    assert code == 1 and "Unknown queue 'nope'" in err
+    code, _, err = run(capsys, "redis://127.0.0.1:1/0", "stats")
+    assert code == 1 and "Cannot reach Redis" in err
+    code, _, err = run(capsys, redis_url, "clean", "x", "--older-than", "soon")
+    assert code == 2 and "soon" in err
+
+
+def test_users_and_tokens_file_is_read_by_the_app(tmp_path: Path, redis_url: str,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "jobboard.json"
+    monkeypatch.setenv("JOBBOARD_PASSWORD", "correct horse")
+    assert main(["--config", str(path), "users", "add", "alice", "--role", "admin"]) == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    data = json.loads(path.read_text())
+    assert data["users"]["alice"]["role"] == "admin"
+    assert "correct horse" not in path.read_text()  # only the hash is stored
+    old_hash = data["users"]["alice"]["password_hash"]
+    monkeypatch.setenv("JOBBOARD_PASSWORD", "battery staple")
+    assert main(["--config", str(path), "users", "passwd", "alice"]) == 0
+    assert json.loads(path.read_text())["users"]["alice"]["password_hash"] != old_hash
+    capsys.readouterr()
+    monkeypatch.setenv("JOBBOARD_CONFIG", str(path))
+    assert main(["--json", "tokens", "add", "--role", "operator", "--name", "ci"]) == 0
+    token = json.loads(capsys.readouterr().out)["token"]
+    assert main(["users", "add", "alice"]) == 1  # exists already
+    assert "exists" in capsys.readouterr().err
+
+    # The web app reads the same file (JOBBOARD_CONFIG) when the API is registered.
+    app = make_app(make_huey(redis_url), JOBBOARD_API_TOKENS={})
+    client = app.test_client()
+    assert app.config["JOBBOARD_USERS"]["alice"]["role"] == "admin"
+    ok = client.post(f"{API}/queues/emails/pause", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200
+
+    assert main(["tokens", "remove", "ci"]) == 0
+    assert main(["users", "remove", "alice"]) == 0
+    assert json.loads(path.read_text()) == {"users": {}, "tokens": {}}
+    assert main(["tokens", "remove", "ci"]) == 1
+
+
+def test_flask_jobboard_commands(queue_with_jobs: Any, redis_url: str) -> None:
+    app = make_app(make_huey(redis_url))
+    result = app.test_cli_runner().invoke(args=["jobboard", "--json", "stats"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["queues"][0]["states"]["failed"] == 2
+    result = app.test_cli_runner().invoke(args=["jobboard", "jobs", "nope"])
+    assert result.exit_code == 1 and "Unknown queue" in result.output
+
+
+def test_console_script_needs_no_task_modules(queue_with_jobs: Any, redis_url: str,
+                                              tmp_path: Path) -> None:
+    # A fresh process, away from tests/: the task module (test_api_helpers) is not importable.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
+    proc = subprocess.run([sys.executable, "-m", "jobboard.cli", "--json", "show", "emails",
+                           "bad-0"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["state"] == "failed"
+    proc = subprocess.run([sys.executable, "-m", "jobboard.cli", "retry", "emails", "--all"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert proc.returncode == 0 and "Retried 2 failed jobs" in proc.stdout, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "jobboard.cli", "show", "emails", "nope"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert proc.returncode == 1 and "No job 'nope'" in proc.stderr
