@@ -132,8 +132,10 @@ def send_reminder(payload: dict[str, Any], task: Task | None = None) -> dict[str
         log(f"emailed {payload['recipient_email']}")
     if payload["channel"] in ("sms", "both"):
         # The SMS provider allows SMS_RATE_LIMIT messages a second; past that Huey raises
-        # RateLimitExceeded and the job is retried when the window resets.
-        with reminders.rate_limit("sms-gateway", settings.sms_rate_limit, 1):
+        # RateLimitExceeded. retry=False makes that count against the job's own retries
+        # (retried after retry_delay), and a job with none left ends as "rate_limited"
+        # (Huey's retry=True would retry it forever, never consuming a retry).
+        with reminders.rate_limit("sms-gateway", settings.sms_rate_limit, 1, retry=False):
             sent["sms"] = sms.send(settings.outbox_dir, payload["recipient_phone"], payload["message"])
         log(f"texted {payload['recipient_phone']}: {sent['sms']}")
     return {"recipient_id": payload["recipient_id"], "sent": sent}
@@ -223,13 +225,14 @@ def daily_aggregation(task: Task | None = None) -> dict[str, Any]:
     # Two runs at once would double-count; the second one ends as "locked".
     with reports.lock_task("daily-aggregation"):
         day = dt.date.today() - dt.timedelta(days=1)
+        progress(0, f"reading the ledger of {day}")
+        time.sleep(0.5)  # stands in for the ledger query of a real clinic database
         stats = {"visits": 0, "completed": 0, "canceled": 0, "no_show": 0, "revenue": 0.0}
         for i, appointment in enumerate(clinic.historical_appointments(day)):
             stats["visits"] += 1
             stats[appointment["status"]] += 1
             stats["revenue"] += appointment["fee"]
             progress(min(95, 5 * (i + 1)), f"{i + 1} appointments")
-            time.sleep(0.02)  # the real query is per-appointment; keep the lock held a moment
         clinic.save_daily_stats(clinic_db(), day, stats)
         log(f"{day}: {stats['visits']} visits, revenue {stats['revenue']:.2f}")
     cleanup()  # then sweep old temp files and expired reports

@@ -102,6 +102,18 @@ def seed(total: int = 3000, *, rng_seed: int = 7, verbose: bool = True) -> dict[
             worker.queue_email(payload)
         bump(f"email ({kind})")
 
+    # An SMS campaign sent with no retries, queued ahead of the other reminders so it goes
+    # out in the consumer's first second: whatever exceeds the gateway's per-second rate
+    # limit (SMS_RATE_LIMIT) ends as "rate_limited" instead of being retried.
+    for i in range(max(30, total // 75)):
+        appointment = rng.choice(appointments)
+        data = worker.payloads.reminder_payload({
+            "type": "medication", "recipient_id": appointment["client_id"], "channel": "sms",
+            "recipient_phone": appointment["client_phone"],
+            "message": "Flu season: your vaccination is due. Reply BOOK to schedule."})
+        worker.reminders.enqueue(worker.send_reminder.s(data, retries=0))
+        bump("reminder (sms campaign, no retry)")
+
     bulk: list[dict[str, Any]] = []
     for i in range(n_reminders):
         appointment = rng.choice(appointments)
@@ -130,17 +142,6 @@ def seed(total: int = 3000, *, rng_seed: int = 7, verbose: bool = True) -> dict[
     if bulk:
         worker.queue_bulk_reminders(bulk)
 
-    # An SMS campaign sent with no retries: whatever exceeds the gateway's per-second rate
-    # limit ends as "rate_limited" instead of being retried.
-    for i in range(max(10, total // 100)):
-        appointment = rng.choice(appointments)
-        data = worker.payloads.reminder_payload({
-            "type": "medication", "recipient_id": appointment["client_id"], "channel": "sms",
-            "recipient_phone": appointment["client_phone"],
-            "message": "Flu season: your vaccination is due. Reply BOOK to schedule."})
-        worker.reminders.enqueue(worker.send_reminder.s(data, retries=0))
-        bump("reminder (sms campaign, no retry)")
-
     # Reminders revoked by staff before they ran (the appointment was moved by phone).
     for i in range(max(3, total // 300)):
         appointment = rng.choice(appointments)
@@ -166,6 +167,12 @@ def seed(total: int = 3000, *, rng_seed: int = 7, verbose: bool = True) -> dict[
     for i in range(max(10, total // 60)):
         worker.queue_lab_sync(f"lab-{20000 + i}", rng.choice(appointments)["client_id"])
         bump("lab sync")
+
+    # Two daily aggregations at once, ahead of every report (priority 10): both reports
+    # workers take one, and the second finds the lock held and ends as "locked".
+    for i in range(2):
+        worker.reports.enqueue(worker.daily_aggregation.s(priority=10))
+    bump("daily aggregation", 2)
 
     # Reports: many small ones (done quickly), a few before the clinic opened (they fail),
     # and a month-end batch of year-long ones that keeps the reports queue busy a while.
@@ -195,11 +202,7 @@ def seed(total: int = 3000, *, rng_seed: int = 7, verbose: bool = True) -> dict[
     worker.cleanup()
     bump("cleanup")
 
-    # Periodic tasks, queued as their schedules would have: two daily aggregations at once
-    # (the second finds the lock held and ends as "locked"), and several of the others.
-    worker.daily_aggregation()
-    worker.daily_aggregation()
-    bump("daily aggregation", 2)
+    # Periodic tasks, queued as their schedules would have fired, and several of them.
     for i in range(3):
         worker.follow_up_monitor()
         worker.appointment_status_check()
