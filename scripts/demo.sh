@@ -42,8 +42,14 @@ else
   else
     say "installing jobboard into $PYTHON"
   fi
-  "$PYTHON" -m pip install -q --upgrade pip >/dev/null
-  "$PYTHON" -m pip install -q -e .
+  # The build's chatter goes to a log, shown only if the install fails.
+  mkdir -p .demo
+  if ! { "$PYTHON" -m pip install -q --upgrade pip && "$PYTHON" -m pip install -q -e .; } \
+      >.demo/install.log 2>&1; then
+    cat .demo/install.log >&2
+    say "pip install failed (log above, also in .demo/install.log)"
+    exit 1
+  fi
   deps_ok "$PYTHON" || { say "the install did not provide every dependency of pyproject.toml"; exit 1; }
 fi
 

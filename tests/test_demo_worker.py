@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+import socketserver
+import threading
 from collections.abc import Iterator
 from email import message_from_bytes as _parse
 from email import policy
@@ -168,3 +170,78 @@ def test_failures_keep_tracebacks_and_flaky_api_backs_off(worker: ModuleType, mo
     email = board.queue("emails").job(bounce)
     assert email.attempts and "Recipient address rejected" in email.attempts[0].message
     assert "MailDeliveryError" in email.attempts[0].traceback
+
+
+class _SmtpHandler(socketserver.StreamRequestHandler):
+    """Just enough of an SMTP server (RFC 5321) to receive a message: a real socket peer."""
+
+    def handle(self) -> None:
+        def say(line: str) -> None:
+            self.wfile.write(line.encode() + b"\r\n")
+
+        say("220 mail.test ESMTP")
+        while raw := self.rfile.readline():
+            verb = raw.decode().strip().split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                say("250-mail.test")
+                say("250 8BITMIME")
+            elif verb == "RCPT":
+                if b".invalid" in raw:
+                    say("550 5.1.2 Domain not found")
+                else:
+                    say("250 OK")
+            elif verb == "DATA":
+                say("354 go ahead")
+                lines = []
+                while (line := self.rfile.readline()) not in (b".\r\n", b""):
+                    lines.append(line)
+                self.server.received.append(b"".join(lines))  # type: ignore[attr-defined]
+                say("250 queued")
+            elif verb == "QUIT":
+                say("221 bye")
+                return
+            else:
+                say("250 OK")
+
+
+def test_smtp_delivery_when_smtp_url_is_set() -> None:
+    from demo import mail
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpHandler)
+    server.received = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"smtp://127.0.0.1:{server.server_address[1]}"
+        payload = {"to": "ines@example.org", "subject": "Your results", "template": "notification",
+                   "context": {"title": "Lab results", "message": "They are in.", "action_url": None}}
+        assert mail.deliver(mail.render(payload, "clinic@example.org"), smtp_url=url,
+                            outbox_dir=Path("/nonexistent")) == url
+        assert b"Subject: Your results" in server.received[0]
+        with pytest.raises(mail.MailDeliveryError, match="recipient refused"):
+            mail.deliver(mail.render({**payload, "to": "x@y.invalid"}, "clinic@example.org"),
+                         smtp_url=url, outbox_dir=Path("/nonexistent"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_jobboard_settings_from_the_environment(demo_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBBOARD_URL_PREFIX", "/ops/queues")
+    monkeypatch.setenv("JOBBOARD_READ_ONLY", "true")
+    monkeypatch.setenv("JOBBOARD_API_TOKENS", "s3cret-token:viewer")
+    wsgi = fresh_import("wsgi")
+    try:
+        app = wsgi.create_app({"TESTING": True})
+        assert app.config["JOBBOARD_READ_ONLY"] is True
+        assert app.config["JOBBOARD_API_TOKENS"] == {"s3cret-token": "viewer"}
+        client = app.test_client()
+        anonymous = client.get("/ops/queues/")
+        assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+        _login(client, "doctor")
+        overview = client.get("/ops/queues/").get_data(as_text=True)
+        assert 'data-queue="emails"' in overview
+        api = client.get("/ops/queues/api/queues", headers={"Authorization": "Bearer s3cret-token"})
+        assert api.status_code == 200
+        assert {q["name"] for q in api.get_json()["queues"]} >= {"emails", "reports"}
+    finally:
+        forget_demo_modules()
