@@ -82,7 +82,7 @@ def args_text(args: tuple[Any, ...] | list[Any] | None, pattern: re.Pattern[str]
             text = text[:-1]
     elif text.startswith("("):
         text = text[1:]
-    return text
+    return clean_text(text, ARGS_LIMIT)
 
 
 def kwargs_text(kwargs: dict[str, Any] | None, pattern: re.Pattern[str] | None = None) -> str:

@@ -55,7 +55,7 @@ class RedisHuey(Huey):
 
     def create_consumer(self, **options: Any) -> Any:
         consumer = super().create_consumer(**options)
-        self.jobboard.consumer_started(options)
+        self.jobboard.consumer_started(options, consumer)
         return consumer
 
 
@@ -90,7 +90,7 @@ def track(huey: Huey, **options: Any) -> Huey:
 
     def create_consumer(**consumer_options: Any) -> Any:
         consumer = original(**consumer_options)
-        huey.jobboard.consumer_started(consumer_options)  # type: ignore[attr-defined]
+        huey.jobboard.consumer_started(consumer_options, consumer)  # type: ignore[attr-defined]
         return consumer
 
     huey.create_consumer = create_consumer  # type: ignore[method-assign]

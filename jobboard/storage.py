@@ -80,6 +80,10 @@ class TrackingStorage(RedisStorage):
             # Empty (or paused): wait for a wake token pushed by an enqueue, then try once
             # more. Huey's worker loop calls us again when we return None.
             self.conn.brpop([self.keys.wake], timeout=self.read_timeout)
+            if tracker.stopping():
+                # The consumer is shutting down: take nothing more. (The wake may be the
+                # token of its own interrupted job being put back; a live consumer runs it.)
+                return None
             res = self._take(tracker)
         return res
 

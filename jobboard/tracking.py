@@ -114,6 +114,7 @@ class Tracker:
         self._registered_pid: int | None = None
         self._heartbeat: Heartbeat | None = None
         self.consumer_info: dict[str, Any] | None = None
+        self.stop_flag: Any = None  # the huey consumer's stop flag, once it is created
         self._periodic_names: set[str] | None = None
         self._local = threading.local()
         self._scripts = {
@@ -156,6 +157,11 @@ class Tracker:
         info = self.consumer_info
         pid = info["pid"] if info else os.getpid()
         return f"{HOST}:{pid}"
+
+    def stopping(self) -> bool:
+        """True once the consumer of this process was told to stop (SIGTERM, SIGINT)."""
+        flag = self.stop_flag
+        return flag is not None and flag.is_set()
 
     def worker_label(self) -> str:
         proc = multiprocessing.current_process().name
@@ -296,10 +302,11 @@ class Tracker:
 
     # Consumer registry -------------------------------------------------------------------
 
-    def consumer_started(self, options: dict[str, Any]) -> None:
+    def consumer_started(self, options: dict[str, Any], consumer: Any = None) -> None:
         """Called from ``create_consumer`` in the huey_consumer main process."""
         from . import __version__
 
+        self.stop_flag = getattr(consumer, "stop_flag", None)
         self.consumer_info = {
             "pid": os.getpid(), "host": HOST, "queue": self.queue,
             "worker_type": str(options.get("worker_type", "thread")),
@@ -311,6 +318,16 @@ class Tracker:
             self.register_periodic()
         self.ensure_consumer_side()
         atexit.register(self._unregister_consumer, os.getpid())
+        if consumer is not None:
+            stop = consumer.stop
+
+            def stop_and_unregister(graceful: bool = False) -> None:
+                stop(graceful=graceful)
+                if self._heartbeat is not None:
+                    self._heartbeat.stop()
+                self._unregister_consumer(os.getpid())
+
+            consumer.stop = stop_and_unregister
 
     def _unregister_consumer(self, pid: int) -> None:
         if os.getpid() != pid:
@@ -384,11 +401,15 @@ class Heartbeat(threading.Thread):
         self.tracker = tracker
         self.pid = os.getpid()
         self.interval = self.interval_for(tracker.config.lease_timeout)
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
 
     def run(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             try:
                 self.tracker.beat()
             except Exception:
                 logger.warning("jobboard heartbeat failed; retrying", exc_info=True)
-            time.sleep(self.interval)
+            self._stopped.wait(self.interval)

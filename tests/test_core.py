@@ -1,0 +1,323 @@
+"""The core tracking layer against a real Redis and a real Huey consumer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+import redis
+
+import jobboard
+from jobboard.board import Board, percentiles
+from jobboard.records import STATES
+from tests.core_helpers import make_huey, running_consumer, wait_until
+
+
+def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url: str,
+                                                                       redis_client: redis.Redis) -> None:
+    huey = make_huey(redis_url, retention={"completed": (None, 800)})
+    t = huey.test_tasks
+    ok_ids = [t["double"](i).id for i in range(900)]
+    bad_ids = [t["flaky"](i).id for i in range(100)]
+    board = Board([huey])
+    q = board.queue("core")
+    assert q.counts()["waiting"] == 1000
+
+    with running_consumer(huey, workers=4):
+        assert wait_until(lambda: q.counts()["failed"] == 100 and q.counts()["completed"] == 800, 60)
+
+    counts = q.counts()
+    # retention: exactly 800 of the 900 completed jobs are kept, the oldest trimmed as jobs finished
+    assert counts["completed"] == 800
+    assert counts["failed"] == 100
+    assert counts["waiting"] == counts["active"] == counts["scheduled"] == 0
+    kept = {j for j in ok_ids if redis_client.exists(q.keys.record(j))}
+    assert len(kept) == 800
+    trimmed = next(j for j in ok_ids if j not in kept)
+    with pytest.raises(jobboard.JobNotFound):
+        q.job(trimmed)
+    # a trimmed job leaves nothing behind
+    assert not redis_client.exists(q.keys.message(trimmed), q.keys.events(trimmed))
+
+    done = q.job(next(iter(kept)))
+    n = ok_ids.index(done.id)
+    assert done.state == "completed" and done.result == repr(n * 2) and done.args == repr(n)
+    assert done.attempt == 1 and done.run_ms is not None and done.wait_ms is not None
+    assert done.consumer and "/Worker-" in done.consumer
+    assert not done.has_message  # completed jobs drop their message
+
+    failed = q.job(bad_ids[7])
+    assert failed.state == "failed" and failed.attempt == 3
+    assert [a.error_class for a in failed.attempts] == ["ValueError"] * 3
+    assert all("flaky failure for 7" in a.traceback and "Traceback" in a.traceback
+               for a in failed.attempts)
+    assert failed.error == "ValueError: flaky failure for 7"
+    assert failed.options == {"retries": 2, "retry_delay": 1, "retry_backoff": 2}
+    # exponential backoff: the retries were scheduled ~1 s then ~2 s after the failures
+    gaps = [b.at - a.at for a, b in zip(failed.attempts, failed.attempts[1:])]
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9
+    assert failed.has_message
+    kinds = [e.kind for e in failed.events]
+    assert kinds[0] == "enqueued" and kinds[-1] == "failed" and kinds.count("attempt failed") == 3
+
+    page = q.jobs("failed", limit=100)
+    assert page.total == 100 and {j.id for j in page.jobs} == set(bad_ids)
+    assert q.task_counts("failed") == {"tests.core_helpers.flaky": 100}
+
+    metrics = q.metrics("1h")
+    totals = metrics.totals
+    assert totals.enqueued == 1000
+    assert totals.completed == 900
+    assert totals.failed == 100
+    assert totals.retried == 200
+    assert metrics.run_ms["p50"] is not None and metrics.wait_ms["p99"] is not None
+
+    # retry_all re-runs the failed jobs with their original arguments
+    redis_client.set("fixed", "1")
+    assert q.count_matching("failed") == 100
+    assert q.retry_all("failed") == 100
+    with running_consumer(huey, workers=4):
+        assert wait_until(lambda: q.counts()["failed"] == 0 and q.counts()["waiting"] == 0
+                          and q.counts()["active"] == 0, 30)
+    for i, job_id in enumerate(bad_ids):
+        job = q.job(job_id)
+        assert job.state == "completed"
+        assert job.result == repr(i)
+        assert any(e.kind == "retried" for e in job.events)
+
+
+def test_priority_higher_number_runs_first(redis_url: str) -> None:
+    huey = make_huey(redis_url)
+    order: list[str] = []
+
+    @huey.task()
+    def mark(label: str) -> None:
+        order.append(label)
+
+    for label, pri in [("low", 1), ("a", 0), ("high", 10), ("b", 0), ("mid", 5)]:
+        sig = mark.s(label)
+        sig.priority = pri
+        huey.enqueue(sig)
+    with running_consumer(huey, workers=1):
+        assert wait_until(lambda: len(order) == 5, 10)
+    assert order == ["high", "mid", "low", "a", "b"]  # FIFO within a priority
+
+
+def test_actions_and_errors(redis_url: str) -> None:
+    huey = make_huey(redis_url)
+    t = huey.test_tasks
+    board = Board([huey])
+    q = board.queue("core")
+    waiting = t["double"](1).id
+    later = t["double"].schedule((2,), delay=3600).id
+    gone = t["double"](3).id
+    assert q.counts()["scheduled"] == 1 and q.counts()["waiting"] == 2
+    assert q.job(later).scheduled_for and q.job(later).scheduled_for > time.time() + 3000
+
+    with pytest.raises(jobboard.JobStateError):
+        q.promote(waiting)
+    with pytest.raises(jobboard.JobStateError):
+        q.retry(waiting)
+    with pytest.raises(jobboard.JobNotFound):
+        q.job("no-such-id")
+    with pytest.raises(jobboard.JobNotFound):
+        q.remove("no-such-id")
+    with pytest.raises(jobboard.InvalidArgument):
+        q.jobs("bogus")
+    with pytest.raises(jobboard.InvalidArgument):
+        q.jobs("failed", limit=0)
+    with pytest.raises(jobboard.QueueNotFound):
+        board.queue("nope")
+
+    q.revoke(gone)
+    assert q.job(gone).state == "revoked"
+    q.remove(gone)
+    with pytest.raises(jobboard.JobNotFound):
+        q.job(gone)
+
+    q.promote(later)
+    assert q.job(later).state == "waiting"
+    with running_consumer(huey, workers=2):
+        assert wait_until(lambda: q.counts()["completed"] == 2, 10)
+    assert q.job(later).result == "4"
+    assert board.find_job(later).id == later
+
+    assert q.clean("completed", older_than=3600) == 0
+    assert q.clean("completed", older_than=0) == 2
+    assert q.counts()["completed"] == 0
+    with pytest.raises(jobboard.InvalidArgument):
+        q.clean("waiting", 0)
+
+    for i in range(7):
+        t["double"](i)
+    t["double"].schedule((9,), delay=600)
+    assert q.empty() == 8
+    assert q.counts().total == 0
+
+
+def test_pause_is_visible_in_counts_and_stops_consumers(redis_url: str) -> None:
+    huey = make_huey(redis_url)
+    q = Board([huey]).queue("core")
+    q.pause()
+    assert q.counts().paused and q.is_paused()
+    job = huey.test_tasks["double"](21).id
+    with running_consumer(huey, workers=2):
+        time.sleep(1.5)
+        assert q.job(job).state == "waiting"
+        q.resume()
+        assert wait_until(lambda: q.job(job).state == "completed", 10)
+    assert not q.counts().paused
+
+
+def test_progress_logs_and_search(redis_url: str) -> None:
+    huey = make_huey(redis_url)
+    q = Board([huey]).queue("core")
+    job = huey.test_tasks["reporting"](5).id
+    other = huey.test_tasks["double"](6).id
+    # outside a task, progress and log are harmless no-ops
+    assert jobboard.progress(50) is False and jobboard.log("x") is False
+    with running_consumer(huey, workers=1):
+        assert wait_until(lambda: q.counts()["completed"] == 2, 10)
+    rec = q.job(job)
+    assert rec.progress == 100.0 and rec.progress_message is None
+    assert [line.message for line in rec.logs] == ["working on 5"]
+    page = q.jobs("completed", search="REPORTING")
+    assert [j.id for j in page.jobs] == [job] and page.complete and page.total == 1
+    assert [j.id for j in q.jobs("completed", search=other[:8]).jobs] == [other]
+    assert [j.id for j in q.jobs("completed", task="tests.core_helpers.double").jobs] == [other]
+    assert q.jobs("completed", search="nothing-matches").total == 0
+
+
+def test_display_text_is_redacted_truncated_and_printable(redis_url: str) -> None:
+    huey = make_huey(redis_url)
+    q = Board([huey]).queue("core")
+
+    @huey.task()
+    def signup(user: dict, blob: str, api_token: str = "") -> None:
+        return None
+
+    job = signup({"name": "ann", "password": "hunter2"}, "x" * 100_000 + "\x00\x1b[31m",
+                 api_token="abc").id
+    rec = q.job(job)
+    assert "hunter2" not in rec.args and "[redacted]" in rec.args
+    assert "abc" not in rec.kwargs and "[redacted]" in rec.kwargs
+    assert len(rec.args) <= 300 and rec.args.endswith("…")
+
+
+def test_undecodable_record_lists_and_can_be_removed(redis_url: str, redis_client: redis.Redis) -> None:
+    huey = make_huey(redis_url)
+    q = Board([huey]).queue("core")
+    good = huey.test_tasks["double"](1).id
+    redis_client.hset(q.keys.record(good), "pri", "not-a-number")
+    page = q.jobs("waiting")
+    assert page.jobs[0].undecodable and "ValueError" in page.jobs[0].undecodable
+    q.remove(good)
+    assert q.counts()["waiting"] == 0
+
+
+def test_pipeline_links_parent_and_children(redis_url: str) -> None:
+    huey = make_huey(redis_url)
+    q = Board([huey]).queue("core")
+    t = huey.test_tasks
+    pipe = t["double"].s(2).then(t["double"])
+    parent_id, child_id = pipe.id, pipe.on_complete.id
+    huey.enqueue(pipe)
+    with running_consumer(huey, workers=1):
+        assert wait_until(lambda: q.counts()["completed"] == 2, 10)
+    assert q.job(parent_id).children == [child_id]
+    child = q.job(child_id)
+    assert child.parent == parent_id and child.result == "8"
+
+
+def test_reads_never_write(redis_url: str, redis_client: redis.Redis) -> None:
+    huey = make_huey(redis_url)
+    t = huey.test_tasks
+    for i in range(20):
+        t["double"](i)
+    t["flaky"](1)
+    with running_consumer(huey, workers=2):
+        assert wait_until(lambda: Board([huey]).queue("core").counts()["completed"] == 20, 10)
+    # stop the heartbeat's writes from muddying the digest: consumers are stopped now
+    time.sleep(0.2)
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        for key in sorted(redis_client.keys("*")):
+            if b":c:" in key or key.endswith(b":consumers"):
+                continue  # the registry expires on its own
+            h.update(key)
+            h.update(redis_client.dump(key) or b"")
+        return h.hexdigest()
+
+    board = Board(redis=redis.Redis.from_url(redis_url), queues=["core"])
+    before = digest()
+    q = board.queue("core")
+    q.counts()
+    board.all_counts()
+    for state in STATES:
+        q.jobs(state, limit=5)
+        q.jobs(state, search="1")
+    q.job(q.jobs("completed").jobs[0].id)
+    q.metrics("24h")
+    q.health()
+    board.consumers()
+    board.periodic()
+    q.tasks()
+    assert digest() == before
+
+
+def test_board_from_redis_without_task_modules(redis_url: str) -> None:
+    huey = make_huey(redis_url, name="mail")
+    huey.test_tasks["double"](4)
+    board = Board(redis=redis.Redis.from_url(redis_url))  # discovers queues from Redis
+    assert [q.name for q in board.queues()] == ["mail"]
+    q = board.queue("mail")
+    assert q.counts()["waiting"] == 1
+    job = q.jobs("waiting").jobs[0]
+    q.revoke(job.id)
+    q.retry(job.id)  # no task import needed: the stored message is re-queued
+    assert q.job(job.id).state == "waiting"
+    with running_consumer(huey, workers=1):
+        assert wait_until(lambda: q.job(job.id).state == "completed", 10)
+
+
+def test_track_existing_huey(redis_url: str) -> None:
+    from huey import PriorityRedisHuey
+
+    plain = PriorityRedisHuey("legacy", url=redis_url)
+
+    @plain.task()
+    def hello(name: str) -> str:
+        return f"hello {name}"
+
+    jobboard.track(plain, lease_timeout=5)
+    job = hello("ann")
+    q = Board([plain]).queue("legacy")
+    with running_consumer(plain, workers=1):
+        assert wait_until(lambda: q.counts()["completed"] == 1, 10)
+    assert q.job(job.id).result == "'hello ann'"
+    assert job.get() == "hello ann"  # Huey's own result store still works
+
+
+def test_percentiles_from_buckets() -> None:
+    assert percentiles({}) == {"p50": None, "p95": None, "p99": None}
+    hist = {7: 90, 15: 10}  # most near 2^3 ms, a tail near 2^7 ms
+    p = percentiles(hist)
+    assert 8 <= p["p50"] <= 12 and 128 <= p["p99"] <= 190  # type: ignore[operator]
+
+
+def test_retention_config_is_validated() -> None:
+    with pytest.raises(jobboard.ConfigurationError):
+        jobboard.RedisHuey("x", url="redis://127.0.0.1:1/0", retention={"waiting": (1, 2)})
+    with pytest.raises(jobboard.ConfigurationError):
+        jobboard.RedisHuey("x", url="redis://127.0.0.1:1/0", lease_timeout=0)
+
+
+def test_records_are_json_ready(redis_url: str) -> None:
+    huey = make_huey(redis_url)
+    q = Board([huey]).queue("core")
+    job_id = huey.test_tasks["double"](3).id
+    json.dumps(q.job(job_id).as_dict(detail=True))
+    json.dumps(q.counts().as_dict())
