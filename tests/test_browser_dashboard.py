@@ -248,3 +248,31 @@ def test_screenshots_of_every_page_light_and_dark(browser: Any, site: Site,
             finally:
                 ctx.close()
     site.queue.remove(running)
+
+
+def test_live_updates_toggle_and_hidden_tab_pause_polling(context: Any, site: Site) -> None:
+    page = context.new_page()
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url)
+            if r.headers.get("x-jobboard-poll") == "1" else None)
+    log_in(page, site, "viewer")
+    page.wait_for_timeout(2600)  # poll interval is 2 s in this app
+    assert polls, "the overview did not poll"
+    # switched off: no polls
+    page.click("[data-toggle-poll]")
+    assert page.get_attribute("[data-toggle-poll]", "aria-pressed") == "false"
+    polls.clear()
+    page.wait_for_timeout(4500)
+    assert polls == []
+    # switched on again (remembered in localStorage): polls resume at once
+    page.click("[data-toggle-poll]")
+    page.wait_for_timeout(2600)
+    assert polls
+    # a hidden tab does not poll
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+    }""")
+    polls.clear()
+    page.wait_for_timeout(4500)
+    assert polls == []
