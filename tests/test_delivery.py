@@ -250,3 +250,157 @@ def test_fault_sigkill_restarts_lose_nothing(consumers: Consumers, huey: jobboar
     assert stalled_events == len(set(killed_jobs)), (stalled_events, len(set(killed_jobs)))
     # the last kill's jobs came back after the lease lapsed: lease + heartbeat + slack
     assert after_last_kill <= FAULT_LEASE + 6, report
+
+
+# Pause / resume --------------------------------------------------------------------------
+
+
+def test_pause_blocks_new_jobs_survives_restart_and_resume_drains(
+        consumers: Consumers, huey: jobboard.RedisHuey, board: jobboard.Board,
+        redis_client: redis.Redis) -> None:
+    q = board.queue("fault")
+    work = tasks(huey)["work"]
+    first = consumers.start("process", workers=2)
+    registered(board, first)
+    running = tasks(huey)["long_job"](-1, 1.5).id
+    assert wait_until(lambda: state_of(q, running) == "active", 10)
+
+    q.pause()
+    assert q.is_paused() and q.counts().paused
+    ids = [work(n, 50).id for n in range(20)]  # enqueueing still works while paused
+    # paused for >= 2 s: no job starts; the one already running finishes
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        c = q.counts()
+        assert c.paused and c["waiting"] == 20, dict(c)
+        assert set(ints(redis_client, "started")) == {-1}
+        time.sleep(0.05)
+    assert state_of(q, running) == "completed"
+    # the pause lives in Redis: a restarted consumer does not start anything either
+    consumers.kill(first)
+    first = consumers.start("thread", workers=2)
+    registered(board, first)
+    time.sleep(1.5)  # the new consumer has polled the paused queue
+    c = q.counts()
+    assert c.paused and c["waiting"] == 20 and c["active"] == 0, dict(c)
+    assert set(ints(redis_client, "started")) == {-1}
+
+    q.resume()
+    assert not q.is_paused() and not q.counts().paused
+    assert wait_until(lambda: q.counts()["completed"] >= 21, 20), dict(q.counts())
+    assert all(state_of(q, i) == "completed" for i in ids)
+    assert sorted(ints(redis_client, "executions")) == [-1, *range(20)]
+
+
+# SIGTERM: put back at once ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_sigterm_puts_running_job_back_at_once(kind: str, consumers: Consumers,
+                                               huey: jobboard.RedisHuey, board: jobboard.Board,
+                                               redis_client: redis.Redis) -> None:
+    q = board.queue("fault")
+    # two workers: the idle one is blocked waiting for work when the signal comes
+    first = consumers.start(kind, workers=2, lease_timeout=30)  # a lease that would not lapse here
+    job = tasks(huey)["long_job"](7, 2.0).id
+    assert wait_until(lambda: state_of(q, job) == "active", 15), consumers.logs()
+    os.kill(first.pid, signal.SIGTERM)
+    first.wait(timeout=15)
+    # back in waiting at once (no lease timeout involved), with an "interrupted" event
+    j = q.job(job)
+    assert j.state == "waiting", (j.state, consumers.logs())
+    assert "interrupted" in [e.kind for e in j.events]
+    assert ints(redis_client, "executions") == []
+
+    second = consumers.start(kind, workers=1, lease_timeout=30)
+    assert wait_until(lambda: state_of(q, job) == "completed", 20), consumers.logs()
+    j = q.job(job)
+    assert j.consumer and j.consumer.startswith(f"{HOST}:{second.pid}/")
+    assert j.attempt == 2 and j.stalls == 0
+    assert ints(redis_client, "started") == [7, 7]
+    assert ints(redis_client, "executions") == [7]
+
+
+# Stalled jobs ----------------------------------------------------------------------------
+
+
+def test_stalled_job_is_recovered_then_fails_after_max_stalls(
+        consumers: Consumers, huey: jobboard.RedisHuey, board: jobboard.Board,
+        redis_client: redis.Redis) -> None:
+    """max_stalls=1: the first SIGKILL mid-job is recovered after the lease timeout
+    ("stalled" event) and run elsewhere; the second makes it fail with StalledJobError."""
+    q = board.queue("fault")
+    opts: dict[str, Any] = {"kind": "process", "workers": 1, "lease_timeout": 2, "max_stalls": 1}
+    a = consumers.start(**opts)
+    job = tasks(huey)["work"](1, 30_000).id
+    assert wait_until(lambda: active_on(q, a.pid) == [job], 15), consumers.logs()
+    b = consumers.start(**opts)
+    registered(board, b)
+    consumers.kill(a)
+    killed = time.monotonic()
+    # recovered by b's heartbeat once the lease lapsed, then run by b
+    assert wait_until(lambda: active_on(q, b.pid) == [job], 15), consumers.logs()
+    assert time.monotonic() - killed >= 1.0  # not before the lease could lapse
+    j = q.job(job)
+    assert j.stalls == 1 and j.attempt == 2
+    stalled = [e for e in j.events if e.kind == "stalled"]
+    assert len(stalled) == 1 and "recovered" in stalled[0].message, j.events
+
+    c = consumers.start(**opts)
+    registered(board, c)
+    consumers.kill(b)
+    assert wait_until(lambda: state_of(q, job) == "failed", 15), consumers.logs()
+    j = q.job(job)
+    assert j.stalls == 2
+    assert j.attempts and j.attempts[-1].error_class == "StalledJobError"
+    assert "stalled 2 times" in (j.error or "")
+    assert j.has_message  # a failed job keeps its message: an operator can retry it
+    time.sleep(1.0)  # and it does not loop: nobody starts it again
+    assert state_of(q, job) == "failed"
+    assert ints(redis_client, "started") == [1, 1]
+    assert ints(redis_client, "executions") == []
+
+
+def test_max_stalls_zero_fails_on_first_stall(consumers: Consumers, huey: jobboard.RedisHuey,
+                                              board: jobboard.Board, redis_client: redis.Redis) -> None:
+    q = board.queue("fault")
+    opts: dict[str, Any] = {"kind": "thread", "workers": 1, "lease_timeout": 2, "max_stalls": 0}
+    a = consumers.start(**opts)
+    job = tasks(huey)["work"](2, 30_000).id
+    assert wait_until(lambda: active_on(q, a.pid) == [job], 15), consumers.logs()
+    b = consumers.start(**opts)
+    registered(board, b)
+    consumers.kill(a)
+    assert wait_until(lambda: state_of(q, job) == "failed", 15), consumers.logs()
+    j = q.job(job)
+    assert j.stalls == 1 and j.attempts[-1].error_class == "StalledJobError"
+    assert "stalled" not in [e.kind for e in j.events]
+    assert ints(redis_client, "started") == [2]
+
+
+# Long jobs are not taken for dead --------------------------------------------------------
+
+
+def test_long_jobs_keep_their_lease(consumers: Consumers, huey: jobboard.RedisHuey,
+                                    board: jobboard.Board, redis_client: redis.Redis) -> None:
+    """Jobs 3x longer than the lease, on process and thread workers, with a second
+    consumer reaping: the heartbeat extends their leases, they run once."""
+    q = board.queue("fault")
+    long_job = tasks(huey)["long_job"]
+    p = consumers.start("process", workers=1, lease_timeout=2)
+    t = consumers.start("thread", workers=1, lease_timeout=2)
+    registered(board, p)
+    registered(board, t)
+    jobs = [long_job(n, 6.0).id for n in (1, 2)]
+    assert wait_until(lambda: q.counts()["completed"] == 2, 25), consumers.logs()
+    by = set()
+    for job in jobs:
+        j = q.job(job)
+        assert j.state == "completed" and j.stalls == 0 and j.attempt == 1
+        assert "stalled" not in [e.kind for e in j.events]
+        assert j.run_ms is not None and j.run_ms >= 6000
+        assert j.progress == 100
+        by.add((j.consumer or "").split("/")[0])
+    assert by == {f"{HOST}:{p.pid}", f"{HOST}:{t.pid}"}  # one on each kind of worker
+    assert sorted(ints(redis_client, "started")) == [1, 2]
+    assert sorted(ints(redis_client, "executions")) == [1, 2]
