@@ -276,3 +276,25 @@ def test_live_updates_toggle_and_hidden_tab_pause_polling(context: Any, site: Si
     polls.clear()
     page.wait_for_timeout(4500)
     assert polls == []
+
+
+def test_bulk_remove_selection_confirms_count_and_updates_in_place(context: Any,
+                                                                   site: Site) -> None:
+    ids = [site.queue.enqueue("boom", [f"bulk {i}"], retries=0)[0] for i in range(3)]
+    wait_for(lambda: all(site.queue.job(i).state == "failed" for i in ids))
+    page = context.new_page()
+    dialogs = accept_dialogs(page)
+    log_in(page, site, "admin")
+    page.goto(site.url("/queues/emails?state=failed&q=bulk"))
+    page.evaluate("window.__sameDocument = true")
+    for job_id in ids[:2]:
+        page.check(f'tr[data-job-id="{job_id}"] input.sel')
+    button = page.locator("button", has_text="Remove selected")
+    assert "(2)" in button.inner_text()
+    button.click()
+    page.locator(".toast", has_text="Removed 2 of 2 selected jobs.").wait_for(timeout=5000)
+    assert dialogs == ["Remove 2 selected jobs? This cannot be undone."]
+    assert page.locator("tr[data-job-id]").count() == 1
+    assert "q=bulk" in page.locator('#bulk input[name="next"]').get_attribute("value")
+    assert page.evaluate("window.__sameDocument") is True
+    assert site.queue.job(ids[2]).state == "failed"

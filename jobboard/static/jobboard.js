@@ -37,7 +37,11 @@
   function selectionCount(scope) {
     var n = (scope || document).querySelectorAll("input.sel:checked").length;
     document.querySelectorAll("[data-selcount]").forEach(function (el) { el.textContent = String(n); });
-    document.querySelectorAll("[data-needs-selection]").forEach(function (el) { el.disabled = n === 0; });
+    document.querySelectorAll("[data-needs-selection]").forEach(function (el) {
+      el.disabled = n === 0;
+      // the confirmation names the count, so nobody removes 100 jobs thinking it was 3
+      if (el.dataset.confirmN) el.dataset.confirm = el.dataset.confirmN.replace("{n}", String(n));
+    });
     return n;
   }
 
