@@ -617,11 +617,14 @@ class Queue:
                 continue
             h = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
             running: list[RunningJob] = []
+            done = failed = 0
             for k, v in h.items():
                 if not k.startswith("run:"):
                     continue
                 try:
                     d = json.loads(v)
+                    done += int(d.get("done", 0))
+                    failed += int(d.get("failed", 0))
                     if now - int(d["at"]) > 60_000:
                         continue  # a worker process that stopped reporting
                     for job_id, task, started, worker in d["jobs"]:
@@ -635,7 +638,7 @@ class Queue:
                     workers=int(h.get("workers", 0)), periodic=h.get("periodic") == "True",
                     started_at=int(h.get("started", 0)) / 1000.0,
                     last_seen=int(h.get("seen", 0)) / 1000.0, version=h.get("version", "?"),
-                    done=int(h.get("done", 0)), failed=int(h.get("failed", 0)),
+                    done=done, failed=failed,
                     running=sorted(running, key=lambda r: r.started_at)))
             except ValueError:
                 continue

@@ -19,18 +19,19 @@ local FAILURES = {failed=true, locked=true, rate_limited=true}
 
 local function rk(id) return p .. 'j:' .. id end
 
--- Take a job out of the sets of its current state.
+-- Take a job out of the sets of its current state. Only finished states have a per-task
+-- index: pending jobs move too often for it to be worth its cost on the hot path.
 local function leave(id, st, task)
   if st then
     redis.call('zrem', p .. st, id)
-    if task then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
+    if task and FINISHED[st] then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
   end
 end
 
 -- Put a job in the sets of a state.
 local function enter(id, st, task, score)
   redis.call('zadd', p .. st, score, id)
-  if task then redis.call('zadd', p .. 't:' .. st .. ':' .. task, score, id) end
+  if task and FINISHED[st] then redis.call('zadd', p .. 't:' .. st .. ':' .. task, score, id) end
 end
 
 -- Histogram bucket of a duration: about 2 buckets per doubling (factor sqrt 2).
@@ -39,16 +40,16 @@ local function bucket(ms)
   return math.floor(2 * math.log(ms) / math.log(2)) + 1
 end
 
--- Add to per-minute and per-day counters. fields: {name, amount, name, amount, ...}
+-- Add to the per-minute counters. fields: {name, amount, name, amount, ...}
+-- Daily rollups are made off the hot path by the ROLLUP script (heartbeat).
 local function metric(now, fields)
   local mk = p .. 'mx:' .. math.floor(now / 60000)
-  local dk = p .. 'md:' .. math.floor(now / 86400000)
+  local created = false
   for i = 1, #fields, 2 do
-    redis.call('hincrby', mk, fields[i], fields[i + 1])
-    redis.call('hincrby', dk, fields[i], fields[i + 1])
+    if redis.call('hincrby', mk, fields[i], fields[i + 1]) == fields[i + 1] then created = true end
   end
-  redis.call('expire', mk, 173000)
-  redis.call('expire', dk, 7862400)
+  -- a field seen for the first time may be the hash's first: give it its 48 h TTL then
+  if created then redis.call('expire', mk, 173000) end
 end
 
 -- Delete a job and everything it owns, whatever its state.
@@ -82,14 +83,13 @@ local function event(id, now, kind, text)
 end
 
 local function wake()
-  redis.call('lpush', p .. 'wake', '1')
-  redis.call('ltrim', p .. 'wake', 0, 63)
+  if redis.call('lpush', p .. 'wake', '1') > 64 then redis.call('ltrim', p .. 'wake', 0, 63) end
 end
 
 -- Put a job at the back of its priority in the waiting set.
-local function to_waiting(id, st, task, now)
+local function to_waiting(id, st, task, now, pri)
   local rec = rk(id)
-  local pri = tonumber(redis.call('hget', rec, 'pri') or '0') or 0
+  if pri == nil then pri = tonumber(redis.call('hget', rec, 'pri') or '0') or 0 end
   local seq = redis.call('incr', p .. 'seq')
   leave(id, st, task)
   enter(id, 'waiting', task, -pri * 1000000000000 + seq)
@@ -98,7 +98,7 @@ local function to_waiting(id, st, task, now)
 end
 
 -- Move a job to a finished state; retention given as {q_age, q_count, t_age, t_count}.
-local function finish(id, state, now, fields, attempt, keep_msg, retention, consumer)
+local function finish(id, state, now, fields, attempt, keep_msg, retention)
   local rec = rk(id)
   local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per')
   local st, task = f[1], f[2]
@@ -106,16 +106,17 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention, cons
   if not task then task = nil end
   leave(id, st, task)
   enter(id, state, task, now)
-  redis.call('hset', rec, 'st', state, 'fin', now)
+  local h = {'st', state, 'fin', now}
   local run = nil
   if f[3] and (st == 'active') then
     run = now - tonumber(f[3])
     if run < 0 then run = 0 end
-    redis.call('hset', rec, 'run', run)
+    h[#h + 1] = 'run'; h[#h + 1] = run
   end
   for i = 1, #fields, 2 do
-    if fields[i + 1] ~= '' then redis.call('hset', rec, fields[i], fields[i + 1]) end
+    if fields[i + 1] ~= '' then h[#h + 1] = fields[i]; h[#h + 1] = fields[i + 1] end
   end
+  redis.call('hset', rec, unpack(h))
   if attempt ~= '' then
     redis.call('rpush', p .. 'e:' .. id, attempt)
     redis.call('ltrim', p .. 'e:' .. id, -25, -1)
@@ -131,14 +132,6 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention, cons
     if task then m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1 end
   end
   metric(now, m)
-  if consumer and consumer ~= '' then
-    local ck = p .. 'c:' .. consumer
-    if redis.call('exists', ck) == 1 then
-      local cf = 'failed'
-      if state == 'completed' then cf = 'done' end
-      redis.call('hincrby', ck, cf, 1)
-    end
-  end
   if f[4] and task then
     redis.call('hset', p .. 'pl', task, state .. '|' .. now .. '|' .. id)
   end
@@ -163,21 +156,23 @@ local id, msg, now, task = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local pri, eta = tonumber(ARGV[6]), tonumber(ARGV[7])
 local periodic, only_new, children = ARGV[11], ARGV[12], ARGV[13]
 local rec = rk(id)
-local st = redis.call('hget', rec, 'st')
+local cur = redis.call('hmget', rec, 'st', 'par')
+local st = cur[1]
 if st and only_new == '1' then return 'exists' end
 if periodic == '1' and redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
 redis.call('set', p .. 'm:' .. id, msg)
 local result = 'again'
 if not st then
   result = 'new'
-  redis.call('persist', rec)
-  redis.call('hset', rec, 'task', task, 'enq', now, 'pri', pri, 'att', 0)
-  if ARGV[8] ~= '' then redis.call('hset', rec, 'args', ARGV[8]) end
-  if ARGV[9] ~= '' then redis.call('hset', rec, 'kw', ARGV[9]) end
-  if ARGV[10] ~= '' then redis.call('hset', rec, 'opt', ARGV[10]) end
-  if periodic ~= '0' then redis.call('hset', rec, 'per', 1) end
+  if cur[2] then redis.call('persist', rec) end  -- a pipeline child's stub
+  local h = {'task', task, 'enq', now, 'pri', pri}
+  if ARGV[8] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = ARGV[8] end
+  if ARGV[9] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = ARGV[9] end
+  if ARGV[10] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = ARGV[10] end
+  if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
+  if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
+  redis.call('hset', rec, unpack(h))
   if children ~= '' then
-    redis.call('hset', rec, 'nxt', children)
     for child in string.gmatch(children, '[^,]+') do
       local crec = rk(child)
       if redis.call('hexists', crec, 'st') == 0 then
@@ -197,14 +192,16 @@ if eta > now then
   enter(id, 'scheduled', task, eta)
   redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
 else
-  to_waiting(id, st, task, now)
+  to_waiting(id, st, task, now, pri)
 end
 return result
 """
 
 # Take the next job for a consumer, unless the queue is paused: waiting -> active.
 # ARGV: base, now, lease_deadline, consumer label ("host:pid/Worker-1")
-# Returns {id, msg, task} or false.
+# Returns {id, msg, task, revoke flag of the job, revoke flag of its task} ('' when
+# unset: Huey's revoke check is answered from these instead of another round trip), or
+# false.
 DEQUEUE = PRELUDE + r"""
 if redis.call('exists', p .. 'paused') == 1 then return false end
 local now, deadline = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -214,21 +211,20 @@ for _ = 1, 10 do
   local id = popped[1]
   local rec = rk(id)
   local msg = redis.call('get', p .. 'm:' .. id)
-  local f = redis.call('hmget', rec, 'task', 'rdy')
+  local f = redis.call('hmget', rec, 'task', 'rdy', 'att')
   local task = f[1]
   if msg and task then
-    redis.call('zrem', p .. 't:waiting:' .. task, id)
     enter(id, 'active', task, deadline)
     local wait = now - (tonumber(f[2]) or now)
     if wait < 0 then wait = 0 end
-    redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', ARGV[4], 'wait', wait)
-    redis.call('hincrby', rec, 'att', 1)
+    redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', ARGV[4], 'wait', wait,
+               'att', (tonumber(f[3]) or 0) + 1)
     local b = bucket(wait)
     metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
-    return {id, msg, task}
+    local rv = redis.call('hmget', p .. 'results', 'r:' .. id, 'rt:' .. task)
+    return {id, msg, task, rv[1] or '', rv[2] or ''}
   end
-  -- A record or message vanished under us (removed by an operator): drop the stray id.
-  if task then redis.call('zrem', p .. 't:waiting:' .. task, id) end
+  -- A record or message vanished under us (removed by an operator): skip the stray id.
 end
 return false
 """
@@ -265,18 +261,22 @@ return #ids
 
 # A job reached a finished state.
 # ARGV: base, id, state, now, result, error summary, attempt JSON ('' none),
-#       keep message ('1'/'0'), q_age, q_count, t_age, t_count, consumer id, event text
+#       keep message ('1'/'0'), q_age, q_count, t_age, t_count, result-store field to
+#       delete ('' none: Huey's revoke flag, deferred to save a round trip), event text
 FINISH = PRELUDE + r"""
 local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
 local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
-  {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])}, ARGV[13])
+  {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
 if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
 return done
 """
 
-# A failed attempt that Huey will retry. ARGV: base, id, now, attempt JSON, error summary
+# A failed attempt that Huey will retry.
+# ARGV: base, id, now, attempt JSON, error summary, result-store field to delete ('' none)
 ATTEMPT_FAILED = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
+if ARGV[6] and ARGV[6] ~= '' then redis.call('hdel', p .. 'results', ARGV[6]) end
 local rec = rk(id)
 local task = redis.call('hget', rec, 'task')
 if not task then return 0 end
@@ -317,7 +317,7 @@ for _, id in ipairs(ids) do
       local text = 'StalledJobError: job stalled ' .. stalls .. ' times (lease lapsed; consumer ' .. who .. ' stopped heartbeating)'
       local attempt = cjson.encode({at = now, error_class = 'StalledJobError', message = text, traceback = '', consumer = who})
       finish(id, 'failed', now, {'err', text}, attempt, true,
-             {tonumber(ARGV[5]), tonumber(ARGV[6]), 0, -1}, '')
+             {tonumber(ARGV[5]), tonumber(ARGV[6]), 0, -1})
       event(id, now, 'failed', 'stalled too many times, failed')
       failed[#failed + 1] = id
     else
@@ -370,7 +370,7 @@ local id, now = ARGV[2], tonumber(ARGV[3])
 local st = redis.call('hget', rk(id), 'st')
 if not st then return {'missing'} end
 if st ~= 'waiting' and st ~= 'scheduled' then return {'state', st} end
-finish(id, 'revoked', now, {}, '', true, {tonumber(ARGV[4]), tonumber(ARGV[5]), 0, -1}, '')
+finish(id, 'revoked', now, {}, '', true, {tonumber(ARGV[4]), tonumber(ARGV[5]), 0, -1})
 event(id, now, 'revoked', 'revoked by an operator')
 return {'ok'}
 """
@@ -425,4 +425,22 @@ local k = ARGV[1] .. 'l:' .. ARGV[2]
 redis.call('rpush', k, ARGV[3])
 redis.call('ltrim', k, -tonumber(ARGV[4]), -1)
 return 1
+"""
+
+# Roll finished minutes up into daily counters, once (whoever runs it first), off the hot
+# path. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
+ROLLUP = r"""
+local p, cur = ARGV[1], tonumber(ARGV[2])
+local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
+local first = math.max(last + 1, cur - 2880)
+for m = first, cur - 1 do
+  local h = redis.call('hgetall', p .. 'mx:' .. m)
+  if #h > 0 then
+    local dk = p .. 'md:' .. math.floor(m / 1440)
+    for i = 1, #h, 2 do redis.call('hincrby', dk, h[i], h[i + 1]) end
+    redis.call('expire', dk, 7862400)
+  end
+end
+redis.call('set', p .. 'rolled', math.max(last, cur - 1))
+return cur - first
 """
