@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -404,3 +405,154 @@ def test_long_jobs_keep_their_lease(consumers: Consumers, huey: jobboard.RedisHu
     assert by == {f"{HOST}:{p.pid}", f"{HOST}:{t.pid}"}  # one on each kind of worker
     assert sorted(ints(redis_client, "started")) == [1, 2]
     assert sorted(ints(redis_client, "executions")) == [1, 2]
+
+
+# Consumer registry -----------------------------------------------------------------------
+
+
+def test_consumer_registry_lifecycle(consumers: Consumers, huey: jobboard.RedisHuey,
+                                     board: jobboard.Board) -> None:
+    q = board.queue("fault")
+    before = time.time()
+    a = consumers.start("process", workers=2, lease_timeout=2)
+    entry = registered(board, a)
+    assert (entry.id, entry.host, entry.pid, entry.queue) == (f"{HOST}:{a.pid}", HOST, a.pid, "fault")
+    assert (entry.worker_type, entry.workers, entry.periodic) == ("process", 2, False)
+    assert entry.version == jobboard.__version__
+    assert before - 1 <= entry.started_at <= time.time()
+    assert entry.last_seen >= entry.started_at
+
+    t = tasks(huey)
+    finished = [t["work"](1, 10).id, t["boom"](2).id]
+    assert wait_until(lambda: {state_of(q, i) for i in finished} == {"completed", "failed"}, 15)
+    job = t["long_job"](3, 2.5).id
+    assert wait_until(lambda: state_of(q, job) == "active", 15)
+
+    def running_entry() -> Any:
+        e = next((c for c in q.consumers() if c.pid == a.pid), None)
+        return e if e is not None and e.running else None
+    entry = wait_until(running_entry, 5)
+    assert entry, q.consumers()
+    (run,) = entry.running
+    started = q.job(job).started_at
+    assert (run.job_id, run.task, run.queue) == (job, T + "long_job", "fault")
+    assert started is not None and abs(run.started_at - started) < 0.01
+    assert run.worker.startswith(f"{HOST}:{a.pid}/") and "Worker-" in run.worker
+    assert wait_until(lambda: state_of(q, job) == "completed", 15)
+    entry = wait_until(lambda: next((c for c in q.consumers()
+                                     if c.pid == a.pid and c.done >= 2 and not c.running), None), 5)
+    assert entry, q.consumers()
+    assert (entry.done, entry.failed) == (2, 1)
+
+    # SIGKILL: no goodbye, the entry expires with its heartbeat (TTL 10 s here)
+    consumers.kill(a)
+    killed = time.monotonic()
+    assert wait_until(lambda: all(c.pid != a.pid for c in board.consumers()), 15, 0.2)
+    assert time.monotonic() - killed <= 12
+
+    # a clean stop unregisters at once
+    b = consumers.start("thread", workers=1)
+    registered(board, b)
+    os.kill(b.pid, signal.SIGINT)
+    b.wait(timeout=15)
+    assert all(c.pid != b.pid for c in board.consumers())
+
+
+# Worker types ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["thread", "process", "greenlet"])
+def test_worker_types_run_jobs_with_progress_and_logs(kind: str, consumers: Consumers,
+                                                      huey: jobboard.RedisHuey,
+                                                      board: jobboard.Board,
+                                                      redis_client: redis.Redis) -> None:
+    q = board.queue("fault")
+    proc = consumers.start(kind, workers=2)  # -n: no periodic tasks
+    entry = registered(board, proc)
+    assert (entry.worker_type, entry.workers, entry.periodic) == (kind, 2, False)
+    ids = {n: tasks(huey)["reporting"](n).id for n in range(4)}
+    assert wait_until(lambda: q.counts()["completed"] == 4, 20), (dict(q.counts()), consumers.logs())
+    for n, job_id in ids.items():
+        j = q.job(job_id)
+        assert j.state == "completed" and j.result == repr(f"ok {n}")
+        assert (j.progress, j.progress_message) == (100.0, "done")
+        assert [line.message for line in j.logs] == [f"working on {n}"]
+        assert (j.consumer or "").startswith(f"{HOST}:{proc.pid}/")
+    assert sorted(ints(redis_client, "executions")) == [0, 1, 2, 3]
+
+
+def test_two_consumers_share_one_queue(consumers: Consumers, huey: jobboard.RedisHuey,
+                                       board: jobboard.Board, redis_client: redis.Redis) -> None:
+    q = board.queue("fault")
+    procs = [consumers.start("thread", workers=2), consumers.start("process", workers=2)]
+    for p in procs:
+        registered(board, p)
+    ids = [tasks(huey)["work"](n, 100).id for n in range(40)]
+    assert wait_until(lambda: q.counts()["completed"] == 40, 30), dict(q.counts())
+    by = collections.Counter((q.job(i).consumer or "").split("/")[0] for i in ids)
+    assert set(by) == {f"{HOST}:{p.pid}" for p in procs}, by
+    assert sorted(ints(redis_client, "executions")) == list(range(40))
+
+
+# Periodic tasks --------------------------------------------------------------------------
+
+
+def test_periodic_registry_run_now_and_pause(consumers: Consumers, huey: jobboard.RedisHuey,
+                                             board: jobboard.Board, redis_client: redis.Redis) -> None:
+    from huey.consumer import Scheduler
+
+    q = board.queue("fault")
+    proc = consumers.start("thread", workers=2, periodic=True)
+    assert registered(board, proc).periodic
+    quarter, nightly = T + "every_quarter", T + "nightly"
+    found = wait_until(lambda: {p.name: p for p in board.periodic()}, 10)
+    assert set(found) == {quarter, nightly}
+    now = time.time()
+    assert found[quarter].schedule == "*/15 * * * *"
+    assert found[nightly].schedule == "0 1 * * *"
+    nq, nn = found[quarter].next_run, found[nightly].next_run
+    assert nq is not None and nn is not None
+    nq_dt = dt.datetime.fromtimestamp(nq, dt.timezone.utc)
+    nn_dt = dt.datetime.fromtimestamp(nn, dt.timezone.utc)
+    assert now < nq <= now + 900 and nq_dt.minute % 15 == 0 and nq_dt.second == 0
+    assert now < nn <= now + 86400 and (nn_dt.hour, nn_dt.minute, nn_dt.second) == (1, 0, 0)
+    assert not found[quarter].paused
+
+    # run now: queued at once, run by the consumer; last run and outcome recorded
+    job = q.run_periodic(quarter)
+    assert wait_until(lambda: state_of(q, job) == "completed", 15), consumers.logs()
+    p = {p.name: p for p in q.periodic()}[quarter]
+    assert (p.last_job_id, p.last_outcome) == (job, "completed")
+    assert p.last_run is not None and abs(p.last_run - q.job(job).finished_at) < 0.01  # type: ignore[operator]
+    assert q.job(job).periodic
+
+    def runs_of(name: str) -> int:
+        return ints_or_names(redis_client).count(name.rsplit(".", 1)[-1])
+
+    # paused: the scheduler's own enqueue path skips it, the other task still goes
+    q.pause_periodic(quarter)
+    p = {p.name: p for p in q.periodic()}[quarter]
+    assert p.paused and p.next_run is None
+    before = (runs_of(quarter), runs_of(nightly))
+    due = dt.datetime(2030, 1, 1, 1, 0)  # matches both crontabs
+    Scheduler(huey, threading.Event(), 1, True).enqueue_periodic_tasks(due)
+    assert wait_until(lambda: runs_of(nightly) == before[1] + 1, 15), consumers.logs()
+    time.sleep(0.5)
+    assert runs_of(quarter) == before[0]
+    assert {p.name: p for p in q.periodic()}[nightly].last_outcome == "completed"
+
+    # run now still works while paused
+    job2 = q.run_periodic(quarter)
+    assert wait_until(lambda: state_of(q, job2) == "completed", 15)
+    assert runs_of(quarter) == before[0] + 1
+    assert {p.name: p for p in q.periodic()}[quarter].paused
+
+    # resumed: the scheduler path enqueues it again
+    q.resume_periodic(quarter)
+    assert not {p.name: p for p in q.periodic()}[quarter].paused
+    Scheduler(huey, threading.Event(), 1, True).enqueue_periodic_tasks(due)
+    assert wait_until(lambda: runs_of(quarter) >= before[0] + 2, 15), consumers.logs()
+
+
+def ints_or_names(client: redis.Redis) -> list[str]:
+    return [x.decode() for x in client.lrange("periodic_runs", 0, -1)]
