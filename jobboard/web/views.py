@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import records
 from ..errors import (
-    InvalidArgument, JobboardError, JobNotFound, JobStateError, PeriodicTaskNotFound,
+    InvalidArgument, JobNotFound, JobStateError, PeriodicTaskNotFound,
     QueueNotFound,
 )
 from . import auth, charts
