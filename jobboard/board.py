@@ -625,8 +625,10 @@ class Queue:
                     d = json.loads(v)
                     done += int(d.get("done", 0))
                     failed += int(d.get("failed", 0))
-                    if now - int(d["at"]) > 60_000:
-                        continue  # a worker process that stopped reporting
+                    if now - int(d["at"]) > int(d.get("ttl", 60)) * 1000:
+                        # a worker process that stopped reporting (killed alone, e.g. by
+                        # the OOM killer): its jobs' leases lapse, it runs nothing
+                        continue
                     for job_id, task, started, worker in d["jobs"]:
                         running.append(RunningJob(job_id, self.name, task, started / 1000.0, worker))
                 except (ValueError, KeyError, TypeError):

@@ -397,7 +397,7 @@ class Tracker:
             ck = self.keys.consumer(cid)
             fields: dict[str, Any] = {f"run:{os.getpid()}": json.dumps(
                 {"at": now, "jobs": [[i, t, s, w] for i, (t, s, w) in running.items()],
-                 "done": self.done, "failed": self.failed})}
+                 "done": self.done, "failed": self.failed, "ttl": ttl})}
             if self.consumer_info["pid"] == os.getpid():
                 fields.update({k: str(v) for k, v in self.consumer_info.items()})
                 fields["seen"] = now
