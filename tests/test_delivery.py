@@ -556,3 +556,33 @@ def test_periodic_registry_run_now_and_pause(consumers: Consumers, huey: jobboar
 
 def ints_or_names(client: redis.Redis) -> list[str]:
     return [x.decode() for x in client.lrange("periodic_runs", 0, -1)]
+
+
+def test_worker_process_killed_alone_is_recovered(consumers: Consumers, huey: jobboard.RedisHuey,
+                                                  board: jobboard.Board,
+                                                  redis_client: redis.Redis) -> None:
+    """The OOM killer takes one worker process, not the consumer: the job's lease lapses,
+    the consumer's own heartbeat puts it back, and the registry stops showing it as
+    running on the dead worker."""
+    q = board.queue("fault")
+    proc = consumers.start("process", workers=2, lease_timeout=2)
+    registered(board, proc)
+    job = tasks(huey)["work"](9, 4000).id
+    assert wait_until(lambda: state_of(q, job) == "active", 15)
+    ck = huey.storage.keys.consumer(f"{HOST}:{proc.pid}")
+
+    def worker_pid() -> int | None:
+        for k, v in redis_client.hgetall(ck).items():
+            if k.startswith(b"run:") and any(r[0] == job for r in json.loads(v)["jobs"]):
+                return int(k[4:])
+        return None
+    pid = wait_until(worker_pid, 5)
+    assert pid and pid != proc.pid
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: "stalled" in event_kinds(q, job), 15), consumers.logs()
+    assert wait_until(lambda: state_of(q, job) == "completed", 20), consumers.logs()
+    assert ints(redis_client, "started") == [9, 9] and ints(redis_client, "executions") == [9]
+    # the consumer lives on; the dead worker's job is no longer listed as running
+    entry = wait_until(lambda: next((c for c in q.consumers() if c.pid == proc.pid
+                                     and not c.running), None), 10)
+    assert entry is not None, q.consumers()
