@@ -296,7 +296,7 @@ def test_pause_blocks_new_jobs_survives_restart_and_resume_drains(
 # SIGTERM: put back at once ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["thread", "process"])
+@pytest.mark.parametrize("kind", ["thread", "process", "greenlet"])
 def test_sigterm_puts_running_job_back_at_once(kind: str, consumers: Consumers,
                                                huey: jobboard.RedisHuey, board: jobboard.Board,
                                                redis_client: redis.Redis) -> None:
