@@ -28,7 +28,7 @@ from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateE
                      PeriodicTaskNotFound, QueueNotFound, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
 from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REVOCABLE_STATES,
-                      RETRYABLE_STATES, SCHEDULED, STATES, WAITING, Attempt, Consumer, Counts,
+                      RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
                       Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
                       RunningJob)
 from .storage import now_ms
@@ -223,8 +223,19 @@ class Queue:
         return Counts(dict(zip(STATES, res)), paused=bool(res[-1]))
 
     def task_counts(self, state: str) -> dict[str, int]:
-        """Jobs of each task in one state (one round trip after the task list)."""
+        """Jobs of each task in one state: O(1) per task for indexed states, else a
+        bounded scan of the newest SEARCH_SCAN_LIMIT jobs."""
         self._check_state(state)
+        if state not in TASK_INDEXED_STATES:
+            counts: dict[str, int] = {}
+            for ids in self._iter_ids(self.keys.state(state), "newest", SEARCH_SCAN_LIMIT):
+                pipe = self.redis.pipeline(transaction=False)
+                for i in ids:
+                    pipe.hget(self.keys.record(i), "task")
+                for t in pipe.execute():
+                    if t:
+                        counts[t.decode()] = counts.get(t.decode(), 0) + 1
+            return counts
         tasks = self.tasks()
         pipe = self.redis.pipeline(transaction=False)
         for t in tasks:
@@ -244,8 +255,17 @@ class Queue:
             raise InvalidArgument(f"Unknown state {state!r}; use one of: {', '.join(STATES)}.")
 
     def _key(self, state: str, task: str | None) -> str:
+        """The set to read: the per-task index when there is one, else the state's set
+        (then the task filter is applied by ``_scan``)."""
         self._check_state(state)
-        return self.keys.task_state(state, task) if task else self.keys.state(state)
+        if task and state in TASK_INDEXED_STATES:
+            return self.keys.task_state(state, task)
+        return self.keys.state(state)
+
+    @staticmethod
+    def _scan_task(state: str, task: str | None) -> str | None:
+        """The task a scan must match exactly (None when the index already did it)."""
+        return task if task and state not in TASK_INDEXED_STATES else None
 
     def jobs(self, state: str, offset: int = 0, limit: int = 25, task: str | None = None,
              search: str | None = None, order: str = "newest") -> JobPage:
@@ -263,8 +283,9 @@ class Queue:
         if offset < 0 or not 1 <= limit <= MAX_PAGE:
             raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}.")
         search = (search or "").strip() or None
-        if search:
-            matched, scanned, complete = self._scan(key, order, search)
+        scan_task = self._scan_task(state, task)
+        if search or scan_task:
+            matched, scanned, complete = self._scan(key, order, search, task=scan_task)
             ids = matched[offset: offset + limit]
             return JobPage(self._fetch(ids), len(matched), offset, limit, state, task, search,
                            order, scanned=scanned, complete=complete)
@@ -291,10 +312,11 @@ class Queue:
                 return
             start += CHUNK
 
-    def _scan(self, key: str, order: str, search: str,
-              limit: int = SEARCH_SCAN_LIMIT) -> tuple[list[str], int, bool]:
-        """Ids whose id, task, args, kwargs or error contain ``search`` (case-insensitive)."""
-        needle = search.lower()
+    def _scan(self, key: str, order: str, search: str | None, limit: int = SEARCH_SCAN_LIMIT,
+              task: str | None = None) -> tuple[list[str], int, bool]:
+        """Ids whose id, task, args, kwargs or error contain ``search`` (case-insensitive)
+        and, when ``task`` is given, whose task is exactly that."""
+        needle = (search or "").lower()
         matched: list[str] = []
         scanned = 0
         for ids in self._iter_ids(key, order, limit):
@@ -302,6 +324,8 @@ class Queue:
             for i in ids:
                 pipe.hmget(self.keys.record(i), "task", "args", "kw", "err")
             for i, fields in zip(ids, pipe.execute()):
+                if task is not None and _s(fields[0]) != task:
+                    continue
                 text = " ".join([i, *(_s(f) or "" for f in fields)]).lower()
                 if needle in text:
                     matched.append(i)
@@ -436,8 +460,9 @@ class Queue:
         """Chunks of the ids matching a filter, read as a snapshot of at most a chunk at a
         time from the end (actions move ids out of the set as they go)."""
         key = self._key(state, task)
-        if search:
-            matched, _, _ = self._scan(key, "oldest", search, limit=10 ** 9)
+        scan_task = self._scan_task(state, task)
+        if search or scan_task:
+            matched, _, _ = self._scan(key, "oldest", search, limit=10 ** 9, task=scan_task)
             for i in range(0, len(matched), CHUNK):
                 yield matched[i: i + CHUNK]
             return
@@ -458,8 +483,9 @@ class Queue:
     def count_matching(self, state: str, task: str | None = None, search: str | None = None) -> int:
         """How many jobs a bulk action with this filter would touch."""
         key = self._key(state, task)
-        if search:
-            return len(self._scan(key, "oldest", search, limit=10 ** 9)[0])
+        scan_task = self._scan_task(state, task)
+        if search or scan_task:
+            return len(self._scan(key, "oldest", search, limit=10 ** 9, task=scan_task)[0])
         return int(self.redis.zcard(key))
 
     def retry_all(self, state: str = "failed", task: str | None = None,

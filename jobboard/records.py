@@ -30,6 +30,11 @@ FINISHED_STATES: tuple[str, ...] = (
 )
 STATES: tuple[str, ...] = PENDING_STATES + FINISHED_STATES
 
+# States with a per-task index (exact task filters and per-task counts in O(1)/O(page)).
+# Pending jobs move too often, and completed ones are too many, for the index to pay for
+# itself: a task filter on those states is a bounded scan (JobPage.complete tells).
+TASK_INDEXED_STATES: tuple[str, ...] = tuple(s for s in FINISHED_STATES if s != COMPLETED)
+
 # Which states an action applies to. The views use these to decide which buttons to show.
 # Completed jobs drop their message (memory), so they cannot be retried.
 RETRYABLE_STATES: tuple[str, ...] = (

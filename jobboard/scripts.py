@@ -16,22 +16,25 @@ local p = ARGV[1]
 local FINISHED = {completed=true, failed=true, revoked=true, expired=true, canceled=true,
                   interrupted=true, locked=true, rate_limited=true}
 local FAILURES = {failed=true, locked=true, rate_limited=true}
+-- States with a per-task index (records.TASK_INDEXED_STATES).
+local INDEXED = {failed=true, revoked=true, expired=true, canceled=true, interrupted=true,
+                 locked=true, rate_limited=true}
 
 local function rk(id) return p .. 'j:' .. id end
 
--- Take a job out of the sets of its current state. Only finished states have a per-task
--- index: pending jobs move too often for it to be worth its cost on the hot path.
+-- Take a job out of the sets of its current state. Only INDEXED states have a per-task
+-- index: pending jobs move too often, completed ones are too many, for it to pay.
 local function leave(id, st, task)
   if st then
     redis.call('zrem', p .. st, id)
-    if task and FINISHED[st] then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
+    if task and INDEXED[st] then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
   end
 end
 
 -- Put a job in the sets of a state.
 local function enter(id, st, task, score)
   redis.call('zadd', p .. st, score, id)
-  if task and FINISHED[st] then redis.call('zadd', p .. 't:' .. st .. ':' .. task, score, id) end
+  if task and INDEXED[st] then redis.call('zadd', p .. 't:' .. st .. ':' .. task, score, id) end
 end
 
 -- Histogram bucket of a duration: about 2 buckets per doubling (factor sqrt 2).

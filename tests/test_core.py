@@ -115,6 +115,11 @@ def test_actions_and_errors(redis_url: str) -> None:
     gone = t["double"](3).id
     assert q.counts()["scheduled"] == 1 and q.counts()["waiting"] == 2
     assert q.job(later).scheduled_for and q.job(later).scheduled_for > time.time() + 3000
+    # a task filter on a state without a per-task index is a scan, never a silent empty list
+    page = q.jobs("waiting", task="tests.core_helpers.double")
+    assert {j.id for j in page.jobs} == {waiting, gone} and page.complete
+    assert q.count_matching("waiting", task="tests.core_helpers.double") == 2
+    assert q.task_counts("waiting") == {"tests.core_helpers.double": 2}
 
     with pytest.raises(jobboard.JobStateError):
         q.promote(waiting)
