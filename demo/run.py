@@ -11,10 +11,10 @@ What it starts, in order:
 4. gunicorn serving ``wsgi:app`` (the clinic app with jobboard at ``/admin/queues``);
 5. a trickle of new bookings every few seconds so the dashboard stays alive.
 
-On Ctrl-C (SIGINT) or SIGTERM it stops them in reverse order: the web server first, then the
-consumers gracefully (running jobs get ``DEMO_GRACE_SECONDS`` to finish), then Redis, which
-saves its data. Child processes run in sessions of their own so that the terminal's Ctrl-C
-reaches only this launcher, which then stops them in that order.
+On Ctrl-C (SIGINT) or SIGTERM it stops the web server and the consumers together (running
+jobs get ``DEMO_GRACE_SECONDS``, default 5, to finish), then Redis, which saves its data.
+Child processes run in sessions of their own so that the terminal's Ctrl-C reaches only
+this launcher, which then stops them in that order.
 """
 
 from __future__ import annotations
@@ -258,12 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         if traffic is not None:
             traffic.join(5)
         grace = float(os.environ.get("DEMO_GRACE_SECONDS", "5"))
-        web = [c for c in children if c.name == "web"]
-        for child in web:
-            child.stop(signal.SIGTERM, 10)
-        consumers = [c for c in children if c.name != "web"]
-        # Huey: SIGINT is a graceful stop (running jobs finish), SIGTERM is immediate.
-        threads = [threading.Thread(target=c.stop, args=(signal.SIGINT, grace)) for c in consumers]
+        # All at once, Redis last. gunicorn: SIGTERM is its graceful stop. Huey: SIGINT is
+        # the graceful one (running jobs get `grace` seconds to finish), SIGTERM immediate.
+        threads = [threading.Thread(target=c.stop, args=(signal.SIGTERM, 10) if c.name == "web"
+                                    else (signal.SIGINT, grace)) for c in children]
         for t in threads:
             t.start()
         for t in threads:
