@@ -15,6 +15,7 @@ import datetime as dt
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,9 +50,10 @@ class Context:
     def emit(self, data: Any, text: str | Callable[[], str]) -> None:
         """Print ``data`` as JSON with --json, else the human-readable ``text``."""
         if self.as_json:
+            # ensure_ascii (the default) escapes control characters as \uXXXX.
             click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
         else:
-            click.echo(text() if callable(text) else text)
+            click.echo(terminal_safe(text() if callable(text) else text))
 
 
 class ErrorHandlingGroup(click.Group):
@@ -83,6 +85,16 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 # -- formatting ---------------------------------------------------------------------------
+
+#: Control characters other than newline and tab (C0, DEL, C1).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Escape control characters: job args, errors and logs come from tasks, and an escape
+    sequence in them must not recolour, retitle or rewrite the operator's terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Iterable[int] = ()) -> str:
     """A plain-text table; columns listed in ``right`` are right-aligned (numbers)."""

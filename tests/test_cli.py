@@ -185,3 +185,24 @@ def test_console_script_needs_no_task_modules(queue_with_jobs: Any, redis_url: s
     proc = subprocess.run([sys.executable, "-m", "jobboard.cli", "show", "emails", "nope"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert proc.returncode == 1 and "No job 'nope'" in proc.stderr
+
+
+def test_control_characters_from_tasks_cannot_reach_the_terminal(
+        redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    huey = make_huey(redis_url)
+    client = make_app(huey).test_client()
+    evil = "\x1b]0;pwned\x07\x1b[2J red"
+    client.post(f"{API}/queues/emails/jobs", headers=auth("operator"),
+                json={"task": "boom", "args": [evil], "id": "evil"})
+    running = RunningConsumer(huey)
+    try:
+        q = client.application.extensions["jobboard"].board.queue("emails")
+        wait_for(lambda: q.counts()["failed"] == 1)
+    finally:
+        running.stop()
+    for argv in (("show", "emails", "evil"), ("jobs", "emails")):
+        code, out, _ = run(capsys, redis_url, *argv)
+        assert code == 0 and "\x1b" not in out and "\x07" not in out
+        assert "\\x1b" in out
+    code, out, _ = run(capsys, redis_url, "--json", "show", "emails", "evil")
+    assert "\x1b" not in out and "pwned" in json.loads(out)["error"]
