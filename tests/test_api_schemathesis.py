@@ -3,8 +3,8 @@
 Real Redis, the real extension and a real Huey consumer; every operation of the document
 gets generated requests (valid and invalid ones). Each response must not be a 5xx and must
 conform to the document (status code, content type, headers, body schema). Every case is
-sent twice: as generated (mostly unknown queues: the 404 paths) and aimed at the real queue
-and real job ids, so the views' success paths get random input too.
+sent twice: as generated (mostly unknown queues: the 404 paths) and aimed at the real queue,
+real job ids and a real periodic task, so the views' success paths get random input too.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 import redis
 import schemathesis
 from flask import Flask
+from huey import crontab
 from hypothesis import HealthCheck, settings
 
 from jobboard.redis_server import RedisServer
@@ -32,6 +33,11 @@ def served_app(redis_server: RedisServer) -> Iterator[Flask]:
     url = f"redis://127.0.0.1:{redis_server.port}/{DB}"
     redis.Redis.from_url(url).flushdb()
     huey = make_huey(url)
+
+    @huey.periodic_task(crontab(minute="0", hour="3"), name="nightly")
+    def nightly() -> str:
+        return "done"
+
     app = make_app(huey, JOBBOARD_API_RATE_LIMIT="100000/minute")
     client = app.test_client()
     running = RunningConsumer(huey)
@@ -44,6 +50,7 @@ def served_app(redis_server: RedisServer) -> Iterator[Flask]:
                                     headers=auth()).get_json()["state"] == "failed")
         client.post(f"{API}/queues/emails/jobs", headers=auth("operator"),
                     json={"task": "add", "args": [1], "id": "seed-later", "delay": 3600})
+        wait_for(lambda: client.get(f"{API}/periodic", headers=auth()).get_json()["periodic"])
         yield app
     finally:
         running.stop()
@@ -65,9 +72,11 @@ def test_api_conforms_to_its_openapi_document(case: Any) -> None:
     # Admin, so every operation's success path is reachable (this database is throwaway).
     case.call_and_validate(headers=auth("admin"))
     params = case.path_parameters or {}
-    if "queue" in params or "job_id" in params:
+    if {"queue", "job_id", "name"} & set(params):
         if "queue" in params:
             params["queue"] = "emails"
+        if "name" in params:
+            params["name"] = "nightly"
         if "job_id" in params:
             digest = zlib.crc32(repr(case.body).encode() + repr(case.query).encode())
             params["job_id"] = SEEDED_IDS[digest % len(SEEDED_IDS)]
