@@ -133,6 +133,16 @@ def test_badly_shaped_submissions_list_every_problem(client: FlaskClient) -> Non
     assert both.status_code == 422
 
 
+def test_find_a_job_by_id_alone(client: FlaskClient) -> None:
+    submit(client, {"task": "add", "args": [1], "id": "where-am-i"})
+    found = client.get(f"{API}/jobs/where-am-i", headers=auth("viewer"))
+    assert found.status_code == 200
+    assert (found.get_json()["queue"], found.get_json()["url"]) == (
+        "emails", f"{API}/queues/emails/jobs/where-am-i")
+    missing = client.get(f"{API}/jobs/nowhere", headers=auth("viewer"))
+    assert missing.status_code == 404 and error_of(missing)["code"] == "job_not_found"
+
+
 def test_unknown_task_is_404(client: FlaskClient) -> None:
     resp = submit(client, {"task": "no_such_task"})
     assert resp.status_code == 404 and error_of(resp)["code"] == "task_not_found"

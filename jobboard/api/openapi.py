@@ -327,6 +327,9 @@ def paths() -> dict[str, Any]:
             success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="getJob"),
             "delete": op("Remove a job and its record.", success("200", ref("JobAction")),
                          ["404", "409"], role="admin", tag="jobs", op_id="removeJob")},
+        "/jobs/{job_id}": {"parameters": [JOB_ID], "get": op(
+            "Find a job by id in whichever queue holds it.",
+            success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="findJob")},
         "/queues/{queue}/jobs/{job_id}/retry": {"parameters": [QUEUE, JOB_ID], **job_action(
             "retry", "Retry a finished job with its original arguments.", "operator",
             "retryJob")},

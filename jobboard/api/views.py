@@ -165,6 +165,14 @@ def job(queue: str, job_id: str) -> Response:
     return ok(dict(j.as_dict(detail=True), url=job_url(q.name, j.id)))
 
 
+@api_blueprint.get("/jobs/<jobboard_job_id:job_id>")
+@access.needs("viewer")
+def find_job(job_id: str) -> Response:
+    """A job by id alone, whatever its queue (one pipelined lookup over every queue)."""
+    j = board().find_job(job_id)
+    return ok(dict(j.as_dict(detail=True), url=job_url(j.queue, j.id)))
+
+
 def _check_and_bind(q: Any, sub: validate.Submission) -> str | None:
     """Why the arguments do not fit the task, or None. TaskNotFound propagates (404)."""
     return validate.bind(q.task_signature(sub.task), sub)
