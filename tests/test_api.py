@@ -9,7 +9,6 @@ import socket
 import time
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from huey import crontab
