@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 import schemathesis
 from flask import Flask
 from huey import crontab
@@ -23,16 +22,23 @@ from hypothesis import HealthCheck, settings
 from jobboard.redis_server import RedisServer
 from test_api_helpers import API, RunningConsumer, auth, make_app, make_huey, wait_for
 
-#: Database 0 of the session's server: conftest hands out 1..63 to per-test fixtures.
-DB = 0
 SEEDED_IDS = ("seed-done", "seed-failed", "seed-later", "seed-waiting")
 
 
 @pytest.fixture(scope="module")
-def served_app(redis_server: RedisServer) -> Iterator[Flask]:
-    url = f"redis://127.0.0.1:{redis_server.port}/{DB}"
-    redis.Redis.from_url(url).flushdb()
-    huey = make_huey(url)
+def own_redis() -> Iterator[str]:
+    """A redis-server of this module's own: the run spans many tests and must share its
+    database with no other module (the per-test databases of conftest are per test)."""
+    server = RedisServer().start()
+    try:
+        yield f"redis://127.0.0.1:{server.port}/0"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def served_app(own_redis: str) -> Iterator[Flask]:
+    huey = make_huey(own_redis)  # a fresh server: nothing to flush
 
     @huey.periodic_task(crontab(minute="0", hour="3"), name="nightly")
     def nightly() -> str:
