@@ -429,7 +429,7 @@ def users_add(c: Context, name: str, role: str) -> None:
     cf.add_user(data, name, _password(True), role)
     path = cf.save(c.config_path, data)
     c.emit({"user": name, "role": role, "config": str(path)},
-           f"Added {role} {name} to {path}. Restart the web app to pick it up.")
+           f"Added {role} {name} to {path}.")
 
 
 @users.command("passwd")
@@ -481,7 +481,7 @@ def tokens_add(c: Context, role: str, name: str) -> None:
     path = cf.save(c.config_path, data)
     c.emit({"token": token, "role": role, "name": name, "config": str(path)},
            f"{token}\n(a {role} token{' named ' + name if name else ''}, saved in {path}; "
-           "restart the web app to pick it up)")
+           "store it now, it is not shown again)")
 
 
 @tokens.command("remove")

@@ -149,13 +149,24 @@ def test_users_and_tokens_file_is_read_by_the_app(tmp_path: Path, redis_url: str
     assert "exists" in capsys.readouterr().err
 
     # The web app reads the same file (JOBBOARD_CONFIG) when the API is registered.
-    app = make_app(make_huey(redis_url), JOBBOARD_API_TOKENS={})
+    app = make_app(make_huey(redis_url), JOBBOARD_API_TOKENS={"app-token": "viewer"},
+                   JOBBOARD_CONFIG_RELOAD_SECONDS=0)
     client = app.test_client()
     assert app.config["JOBBOARD_USERS"]["alice"]["role"] == "admin"
-    ok = client.post(f"{API}/queues/emails/pause", headers={"Authorization": f"Bearer {token}"})
-    assert ok.status_code == 200
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.post(f"{API}/queues/emails/pause", headers=bearer).status_code == 200
 
+    # Removing the token revokes it in the running app, without a restart.
     assert main(["tokens", "remove", "ci"]) == 0
+    assert client.post(f"{API}/queues/emails/pause", headers=bearer).status_code == 401
+    assert client.get(f"{API}/queues", headers={"Authorization": "Bearer app-token"}).status_code == 200
+    # A file broken while the app runs keeps the last good users and tokens.
+    path.write_text("{not json")
+    assert client.get(f"{API}/queues", headers={"Authorization": "Bearer app-token"}).status_code == 200
+    assert app.config["JOBBOARD_USERS"]["alice"]["role"] == "admin"
+    assert main(["tokens", "list"]) == 1  # the CLI does refuse it
+    capsys.readouterr()
+    path.write_text(json.dumps({"users": data["users"], "tokens": {}}))  # repaired
     assert main(["users", "remove", "alice"]) == 0
     assert json.loads(path.read_text()) == {"users": {}, "tokens": {}}
     assert main(["tokens", "remove", "ci"]) == 1

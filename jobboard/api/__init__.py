@@ -73,12 +73,22 @@ def register(app: Flask, url_prefix: str) -> None:
     # First in line: before the dashboard's app-wide CSRF guard (see docstring above).
     app.before_request_funcs.setdefault(None, []).insert(0, api_preflight)
 
-    # Users and tokens created with `jobboard users/tokens ...` (read once, at start-up).
+    # Users and tokens created with `jobboard users/tokens ...`: merged now, and followed
+    # while the app runs so that removing a token or a user takes effect without a restart.
     config_path = app.config.get("JOBBOARD_CONFIG") or os.environ.get("JOBBOARD_CONFIG")
     if config_path:
-        from .config_file import apply_to_config
+        from .config_file import ConfigSync
 
-        apply_to_config(app.config, config_path)
+        sync = ConfigSync(app.config, config_path,
+                          float(app.config.get("JOBBOARD_CONFIG_RELOAD_SECONDS", 1.0)))
+
+        def follow_config_file() -> None:
+            if prefix and not (request.path == prefix or request.path.startswith(prefix + "/")):
+                return  # the host app's own pages do not need jobboard's users
+            sync.refresh()
+
+        # Before the auth checks (and the API preflight) that read the merged config.
+        app.before_request_funcs.setdefault(None, []).insert(0, follow_config_file)
 
     from ..cli import flask_group
 

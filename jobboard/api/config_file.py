@@ -8,8 +8,9 @@ A JSON file (path from ``--config`` or ``JOBBOARD_CONFIG``), created with mode 0
     }
 
 ``users`` has exactly the shape of ``JOBBOARD_USERS`` and the token keys map onto
-``JOBBOARD_API_TOKENS`` (token -> role), so an app loads it with :func:`apply_to_config`
-(done by ``jobboard.api.register`` when ``JOBBOARD_CONFIG`` is set). Passwords are stored as
+``JOBBOARD_API_TOKENS`` (token -> role), so an app merges it into its config with
+:class:`ConfigSync` (done by ``jobboard.api.register`` when ``JOBBOARD_CONFIG`` is set), and
+follows later changes of the file without a restart. Passwords are stored as
 Werkzeug hashes only; tokens are stored as given because bearer lookup needs them, hence the
 file's 0600 mode. Writes go to a temporary file renamed over the old one, so a crash never
 leaves half a file.
@@ -18,15 +19,19 @@ leaves half a file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import tempfile
+import threading
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+
+log = logging.getLogger("jobboard.api")
 
 ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
 ENV = "JOBBOARD_CONFIG"
@@ -135,12 +140,61 @@ def remove_token(data: dict[str, Any], token_or_name: str) -> int:
 
 
 def apply_to_config(config: MutableMapping[str, Any], path: str | os.PathLike[str] | None) -> None:
-    """Merge the file into ``JOBBOARD_USERS`` / ``JOBBOARD_API_TOKENS`` (config keys win)."""
-    data = load(path)
-    users = dict(data["users"])
-    users.update(config.get("JOBBOARD_USERS") or {})
-    tokens = {t: info["role"] if isinstance(info, dict) else str(info)
-              for t, info in data["tokens"].items()}
-    tokens.update(config.get("JOBBOARD_API_TOKENS") or {})
-    config["JOBBOARD_USERS"] = users
-    config["JOBBOARD_API_TOKENS"] = tokens
+    """Merge the file into ``JOBBOARD_USERS`` / ``JOBBOARD_API_TOKENS`` once (config keys win)."""
+    ConfigSync(config, path)
+
+
+class ConfigSync:
+    """Keeps ``JOBBOARD_USERS`` / ``JOBBOARD_API_TOKENS`` in step with the file.
+
+    The app's own entries (set before the API was registered) always win and are never
+    removed; the file's entries are replaced whenever the file changes, so
+    ``jobboard tokens remove`` revokes a token in running web processes too (checked at most
+    every ``interval`` seconds, by one ``stat``). A file that becomes unreadable while running
+    keeps the last good entries and is logged, rather than locking everyone out.
+    """
+
+    def __init__(self, config: MutableMapping[str, Any], path: str | os.PathLike[str] | None,
+                 interval: float = 1.0) -> None:
+        self.config = config
+        self.path = resolve_path(path)
+        self.interval = interval
+        self.base_users = dict(config.get("JOBBOARD_USERS") or {})
+        self.base_tokens = dict(config.get("JOBBOARD_API_TOKENS") or {})
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self._apply(load(self.path), self._file_stamp())  # at start-up a bad file is an error
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _apply(self, data: dict[str, Any], stamp: tuple[int, int, int] | None) -> None:
+        users = {**data["users"], **self.base_users}
+        tokens = {t: info["role"] if isinstance(info, dict) else str(info)
+                  for t, info in data["tokens"].items()}
+        tokens.update(self.base_tokens)
+        self.config["JOBBOARD_USERS"] = users
+        self.config["JOBBOARD_API_TOKENS"] = tokens
+        self._stamp = stamp
+
+    def refresh(self) -> None:
+        """Reload the file if it changed since the last look (cheap; call per request)."""
+        now = time.monotonic()
+        if now - self._checked < self.interval:
+            return
+        with self._lock:
+            self._checked = now
+            stamp = self._file_stamp()
+            if stamp == self._stamp:
+                return
+            try:
+                data = load(self.path)
+            except ConfigurationError as e:
+                log.error("jobboard: keeping the previous users and tokens: %s", e)
+                return
+            self._apply(data, stamp)
