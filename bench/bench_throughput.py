@@ -25,7 +25,9 @@ from jobboard.redis_server import RedisServer  # noqa: E402
 
 
 def build(kind: str, url: str, name: str):  # type: ignore[no-untyped-def]
-    huey = (jobboard.RedisHuey(name, url=url, results=False) if kind == "jobboard"
+    # completed jobs are all kept, so the bench can count them (default cap: 10,000)
+    huey = (jobboard.RedisHuey(name, url=url, results=False, retention={"completed": (None, None)})
+            if kind == "jobboard"
             else PriorityRedisHuey(name, url=url, results=False))
 
     @huey.task()

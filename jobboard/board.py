@@ -592,7 +592,11 @@ class Queue:
         for cell in getattr(execute, "__closure__", None) or ():
             value = cell.cell_contents
             if inspect.isfunction(value):
-                return inspect.signature(value)
+                sig = inspect.signature(value)
+                if getattr(cls, "context", False):
+                    # context=True: Huey passes the task itself as `task=`; callers don't.
+                    sig = sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "task"])
+                return sig
         return inspect.Signature([inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
                                   inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
 
@@ -745,7 +749,10 @@ class Queue:
         wpre, rpre = (f"w|{task}|", f"r|{task}|") if task else ("w:", "r:")
         for b, raw in zip(range(first, last + 1), pipe.execute()):
             h = {k.decode(): int(v) for k, v in raw.items()}
-            points.append(MetricPoint(at=float(b * step), enqueued=h.get("enq" + suffix, 0),
+            # enqueues are counted per task only (one command less on the producer's path)
+            enqueued = (h.get("enq" + suffix, 0) if task else
+                        sum(v for k, v in h.items() if k.startswith("enq|")))
+            points.append(MetricPoint(at=float(b * step), enqueued=enqueued,
                                       completed=h.get("done" + suffix, 0),
                                       failed=h.get("fail" + suffix, 0),
                                       retried=h.get("retry" + suffix, 0)))

@@ -58,8 +58,13 @@ end
 -- Delete a job and everything it owns, whatever its state.
 local function purge(id)
   local rec = rk(id)
-  local f = redis.call('hmget', rec, 'st', 'task')
+  local f = redis.call('hmget', rec, 'st', 'task', 'nxt')
   if f[1] then leave(id, f[1], f[2] or nil) end
+  if f[3] then  -- pipeline children that never ran hold only a stub ('par')
+    for child in string.gmatch(f[3], '[^,]+') do
+      if redis.call('hexists', rk(child), 'st') == 0 then redis.call('del', rk(child)) end
+    end
+  end
   return redis.call('del', rec, p .. 'm:' .. id, p .. 'e:' .. id, p .. 'l:' .. id, p .. 'v:' .. id)
 end
 
@@ -148,48 +153,54 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
 end
 """
 
-# Record a job as enqueued (new) or re-enqueued (retry without delay, recovery, schedule).
+# Record a job as enqueued (new) or re-enqueued (retry without delay, or again by id).
 # ARGV: base, id, msg, now, task, priority, eta_ms ('0' = now), args, kwargs, options,
 #       periodic ('0' no, '1' periodic run by the scheduler, '2' periodic "run now"),
 #       only_new ('1': do nothing if the job exists: idempotent submission),
-#       parent links: children ids joined by ',' ('' none)
+#       children ids joined by ',' ('' none), add task to the task set ('1'/'0': a
+#       producer sends '1' once per task name per process)
 # Returns 'new', 'again', 'exists' or 'paused' (a paused periodic task, not enqueued).
+# The new-job path is the producer's hot path: kept to 7 commands.
 ENQUEUE = PRELUDE + r"""
 local id, msg, now, task = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local pri, eta = tonumber(ARGV[6]), tonumber(ARGV[7])
 local periodic, only_new, children = ARGV[11], ARGV[12], ARGV[13]
 local rec = rk(id)
-local cur = redis.call('hmget', rec, 'st', 'par')
-local st = cur[1]
-if st and only_new == '1' then return 'exists' end
 if periodic == '1' and redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
-redis.call('set', p .. 'm:' .. id, msg)
-local result = 'again'
-if not st then
-  result = 'new'
-  if cur[2] then redis.call('persist', rec) end  -- a pipeline child's stub
-  local h = {'task', task, 'enq', now, 'pri', pri}
+if redis.call('hsetnx', rec, 'enq', now) == 1 then
+  -- A new job (or a pipeline child's stub, which holds only 'par').
+  local h = {'task', task, 'pri', pri}
   if ARGV[8] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = ARGV[8] end
   if ARGV[9] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = ARGV[9] end
   if ARGV[10] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = ARGV[10] end
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
+  if eta > now then
+    redis.call('zadd', p .. 'scheduled', eta, id)
+    h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
+  else
+    local seq = redis.call('incr', p .. 'seq')
+    redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
+    h[#h + 1] = 'st'; h[#h + 1] = 'waiting'; h[#h + 1] = 'rdy'; h[#h + 1] = now
+    wake()
+  end
   redis.call('hset', rec, unpack(h))
+  redis.call('set', p .. 'm:' .. id, msg)
+  if ARGV[14] == '1' then redis.call('sadd', p .. 'tasks', task) end
+  metric(now, {'enq|' .. task, 1})
   if children ~= '' then
     for child in string.gmatch(children, '[^,]+') do
       local crec = rk(child)
-      if redis.call('hexists', crec, 'st') == 0 then
-        redis.call('hset', crec, 'par', id)
-        redis.call('expire', crec, 604800)
-      end
+      if redis.call('hexists', crec, 'st') == 0 then redis.call('hset', crec, 'par', id) end
     end
   end
-  redis.call('sadd', p .. 'tasks', task)
-  metric(now, {'enq', 1, 'enq|' .. task, 1})
   if periodic ~= '0' then redis.call('hset', p .. 'pl', task, 'waiting|' .. now .. '|' .. id) end
-else
-  redis.call('hset', rec, 'pri', pri)
+  return 'new'
 end
+if only_new == '1' then return 'exists' end
+local st = redis.call('hget', rec, 'st')
+redis.call('set', p .. 'm:' .. id, msg)
+redis.call('hset', rec, 'pri', pri)
 if eta > now then
   leave(id, st, task)
   enter(id, 'scheduled', task, eta)
@@ -197,7 +208,7 @@ if eta > now then
 else
   to_waiting(id, st, task, now, pri)
 end
-return result
+return 'again'
 """
 
 # Take the next job for a consumer, unless the queue is paused: waiting -> active.

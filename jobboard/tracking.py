@@ -81,7 +81,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
-                 config: TrackingConfig, periodic: str = "0", only_new: bool = False) -> list[Any]:
+                 config: TrackingConfig, periodic: str = "0", only_new: bool = False,
+                 register_task: bool = True) -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form)."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
@@ -93,7 +94,7 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     return [base, msg.id, data, now_ms(), msg.name, pri, int(eta * 1000) if eta else 0,
             args_text(msg.args, pattern), kwargs_text(msg.kwargs, pattern),
             json.dumps(options, separators=(",", ":")) if options else "",
-            periodic, "1" if only_new else "0", children]
+            periodic, "1" if only_new else "0", children, "1" if register_task else "0"]
 
 
 class Tracker:
@@ -116,6 +117,7 @@ class Tracker:
         self.consumer_info: dict[str, Any] | None = None
         self.stop_flag: Any = None  # the huey consumer's stop flag, once it is created
         self._periodic_names: set[str] | None = None
+        self._known_tasks: set[str] = set()
         self._local = threading.local()
         self.done = 0  # jobs this process finished, reported by the heartbeat
         self.failed = 0
@@ -177,8 +179,12 @@ class Tracker:
         msg = self.decode(data)
         if periodic is None:
             periodic = "1" if self.is_periodic(msg.name) else "0"
+        # The queue's set of task names needs each name once: skip the SADD after that.
+        register = msg.name not in self._known_tasks
+        self._known_tasks.add(msg.name)
         return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
-                            config=self.config, periodic=periodic, only_new=only_new)
+                            config=self.config, periodic=periodic, only_new=only_new,
+                            register_task=register)
 
     def schedule_argv(self, data: bytes, ts: Any) -> list[Any]:
         msg = self.decode(data)

@@ -143,8 +143,6 @@ def test_find_a_job_by_id_alone(client: FlaskClient) -> None:
     assert missing.status_code == 404 and error_of(missing)["code"] == "job_not_found"
 
 
-@pytest.mark.xfail(strict=True, reason="core: Queue.task_signature() keeps the `task` "
-                   "parameter of context=True tasks, which Huey fills in itself")
 def test_context_task_needs_no_task_argument(huey: Any, client: FlaskClient) -> None:
     @huey.task(context=True, name="with_context")
     def with_context(x: int, task: Any) -> int:

@@ -38,6 +38,14 @@ DEFAULTS: dict[str, Any] = {
     "JOBBOARD_QUEUES": None,
 }
 
+# Options read by the JSON API (jobboard/api, docs/api.md), which keeps their defaults:
+# accepted here so that JobBoard(app, api_rate_limit=...) works like any other option.
+API_OPTIONS = frozenset({
+    "JOBBOARD_API_RATE_LIMIT", "JOBBOARD_API_RATE_LIMIT_STORAGE", "JOBBOARD_API_MAX_BODY",
+    "JOBBOARD_API_MAX_BULK", "JOBBOARD_HEALTH_DETAILED_OPEN", "JOBBOARD_HEALTH_THRESHOLDS",
+    "JOBBOARD_METRICS_PER_TASK", "JOBBOARD_CONFIG", "JOBBOARD_CONFIG_RELOAD_SECONDS",
+})
+
 
 class Settings:
     """Read-only view of the ``JOBBOARD_*`` config of one app, with defaults applied.
@@ -191,10 +199,10 @@ class JobBoard:
             name = key.upper()
             if not name.startswith("JOBBOARD_"):
                 name = "JOBBOARD_" + name
-            if name not in DEFAULTS:
+            if name not in DEFAULTS and name not in API_OPTIONS:
                 raise ConfigurationError(
                     f"Unknown jobboard option {key!r}. Known options: "
-                    + ", ".join(k.removeprefix("JOBBOARD_").lower() for k in DEFAULTS)
+                    + ", ".join(k.removeprefix("JOBBOARD_").lower() for k in [*DEFAULTS, *sorted(API_OPTIONS)])
                 )
             app.config.setdefault(name, value)
 
