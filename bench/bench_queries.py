@@ -42,13 +42,15 @@ def main() -> None:
         board = jobboard.Board([small, big])
         queues = {"small": board.queue("small"), "big": board.queue("big")}
         ids = {n: q.jobs("failed", limit=1).jobs[0].id for n, q in queues.items()}
+        task = queues["small"].tasks()[0]
+        assert queues["big"].jobs("failed", limit=25, task=task).total == args.jobs
         print(f"failed jobs: small {queues['small'].counts()['failed']:,}, "
               f"big {queues['big'].counts()['failed']:,}")
         calls = {
             "counts()": lambda q, n: q.counts(),
             "jobs(failed) first page": lambda q, n: q.jobs("failed", limit=25),
             "jobs(failed) deep page": lambda q, n: q.jobs("failed", offset=args.small - 25, limit=25),
-            "jobs(failed, task=...)": lambda q, n: q.jobs("failed", limit=25, task=small.name and "charge_card"),
+            "jobs(failed, task=...)": lambda q, n: q.jobs("failed", limit=25, task=task),
             "job(id)": lambda q, n: q.job(ids[n]),
         }
         times = {(c, n): [] for c in calls for n in queues}
