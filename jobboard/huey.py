@@ -53,6 +53,9 @@ class RedisHuey(Huey):
                                       log_lines=log_lines)
         self.jobboard = Tracker(self, config)
 
+    def dequeue(self) -> Any:
+        return self.jobboard.dequeue()
+
     def create_consumer(self, **options: Any) -> Any:
         consumer = super().create_consumer(**options)
         self.jobboard.consumer_started(options, consumer)
@@ -94,4 +97,5 @@ def track(huey: Huey, **options: Any) -> Huey:
         return consumer
 
     huey.create_consumer = create_consumer  # type: ignore[method-assign]
+    huey.dequeue = huey.jobboard.dequeue  # type: ignore[method-assign,attr-defined]
     return huey

@@ -260,6 +260,25 @@ class Tracker:
             "consumer": rec[2] if rec else self.worker_label(),
         }, separators=(",", ":"))
 
+    def dequeue(self) -> Any:
+        """Huey's ``dequeue`` with one addition: a message that cannot be decoded (a task
+        module renamed, a class gone) ends its job as failed with the reason, instead of
+        leaving it active under a lease the heartbeat would extend forever."""
+        data = self.storage.dequeue()
+        if data is None:
+            return None
+        try:
+            return self.huey.deserialize_task(data)
+        except Exception as exc:
+            job_id = context.current_job_id()
+            if job_id is not None:
+                task = self.inflight.get(job_id, ("", 0, ""))[0]
+                error = clean_text(f"Undecodable message: {type(exc).__name__}: {exc}", 500)
+                attempt = json.dumps({"at": now_ms(), "error_class": type(exc).__name__,
+                                      "message": error, "traceback": "", "consumer": self.worker_label()})
+                self._finish(job_id, task, "failed", error=error, attempt=attempt)
+            raise
+
     def _on_post_execute(self, task: Any, value: Any, exc: BaseException | None) -> None:
         name = self.huey._registry.task_to_string(type(task))
         try:

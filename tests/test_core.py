@@ -326,3 +326,19 @@ def test_records_are_json_ready(redis_url: str) -> None:
     job_id = huey.test_tasks["double"](3).id
     json.dumps(q.job(job_id).as_dict(detail=True))
     json.dumps(q.counts().as_dict())
+
+
+def test_undecodable_message_fails_its_job_with_the_reason(redis_url: str,
+                                                           redis_client: redis.Redis) -> None:
+    huey = make_huey(redis_url)
+    q = Board([huey]).queue("core")
+    broken = huey.test_tasks["double"](1).id
+    fine = huey.test_tasks["double"](2).id
+    redis_client.set(q.keys.message(broken), b"\x80\x05not a pickle")
+    with running_consumer(huey, workers=1):
+        assert wait_until(lambda: q.counts()["failed"] == 1 and q.counts()["completed"] == 1, 10)
+    job = q.job(broken)
+    assert job.state == "failed" and job.error and job.error.startswith("Undecodable message")
+    assert q.counts()["active"] == 0 and q.job(fine).result == "4"
+    q.remove(broken)
+    assert q.counts()["failed"] == 0
