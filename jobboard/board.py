@@ -763,6 +763,38 @@ class Queue:
                     run_h[int(k[len(rpre):])] = run_h.get(int(k[len(rpre):]), 0) + v
         return Metrics(self.name, task, window, step, points, percentiles(wait_h), percentiles(run_h))
 
+    def totals(self) -> MetricPoint:
+        """Lifetime counts of jobs enqueued, completed, failed and retried (monotonic).
+
+        Rolled-up totals plus the minutes not rolled up yet, read in one snapshot."""
+        now_min = int(time.time() // 60)
+        base = self.keys.base
+        rolled = self.redis.get(base + "rolled")
+        first = max(int(rolled) + 1 if rolled else 0, now_min - 2880)  # minutes live 48 h
+        pipe = self.redis.pipeline(transaction=True)  # totals and minutes as one snapshot
+        pipe.hgetall(base + "totals")
+        pipe.get(base + "rolled")
+        for m in range(first, now_min + 1):
+            pipe.hgetall(self.keys.minute(m))
+        res = pipe.execute()
+        total, rolled_now, minutes = res[0], res[1], res[2:]
+        if rolled_now != rolled and rolled_now is not None:
+            # a rollup ran between the reads: its minutes are in totals now, skip them
+            minutes = minutes[max(0, int(rolled_now) + 1 - first):]
+        counts = {"enq": 0, "done": 0, "fail": 0, "retry": 0}
+        for k, v in total.items():
+            if k.decode() in counts:
+                counts[k.decode()] += int(v)
+        for h in minutes:
+            for k, v in h.items():
+                key = k.decode()
+                if key in counts:
+                    counts[key] += int(v)
+                elif key.startswith("enq|"):
+                    counts["enq"] += int(v)
+        return MetricPoint(at=time.time(), enqueued=counts["enq"], completed=counts["done"],
+                           failed=counts["fail"], retried=counts["retry"])
+
     def health(self, thresholds: dict[str, float] | None = None) -> Health:
         """Backlog, age of the next waiting job, recent failure rates, live consumers."""
         t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}

@@ -443,15 +443,26 @@ return 1
 
 # Roll finished minutes up into daily counters, once (whoever runs it first), off the hot
 # path. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
+# Also adds the event counters (enq|*, done, fail, retry) to the 'totals' hash, which never
+# expires: lifetime counters, exact up to the last rolled minute (Queue.totals() adds the
+# minutes since).
 ROLLUP = r"""
 local p, cur = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
 local first = math.max(last + 1, cur - 2880)
+local COUNTED = {done=true, fail=true, retry=true}
 for m = first, cur - 1 do
   local h = redis.call('hgetall', p .. 'mx:' .. m)
   if #h > 0 then
     local dk = p .. 'md:' .. math.floor(m / 1440)
-    for i = 1, #h, 2 do redis.call('hincrby', dk, h[i], h[i + 1]) end
+    for i = 1, #h, 2 do
+      redis.call('hincrby', dk, h[i], h[i + 1])
+      if COUNTED[h[i]] then
+        redis.call('hincrby', p .. 'totals', h[i], h[i + 1])
+      elseif string.sub(h[i], 1, 4) == 'enq|' then
+        redis.call('hincrby', p .. 'totals', 'enq', h[i + 1])
+      end
+    end
     redis.call('expire', dk, 7862400)
   end
 end

@@ -73,6 +73,13 @@ def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url
     assert totals.failed == 100
     assert totals.retried == 200
     assert metrics.run_ms["p50"] is not None and metrics.wait_ms["p99"] is not None
+    # lifetime totals agree with the window, and stay the same once minutes are rolled up
+    lifetime = q.totals()
+    assert (lifetime.enqueued, lifetime.completed, lifetime.failed, lifetime.retried) == (1000, 900, 100, 200)
+    huey.jobboard._scripts["ROLLUP"](args=[q.keys.base, int(time.time() // 60) + 1])
+    assert redis_client.hget(q.keys.base + "totals", "done") == b"900"
+    rolled = q.totals()
+    assert (rolled.enqueued, rolled.completed, rolled.failed, rolled.retried) == (1000, 900, 100, 200)
 
     # retry_all re-runs the failed jobs with their original arguments
     redis_client.set("fixed", "1")

@@ -75,6 +75,9 @@ def test_metrics_match_counts_of_every_state(app: Flask, client: FlaskClient, hu
     assert events[("completed", "1h")] == totals.completed == 4
     assert events[("failed", "1h")] == totals.failed == 2
     assert events[("enqueued", "1h")] == totals.enqueued
+    lifetime = {dict(k)["event"]: v for k, v in samples(families["jobboard_job_events"]).items()}
+    assert lifetime["completed"] == 4 and lifetime["failed"] == 2
+    assert lifetime["enqueued"] == q.totals().enqueued == totals.enqueued
     run = {(dict(k)["task"], dict(k)["quantile"]) for k in samples(families["jobboard_job_run_seconds"])}
     add_task = next(t for t in q.tasks() if t.endswith("add"))
     assert {(add_task, "0.5"), (add_task, "0.95"), (add_task, "0.99")} <= run

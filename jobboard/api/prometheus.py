@@ -28,7 +28,7 @@ from typing import Any
 import redis.exceptions
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from ..records import STATES
@@ -128,7 +128,13 @@ class BoardCollector:
         oldest = GaugeMetricFamily("jobboard_oldest_waiting_age_seconds",
                                    "Age of the oldest waiting job (0 when none waits).",
                                    labels=["queue"])
+        lifetime = CounterMetricFamily(
+            "jobboard_job_events", "Jobs enqueued/completed/failed/retried since the queue began "
+            "(monotonic: use rate()).", labels=["queue", "event"])
         for q in queues:
+            totals_all = q.totals()
+            for event in EVENTS:
+                lifetime.add_metric([q.name, event], getattr(totals_all, event))
             for window in EVENT_WINDOWS:
                 totals = q.metrics(window).totals
                 for event in EVENTS:
@@ -145,6 +151,7 @@ class BoardCollector:
             h = q.health(self.health_thresholds)
             healthy.add_metric([q.name], 1 if h.healthy else 0)
             oldest.add_metric([q.name], float(h.oldest_waiting_age or 0.0))
+        yield lifetime
         yield events
         yield wait
         yield run
