@@ -20,6 +20,10 @@ ERROR_LIMIT = 500
 TRACEBACK_LIMIT = 20_000
 LOG_LIMIT = 2_000
 
+# Types whose repr is already printable and bounded by the value (short strings aside,
+# whose length args_text checks).
+_PLAIN = frozenset((int, float, bool, type(None), str))
+
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 
 
@@ -75,6 +79,20 @@ def args_text(args: tuple[Any, ...] | list[Any] | None, pattern: re.Pattern[str]
     """Positional arguments as ``'a', 1`` (no surrounding parentheses)."""
     if not args:
         return ""
+    if all(type(a) in _PLAIN and (type(a) is not str or len(a) <= ARGS_LIMIT) for a in args):
+        # The common case, on the producer's hot path: numbers and short strings need no
+        # redaction (it applies to dict keys) and their repr is printable, so the general
+        # path would give this same text.
+        try:
+            text = ", ".join(map(repr, args))
+        except ValueError:  # an int beyond sys.get_int_max_str_digits()
+            text = ""
+        if text and len(text) <= ARGS_LIMIT:
+            return text
+    return _args_text_general(args, pattern)
+
+
+def _args_text_general(args: tuple[Any, ...] | list[Any], pattern: re.Pattern[str] | None) -> str:
     text = safe_repr(tuple(args), ARGS_LIMIT + 2, pattern)
     if text.startswith("(") and text.endswith(")"):
         text = text[1:-1]

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from huey.storage import RedisStorage
+from redis.exceptions import NoScriptError
 
 from . import scripts
 from .keys import QueueKeys
@@ -56,6 +57,17 @@ class TrackingStorage(RedisStorage):
             for name in ("ENQUEUE", "DEQUEUE", "SCHEDULE", "PROMOTE_DUE")
         }
 
+    def run_script(self, name: str, argv: list[Any]) -> Any:
+        """Run one of our scripts by its SHA, loading it first if the server lacks it.
+
+        A plain EVALSHA: redis-py's ``Script.__call__`` costs a few microseconds more,
+        which the producer's hot path (measured against a bare ZADD) feels."""
+        script = self._scripts[name]
+        try:
+            return self.conn.execute_command("EVALSHA", script.sha, 0, *argv)
+        except NoScriptError:  # nothing ran: load it and run it once
+            return script(args=argv)
+
     def _require_tracker(self) -> "Tracker":
         if self.tracker is None:
             from .errors import ConfigurationError
@@ -71,8 +83,7 @@ class TrackingStorage(RedisStorage):
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
         tracker.ensure_registered()
-        argv = tracker.enqueue_argv(data, priority)
-        self._scripts["ENQUEUE"](args=argv)
+        self.run_script("ENQUEUE", tracker.enqueue_argv(data, priority))
 
     def dequeue(self) -> bytes | None:
         tracker = self._require_tracker()

@@ -38,8 +38,9 @@ import sys
 import threading
 import time
 import traceback as tb_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from huey import Huey
 from huey import signals as S
 from huey.exceptions import CancelExecution, RateLimitExceeded, TaskLockedException
 
@@ -50,9 +51,6 @@ from .display import (LOG_LIMIT, RESULT_LIMIT, TRACEBACK_LIMIT, args_text, clean
                       error_summary, kwargs_text, safe_repr)
 from .keys import queues_key
 from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
-
-if TYPE_CHECKING:
-    from huey import Huey
 
 logger = logging.getLogger("jobboard")
 HOST = socket.gethostname()
@@ -80,27 +78,43 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+_OPTION_NAMES = ("retries", "retry_delay", "retry_backoff", "timeout", "expires")
+
+
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True) -> list[Any]:
-    """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form)."""
+    """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
+
+    Everything but the key base and the message travels as one JSON array: the client's
+    per-argument packing costs more than encoding it (see scripts.ENQUEUE)."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
     eta = _epoch(msg.eta, utc) if msg.eta is not None else None
-    options = {k: _jsonable(getattr(msg, k)) for k in
-               ("retries", "retry_delay", "retry_backoff", "timeout", "expires") if getattr(msg, k, None)}
-    children = ",".join(m.id for m in (msg.on_complete, msg.on_error) if m is not None)
+    options = {k: _jsonable(v) for k in _OPTION_NAMES if (v := getattr(msg, k, None))}
+    on_complete, on_error = msg.on_complete, msg.on_error
+    children = ("" if on_complete is None and on_error is None else
+                ",".join(m.id for m in (on_complete, on_error) if m is not None))
     pattern = config.redact_re
-    return [base, msg.id, data, now_ms(), msg.name, pri, int(eta * 1000) if eta else 0,
-            args_text(msg.args, pattern), kwargs_text(msg.kwargs, pattern),
-            json.dumps(options, separators=(",", ":")) if options else "",
-            periodic, "1" if only_new else "0", children, "1" if register_task else "0"]
+    q = _json_string
+    # The JSON array written out by hand: twice as fast as json.dumps of a list here.
+    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\"]" % (
+        q(msg.id), now_ms(), q(msg.name), pri, int(eta * 1000) if eta else 0,
+        q(args_text(msg.args, pattern)), q(kwargs_text(msg.kwargs, pattern)),
+        q(_compact_json(options) if options else ""), periodic, "1" if only_new else "0",
+        q(children), "1" if register_task else "0")
+    return [base, data, meta]
+
+
+# Non-ASCII text goes as UTF-8, which Redis's cjson passes through untouched.
+_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_json_string = json.encoder.encode_basestring  # a str as a JSON string literal (C speed)
 
 
 class Tracker:
     """Tracking state of one Huey instance in one process."""
 
-    def __init__(self, huey: "Huey", config: TrackingConfig) -> None:
+    def __init__(self, huey: Huey, config: TrackingConfig) -> None:
         storage = huey.storage
         if not isinstance(storage, TrackingStorage):
             raise TypeError("Tracker needs a TrackingStorage")
@@ -127,6 +141,8 @@ class Tracker:
                          "EXTEND_LEASES", "PROGRESS", "LOG", "ROLLUP")
         }
         storage.tracker = self
+        if type(huey).serialize_task is Huey.serialize_task:
+            huey.serialize_task = self._serialize_task  # type: ignore[method-assign]
         huey.post_execute("jobboard")(self._on_post_execute)
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
@@ -174,9 +190,29 @@ class Tracker:
 
     # Producer side ---------------------------------------------------------------------
 
+    def _serialize_task(self, task: Any) -> bytes:
+        """Huey's ``serialize_task``, keeping the message for the enqueue that follows.
+
+        Huey serializes a task's message just before handing the bytes to
+        ``storage.enqueue``; remembering the message spares the producer's hot path
+        unpickling what it has just pickled."""
+        message = self.huey._registry.create_message(task)
+        data = self.huey.serializer.serialize(message)
+        self._local.serialized = (data, message)
+        return data
+
+    def message_of(self, data: bytes) -> Any:
+        """The Huey message that ``data`` holds."""
+        last = getattr(self._local, "serialized", None)
+        if last is not None:
+            self._local.serialized = None
+            if last[0] is data:
+                return last[1]
+        return self.decode(data)
+
     def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
                      periodic: str | None = None) -> list[Any]:
-        msg = self.decode(data)
+        msg = self.message_of(data)
         if periodic is None:
             periodic = "1" if self.is_periodic(msg.name) else "0"
         # The queue's set of task names needs each name once: skip the SADD after that.

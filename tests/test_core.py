@@ -218,6 +218,36 @@ def test_display_text_is_redacted_truncated_and_printable(redis_url: str) -> Non
     assert len(rec.args) <= 300 and rec.args.endswith("…")
 
 
+def test_enqueue_wakes_a_blocked_consumer_and_a_backlog_keeps_few_tokens(
+        redis_url: str, redis_client: redis.Redis) -> None:
+    # A consumer blocked on the empty queue waits up to read_timeout for a wake token: 20 s
+    # here, so a job picked up within 10 s was woken by its enqueue, not by the timeout.
+    huey = make_huey(redis_url, read_timeout=20)
+    q = Board([huey]).queue("core")
+    for i in range(100):
+        huey.test_tasks["double"](i)
+    # With nobody blocked, tokens pile up to a handful, not one per job.
+    assert 1 <= redis_client.llen(q.keys.wake) <= 8
+    with running_consumer(huey, workers=2):
+        assert wait_until(lambda: q.counts()["completed"] == 100, 30)
+        assert wait_until(lambda: redis_client.llen(q.keys.wake) == 0, 10)  # leftovers taken
+        time.sleep(0.3)  # let both workers reach their blocking pop
+        huey.test_tasks["double"](7)
+        assert wait_until(lambda: q.counts()["completed"] == 101, 10)
+
+
+def test_args_text_fast_path_matches_the_general_one() -> None:
+    """Plain scalars skip redaction on the producer's hot path: the text must not change."""
+    from jobboard import display
+
+    cases = [(1,), (1, "a"), ("x\u2028y", 2.5, None, True, -0.0), ("\x00\ufeff\x9f",),
+             ("a" * 299,), ("a" * 301,), tuple(range(200)), (10**5000,), (1, [1, "b"])]
+    for args in cases:
+        general = display._args_text_general(args, display._DEFAULT_PATTERN)
+        assert display.args_text(args) == general, args
+    assert display.args_text((10**5000,)).startswith("<unrepresentable")
+
+
 def test_undecodable_record_lists_and_can_be_removed(redis_url: str, redis_client: redis.Redis) -> None:
     huey = make_huey(redis_url)
     q = Board([huey]).queue("core")
