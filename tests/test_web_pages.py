@@ -132,7 +132,7 @@ def test_workers_periodic_and_metrics_pages(admin: tuple[FlaskClient, str], queu
     workers = client.get(f"{PREFIX}/workers").get_data(as_text=True)
     assert "data-consumer=" in workers and "thread" in workers
     periodic = client.get(f"{PREFIX}/periodic").get_data(as_text=True)
-    assert "nightly_report" in periodic and "0,30 * * * *" in periodic
+    assert "nightly_report" in periodic and "30 3 1 1 *" in periodic
     for window in ("1h", "24h", "7d", "90d"):
         page = client.get(f"{PREFIX}/stats?queue=emails&window={window}")
         assert page.status_code == 200
