@@ -133,9 +133,9 @@ def main() -> None:
     drain_ratios = [j / h for h, j in zip(drains["huey"], drains["jobboard"])]
     q1, _, q3 = statistics.quantiles(enqueue_ratios, n=4)
     print(f"\n{args.rounds} rounds of {args.tasks} no-op tasks per side, 4 thread workers:")
-    print(f"  enqueue ratio jobboard/huey: median {statistics.median(enqueue_ratios):.2f} "
+    print(f"  enqueue ratio jobboard/huey: median {statistics.median(enqueue_ratios):.3f} "
           f"(quartiles {q1:.2f}-{q3:.2f}) over {len(enqueue_ratios)} pairs of {args.block}")
-    print(f"  drain ratio jobboard/huey:   median {statistics.median(drain_ratios):.2f} "
+    print(f"  drain ratio jobboard/huey:   median {statistics.median(drain_ratios):.3f} "
           f"(rounds: {', '.join(f'{x:.2f}' for x in drain_ratios)})")
     print(f"  floor: a round trip running an empty Lua script is {floor:.2f} of a ZADD's rate here")
     print("  target >= 0.80 for both")
