@@ -13,9 +13,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from huey.storage import RedisStorage
-from redis.exceptions import NoScriptError
 
 from . import scripts
+from .connections import DirectScript
 from .keys import QueueKeys
 
 if TYPE_CHECKING:
@@ -54,21 +54,13 @@ class TrackingStorage(RedisStorage):
         self.notify_prefix = keys.base + "notify."
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
-            for name in ("ENQUEUE", "DEQUEUE", "SCHEDULE", "PROMOTE_DUE")
+            for name in ("DEQUEUE", "SCHEDULE", "PROMOTE_DUE")
         }
+        # The producer's one round trip per enqueue, without redis-py's per-command
+        # pool checkout (see connections.py; measured by bench/bench_throughput.py).
+        self._enqueue_script = DirectScript(self.conn, scripts.ENQUEUE)
 
-    def run_script(self, name: str, argv: list[Any]) -> Any:
-        """Run one of our scripts by its SHA, loading it first if the server lacks it.
-
-        A plain EVALSHA: redis-py's ``Script.__call__`` costs a few microseconds more,
-        which the producer's hot path (measured against a bare ZADD) feels."""
-        script = self._scripts[name]
-        try:
-            return self.conn.execute_command("EVALSHA", script.sha, 0, *argv)
-        except NoScriptError:  # nothing ran: load it and run it once
-            return script(args=argv)
-
-    def _require_tracker(self) -> "Tracker":
+    def _require_tracker(self) -> Tracker:
         if self.tracker is None:
             from .errors import ConfigurationError
 
@@ -83,7 +75,7 @@ class TrackingStorage(RedisStorage):
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
         tracker.ensure_registered()
-        self.run_script("ENQUEUE", tracker.enqueue_argv(data, priority))
+        self._enqueue_script(tracker.enqueue_argv(data, priority))
 
     def dequeue(self) -> bytes | None:
         tracker = self._require_tracker()
@@ -100,7 +92,7 @@ class TrackingStorage(RedisStorage):
             res = self._take(tracker)
         return res
 
-    def _take(self, tracker: "Tracker") -> bytes | None:
+    def _take(self, tracker: Tracker) -> bytes | None:
         now = now_ms()
         res = self._scripts["DEQUEUE"](
             args=[self.keys.base, now, now + tracker.lease_ms, tracker.worker_label()])
