@@ -497,10 +497,21 @@ def test_two_consumers_share_one_queue(consumers: Consumers, huey: jobboard.Redi
 # Periodic tasks --------------------------------------------------------------------------
 
 
+def away_from_quarter_hours(before: float = 15, after: float = 75) -> None:
+    """Sleep while a quarter hour (UTC) is near: the consumer's own scheduler would run
+    ``every_quarter`` (and ``nightly`` at 01:00) in the middle of a test that counts runs."""
+    into = time.time() % 900
+    if into < after:
+        time.sleep(after - into)
+    elif into > 900 - before:
+        time.sleep(900 - into + after)
+
+
 def test_periodic_registry_run_now_and_pause(consumers: Consumers, huey: jobboard.RedisHuey,
                                              board: jobboard.Board, redis_client: redis.Redis) -> None:
     from huey.consumer import Scheduler
 
+    away_from_quarter_hours()
     q = board.queue("fault")
     proc = consumers.start("thread", workers=2, periodic=True)
     assert registered(board, proc).periodic
