@@ -56,7 +56,6 @@ class DirectScript:
         self.client = client
         self.script = client.register_script(source)
         self.max_idle = max_idle
-        self._head = pack_command("EVALSHA", self.script.sha, "0")[4:]  # without "*3\r\n"
         pool = client.connection_pool
         # Only a plain pool is mirrored: a blocking pool's limit, a client-side cache, a
         # single-connection client or a Sentinel-managed pool each need their own path.
@@ -69,11 +68,7 @@ class DirectScript:
     def __call__(self, argv: list[Any]) -> Any:
         if not self.direct:
             return self.script(args=argv)
-        parts = [b"*%d\r\n" % (len(argv) + 3), self._head]
-        for arg in argv:
-            data = _bulk(arg)
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        packed = b"".join(parts)
+        packed = pack_command("EVALSHA", self.script.sha, 0, *argv)
         conn = self._checkout()
         try:
             reply = conn.retry.call_with_retry(lambda: self._round_trip(conn, packed),
@@ -114,8 +109,3 @@ class DirectScript:
             self._idle.append(conn)
         else:
             conn.disconnect()
-
-    def close(self) -> None:
-        """Disconnect the idle connections (they reconnect on next use)."""
-        while self._idle:
-            self._idle.pop().disconnect()
