@@ -16,6 +16,7 @@ from .errors import (
     JobStateError,
     PeriodicTaskNotFound,
     QueueNotFound,
+    RedisOutOfMemory,
     TaskNotFound,
 )
 from .huey import RedisHuey, track
@@ -35,5 +36,5 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "Board", "ConfigurationError", "InvalidArgument", "JobBoard", "JobboardError",
     "JobNotFound", "JobStateError", "PeriodicTaskNotFound", "Queue", "QueueNotFound",
-    "RedisHuey", "Retention", "TaskNotFound", "__version__", "log", "progress", "track",
+    "RedisHuey", "RedisOutOfMemory", "Retention", "TaskNotFound", "__version__", "log", "progress", "track",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis.exceptions
+
 
 class JobboardError(Exception):
     """Base class of every jobboard error."""
@@ -74,3 +76,18 @@ class TaskNotFound(JobboardError, LookupError):
         )
         self.queue = queue
         self.name = name
+
+
+class RedisOutOfMemory(JobboardError, redis.exceptions.OutOfMemoryError):
+    """Redis refused a write because it reached ``maxmemory`` (HTTP 503).
+
+    Raised by producers (``task()``, ``Board`` actions) instead of redis-py's bare
+    ``OutOfMemoryError``; it still is one, so existing handlers keep catching it. Nothing
+    was half-written: every change is one Lua script, which Redis refuses whole."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "Redis is out of memory (maxmemory reached with a noeviction policy), so the "
+            "job was not recorded. Free memory (shorter retention, `jobboard clean`), raise "
+            "maxmemory, or retry later." + (f" Redis said: {detail}" if detail else "")
+        )
