@@ -15,7 +15,7 @@ from .storage import TrackingStorage
 from .tracking import Tracker
 
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
-                     "redact", "log_lines")
+                     "redact", "log_lines", "end_retry_timeout")
 
 
 class RedisHuey(Huey):
@@ -32,6 +32,9 @@ class RedisHuey(Huey):
     - ``task_retention``: ``{task_name: {state: (max_age, max_count)}}``.
     - ``redact``: key names whose values are hidden in displayed arguments.
     - ``prefix`` (default ``"jb"``): the start of every Redis key.
+    - ``end_retry_timeout`` (seconds, default 300): how long a consumer keeps retrying
+      the record of a job's end while Redis does not answer, before letting the job go
+      (its lease lapses and it runs again).
 
     Priorities: a **higher number runs first** (``priority=10`` before ``priority=1``); jobs
     of equal priority run in the order they were enqueued.
@@ -44,17 +47,20 @@ class RedisHuey(Huey):
                  retention: Mapping[str, Any] | None = None,
                  task_retention: Mapping[str, Mapping[str, Any]] | None = None,
                  redact: Iterable[str] | None = None, log_lines: int = 200,
-                 **kwargs: Any) -> None:
+                 end_retry_timeout: float = 300.0, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
         config = TrackingConfig.build(prefix=prefix, lease_timeout=lease_timeout,
                                       max_stalls=max_stalls, retention=retention,
                                       task_retention=task_retention, redact=redact,
-                                      log_lines=log_lines)
+                                      log_lines=log_lines, end_retry_timeout=end_retry_timeout)
         self.jobboard = Tracker(self, config)
 
     def dequeue(self) -> Any:
         return self.jobboard.dequeue()
+
+    def execute(self, task: Any, timestamp: Any = None) -> Any:
+        return self.jobboard.execute(super().execute, task, timestamp)
 
     def create_consumer(self, **options: Any) -> Any:
         consumer = super().create_consumer(**options)
@@ -98,4 +104,7 @@ def track(huey: Huey, **options: Any) -> Huey:
 
     huey.create_consumer = create_consumer  # type: ignore[method-assign]
     huey.dequeue = huey.jobboard.dequeue  # type: ignore[method-assign,attr-defined]
+    execute = huey.execute
+    huey.execute = lambda task, timestamp=None: huey.jobboard.execute(  # type: ignore[method-assign,attr-defined]
+        execute, task, timestamp)
     return huey

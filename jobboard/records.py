@@ -42,7 +42,8 @@ RETRYABLE_STATES: tuple[str, ...] = (
 )
 PROMOTABLE_STATES: tuple[str, ...] = (SCHEDULED,)
 REVOCABLE_STATES: tuple[str, ...] = (WAITING, SCHEDULED)
-REMOVABLE_STATES: tuple[str, ...] = STATES
+# A running job is not removable: its consumer would go on and its outcome be lost.
+REMOVABLE_STATES: tuple[str, ...] = tuple(s for s in STATES if s != ACTIVE)
 
 
 class Counts(dict):
@@ -239,6 +240,7 @@ class PeriodicTask:
     last_job_id: str | None
     last_outcome: str | None  # a job state, e.g. "completed" / "failed"
     paused: bool
+    last_enqueued_by: str | None = None  # consumer ("host:pid") whose scheduler enqueued it
 
     @property
     def short_name(self) -> str:
@@ -254,6 +256,7 @@ class MetricPoint:
     completed: int = 0
     failed: int = 0
     retried: int = 0
+    duplicates: int = 0  # runs of a job by a delivery that had lost its lease (late ends)
 
 
 @dataclass

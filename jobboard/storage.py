@@ -12,10 +12,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import redis
 from huey.storage import RedisStorage
 
 from . import scripts
 from .connections import DirectScript
+from .errors import RedisOutOfMemory
 from .keys import QueueKeys
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ class TrackingStorage(RedisStorage):
         self.notify_prefix = keys.base + "notify."
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
-            for name in ("DEQUEUE", "SCHEDULE", "PROMOTE_DUE")
+            for name in ("DEQUEUE", "PROMOTE_DUE")
         }
         # The producer's one round trip per enqueue, without redis-py's per-command
         # pool checkout (see connections.py; measured by bench/bench_throughput.py).
@@ -74,8 +76,17 @@ class TrackingStorage(RedisStorage):
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
+        if tracker.routes_through_outbox():
+            # Huey's retry or pipeline step after a job's end, in a consumer: queued behind
+            # that end while Redis is away (see outbox.py), never raised into Huey.
+            argv = tracker.enqueue_argv(data, priority)
+            tracker.outbox.submit("enqueue of a follow-up job", lambda: self._enqueue_script(argv))
+            return
         tracker.ensure_registered()
-        self._enqueue_script(tracker.enqueue_argv(data, priority))
+        try:
+            self._enqueue_script(tracker.enqueue_argv(data, priority))
+        except redis.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
 
     def dequeue(self) -> bytes | None:
         tracker = self._require_tracker()
@@ -98,9 +109,9 @@ class TrackingStorage(RedisStorage):
             args=[self.keys.base, now, now + tracker.lease_ms, tracker.worker_label()])
         if not res:
             return None
-        job_id, msg, task, flag, task_flag = res
+        job_id, msg, task, flag, task_flag, token = res
         job, name = job_id.decode(), task.decode()
-        tracker.started(job, name, now)
+        tracker.started(job, name, now, token.decode())
         # Huey's next call is is_revoked(): answer it from what DEQUEUE read.
         found = {k: v for k, v in ((f"r:{job}", flag), (f"rt:{name}", task_flag)) if v}
         self._revoke_cache.flags = ([f"r:{job}", f"rt:{name}"], found)
@@ -116,6 +127,17 @@ class TrackingStorage(RedisStorage):
             if list(keys) == cached[0]:
                 return cached[1]
         return super().peek_many(keys)
+
+    def put_data(self, key: Any, value: bytes, is_result: bool = False) -> None:
+        tracker = self.tracker
+        if tracker is not None and is_result and tracker.in_delivery():
+            # Huey stores a job's result or error just before its end is recorded: while
+            # Redis is away it waits in the outbox, ahead of the end, instead of raising
+            # out of Huey's run (which would skip the end altogether).
+            tracker.outbox.submit("result of a job",
+                                  lambda: RedisStorage.put_data(self, key, value, is_result))
+            return
+        super().put_data(key, value, is_result)
 
     def delete_data(self, key: str) -> bool:
         if self.tracker is not None and self.tracker.defer_delete(key):
@@ -143,7 +165,7 @@ class TrackingStorage(RedisStorage):
     def add_to_schedule(self, data: bytes, ts: Any) -> None:
         tracker = self._require_tracker()
         argv = tracker.schedule_argv(data, ts)
-        self._scripts["SCHEDULE"](args=argv)
+        tracker.record_end("schedule", argv[1], argv[7], "SCHEDULE", argv)
 
     def read_schedule(self, ts: Any) -> list[bytes]:
         # Due jobs move to the waiting set inside Redis, atomically: nothing is handed back

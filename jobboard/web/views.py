@@ -159,6 +159,7 @@ def template_context() -> dict[str, Any]:
         "RETRYABLE_STATES": records.RETRYABLE_STATES,
         "PROMOTABLE_STATES": records.PROMOTABLE_STATES,
         "REVOCABLE_STATES": records.REVOCABLE_STATES,
+        "REMOVABLE_STATES": records.REMOVABLE_STATES,
         "STATE_LABELS": STATE_LABELS,
         "now": time.time(),
         "current_path": request.full_path.rstrip("?"),
