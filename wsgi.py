@@ -168,7 +168,8 @@ def _register_routes(app: Flask) -> None:
 
     @app.context_processor
     def inject() -> dict[str, Any]:
-        return {"jobboard_url": app.config.get("JOBBOARD_URL_PREFIX", "/admin/queues").rstrip("/") + "/",
+        # url_for keeps a reverse proxy's path prefix (SCRIPT_NAME) in the link.
+        return {"jobboard_url": url_for("jobboard.overview"),
                 "now": dt.datetime.now(dt.timezone.utc)}
 
     @app.before_request
