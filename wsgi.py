@@ -3,7 +3,7 @@
 Serve it with ``gunicorn wsgi:app`` (settings in ``gunicorn.conf.py``). The part a Flask
 developer copies into their own app is three lines in :func:`create_app`::
 
-    from jobboard.web import JobBoard
+    from jobboard import JobBoard
     app.config["JOBBOARD_AUTHORIZE"] = lambda user: user.jobboard_role   # or None: no access
     JobBoard(app, hueys=worker.HUEYS)
 
@@ -30,7 +30,7 @@ from flask_login import (LoginManager, UserMixin, current_user, login_required, 
                          logout_user)
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from jobboard.web import JobBoard
+from jobboard import JobBoard
 
 import worker
 from demo import clinic, payloads
@@ -168,7 +168,8 @@ def _register_routes(app: Flask) -> None:
 
     @app.context_processor
     def inject() -> dict[str, Any]:
-        return {"jobboard_url": app.config.get("JOBBOARD_URL_PREFIX", "/admin/queues").rstrip("/") + "/",
+        # url_for keeps a reverse proxy's path prefix (SCRIPT_NAME) in the link.
+        return {"jobboard_url": url_for("jobboard.overview"),
                 "now": dt.datetime.now(dt.timezone.utc)}
 
     @app.before_request

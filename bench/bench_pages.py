@@ -32,7 +32,7 @@ from flask import Flask  # noqa: E402
 import jobboard  # noqa: E402
 from jobboard.keys import QueueKeys  # noqa: E402
 from jobboard.redis_server import RedisServer  # noqa: E402
-from jobboard.web import JobBoard  # noqa: E402
+from jobboard import JobBoard  # noqa: E402
 
 PREFIX = "/admin/queues"
 TOKEN = "bench-token"

@@ -30,7 +30,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 import jobboard  # noqa: E402
 from jobboard.redis_server import RedisServer  # noqa: E402
-from jobboard.web import JobBoard  # noqa: E402
+from jobboard import JobBoard  # noqa: E402
 
 PREFIX = "/admin/queues"
 TOKEN = "bench-token"

@@ -5,6 +5,8 @@
 >>> board.queue("emails").counts()
 """
 
+from typing import TYPE_CHECKING
+
 from .board import Board, Queue
 from .config import Retention
 from .context import log, progress
@@ -20,14 +22,16 @@ from .errors import (
     TaskNotFound,
 )
 from .huey import RedisHuey, track
+from .version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from .extension import JobBoard
 
 
 def __getattr__(name: str) -> object:
     # The Flask extension is imported lazily: consumers need not import Flask.
     if name == "JobBoard":
-        from .web import JobBoard
+        from .extension import JobBoard
 
         return JobBoard
     raise AttributeError(name)

@@ -13,7 +13,6 @@ import datetime as dt
 import inspect
 import json
 import math
-import pickle
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,11 +26,11 @@ from .config import TrackingConfig
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
+from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
 from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
                       RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
                       Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
                       RunningJob)
-from .storage import now_ms
 from .tracking import message_argv
 
 if TYPE_CHECKING:
@@ -39,8 +38,13 @@ if TYPE_CHECKING:
 
 CHUNK = 500  # ids per round trip in bulk actions: memory stays flat whatever the total
 SEARCH_SCAN_LIMIT = 20_000  # ids examined by one search before it says "incomplete"
-MAX_PAGE = 500
+#: Most jobs one ``Queue.jobs()`` call returns (the CLI's ``--limit`` has the same bound).
+MAX_PAGE_SIZE = 500
+#: Highest page number the pages and the API accept (deeper is a typo, not a use).
+MAX_PAGE_NUMBER = 1_000_000
+#: Metric windows: name -> (span in seconds, bucket size in seconds).
 WINDOWS = {"1h": (3600, 60), "24h": (86400, 60), "7d": (7 * 86400, 86400), "90d": (90 * 86400, 86400)}
+#: Sort orders of job lists.
 ORDERS = ("newest", "oldest")
 
 
@@ -86,6 +90,13 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
                    undecodable=f"{type(exc).__name__}: {exc}")
 
 
+def _where(huey: Any) -> str:
+    """Where a Huey's storage keeps its data: the connection's host, port (or socket) and db."""
+    kwargs = huey.storage.conn.connection_pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    return f"redis {where}/{kwargs.get('db', 0)}"
+
+
 def _loads_message(data: bytes, serializer: Serializer | None) -> Any:
     return (serializer or Serializer()).deserialize(data)
 
@@ -113,6 +124,16 @@ class Board:
                     "jobboard.RedisHuey(...) or call jobboard.track(huey) first.")
             self._hueys[h.storage.name] = h
         first = next(iter(self._hueys.values()), None)
+        for h in self._hueys.values():
+            # Every queue is read through one client and one key prefix: a Huey on another
+            # Redis (or database, or prefix) would be read in the wrong place, silently.
+            if first is not None and (_where(h) != _where(first)
+                                      or h.jobboard.config.prefix != first.jobboard.config.prefix):
+                raise ConfigurationError(
+                    f"Board() reads every queue through one Redis connection, but queue "
+                    f"{h.storage.name!r} uses {_where(h)} prefix {h.jobboard.config.prefix!r} "
+                    f"and {first.storage.name!r} uses {_where(first)} prefix "
+                    f"{first.jobboard.config.prefix!r}. Make one Board per Redis and prefix.")
         if redis is None:
             if first is None:
                 raise ConfigurationError("Board needs Huey instances or a redis= client.")
@@ -123,11 +144,13 @@ class Board:
         self._scripts: dict[str, Any] = {}
 
     def script(self, name: str) -> Any:
+        """The Lua script ``jobboard.scripts.<name>``, registered once on this board's Redis."""
         if name not in self._scripts:
             self._scripts[name] = self.redis.register_script(getattr(scripts, name))
         return self._scripts[name]
 
     def huey_for(self, queue: str) -> "Huey | None":
+        """The Huey instance given for ``queue``, or None (a board read straight from Redis)."""
         return self._hueys.get(queue)
 
     def queue_names(self) -> list[str]:
@@ -137,6 +160,7 @@ class Board:
         return sorted(names)
 
     def queues(self) -> list["Queue"]:
+        """Every queue of :meth:`queue_names`, sorted by name."""
         return [Queue(self, n) for n in self.queue_names()]
 
     def queue(self, name: str) -> "Queue":
@@ -175,6 +199,7 @@ class Board:
         raise JobNotFound("*", job_id)
 
     def consumers(self, queue: str | None = None) -> list[Consumer]:
+        """Live consumers (heartbeat younger than CONSUMER_ALIVE_SECONDS), of one queue or all."""
         names = [queue] if queue else self.queue_names()
         out: list[Consumer] = []
         for n in names:
@@ -182,6 +207,7 @@ class Board:
         return out
 
     def periodic(self, queue: str | None = None) -> list[PeriodicTask]:
+        """Periodic tasks registered by consumers, of one queue or all."""
         names = [queue] if queue else self.queue_names()
         out: list[PeriodicTask] = []
         for n in names:
@@ -250,6 +276,7 @@ class Queue:
         return sorted(t.decode() for t in self.redis.smembers(self.keys.tasks))
 
     def is_paused(self) -> bool:
+        """Whether the queue is paused (consumers take none of its jobs)."""
         return bool(self.redis.exists(self.keys.paused))
 
     @staticmethod
@@ -283,8 +310,8 @@ class Queue:
             offset, limit = int(offset), int(limit)
         except (TypeError, ValueError):
             raise InvalidArgument("offset and limit must be whole numbers.") from None
-        if offset < 0 or not 1 <= limit <= MAX_PAGE:
-            raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}.")
+        if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE_SIZE}.")
         search = (search or "").strip() or None
         scan_task = self._scan_task(state, task)
         if search or scan_task:
@@ -553,7 +580,8 @@ class Queue:
         return int(res[0]), [i.decode() for i in res[1:]]
 
     def remove_many(self, ids: Iterable[str]) -> int:
-        """Remove each job that can be removed (running ones are skipped); returns how many were."""
+        """Remove each job of ``ids`` that exists and is not running, in chunks; returns how
+        many were removed."""
         ids = list(ids)
         return sum(self._remove(ids[i: i + CHUNK])[0] for i in range(0, len(ids), CHUNK))
 
@@ -619,6 +647,7 @@ class Queue:
         self.redis.set(self.keys.paused, str(now_ms()))
 
     def resume(self) -> None:
+        """Undo :meth:`pause`, and wake consumers blocked waiting for its jobs."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(self.keys.paused)
         pipe.lpush(self.keys.wake, *(["1"] * 16))  # wake consumers blocked on the queue
@@ -630,18 +659,11 @@ class Queue:
     def _task_class(self, task_name: str) -> Any:
         if self.huey is None:
             raise TaskNotFound(self.name, task_name, "this board has no Huey instance for the queue")
-        registry = self.huey._registry
-        cls = registry._registry.get(task_name)
-        if cls is None:  # accept the short name when it is unambiguous
-            hits = [c for n, c in registry._registry.items() if n.rsplit(".", 1)[-1] == task_name]
-            cls = hits[0] if len(hits) == 1 else None
-        if cls is None:
+        registry = self.huey._registry._registry
+        name = match_name(task_name, registry)  # the short name too, when unambiguous
+        if name is None:
             raise TaskNotFound(self.name, task_name)
-        return cls
-
-    def task_names(self) -> list[str]:
-        """Tasks that can be submitted (registered on this board's Huey for the queue)."""
-        return sorted(self.huey._registry._registry) if self.huey else []
+        return registry[name]
 
     def task_signature(self, task_name: str) -> inspect.Signature:
         """The signature of the function behind a task (for argument checks)."""
@@ -670,6 +692,10 @@ class Queue:
         cls = self._task_class(task_name)
         huey = self.huey
         assert huey is not None
+        if priority is not None and not -PRIORITY_LIMIT <= int(priority) <= PRIORITY_LIMIT:
+            raise InvalidArgument(
+                f"priority must be between {-PRIORITY_LIMIT:,} and {PRIORITY_LIMIT:,} "
+                f"(got {priority:,}): beyond that, jobs of one priority could run out of order.")
         when = None
         if delay is not None or eta is not None:
             ts = eta if eta is not None else time.time() + float(delay)  # type: ignore[arg-type]
@@ -696,7 +722,8 @@ class Queue:
     def consumers(self) -> list[Consumer]:
         """Consumers of this queue whose heartbeat is fresh."""
         now = now_ms()
-        ids = self.redis.zrangebyscore(self.keys.consumers, now - 60_000, "+inf")
+        ids = self.redis.zrangebyscore(self.keys.consumers, now - CONSUMER_ALIVE_SECONDS * 1000,
+                                       "+inf")
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -738,6 +765,7 @@ class Queue:
         return out
 
     def periodic(self) -> list[PeriodicTask]:
+        """This queue's periodic tasks: schedule, next and last run, last outcome, paused."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(self.keys.periodic)
         pipe.smembers(self.keys.periodic_paused)
@@ -786,10 +814,12 @@ class Queue:
         return msg.id
 
     def pause_periodic(self, name: str) -> None:
+        """Stop scheduling periodic task ``name`` until resumed; raises PeriodicTaskNotFound."""
         self._periodic_entry(name)
         self.redis.sadd(self.keys.periodic_paused, name)
 
     def resume_periodic(self, name: str) -> None:
+        """Schedule periodic task ``name`` again; raises PeriodicTaskNotFound."""
         self._periodic_entry(name)
         self.redis.srem(self.keys.periodic_paused, name)
 
@@ -868,7 +898,7 @@ class Queue:
         pipe.zcard(self.keys.state(WAITING))
         pipe.zrange(self.keys.state(WAITING), 0, 0)
         pipe.exists(self.keys.paused)
-        pipe.zcount(self.keys.consumers, int(now * 1000) - 30_000, "+inf")
+        pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
         for m in range(minute - 59, minute + 1):
             pipe.hmget(self.keys.minute(m), "done", "fail")
         res = pipe.execute()

@@ -24,8 +24,12 @@ from typing import Any
 import click
 import redis
 
-from .errors import ConfigurationError, JobboardError
+from . import config_file
+from .board import MAX_PAGE_NUMBER, MAX_PAGE_SIZE, ORDERS, Board
+from .errors import REDIS_OUTAGE, ConfigurationError, JobboardError, is_out_of_memory
+from .primitives import parse_duration as parse_seconds
 from .records import FINISHED_STATES, STATES
+from .roles import ROLES
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 #: Ids handled per round trip by bulk actions run from the CLI (bounded memory, live progress).
@@ -66,17 +70,20 @@ class ErrorHandlingGroup(click.Group):
             raise
         except JobboardError as e:
             raise click.ClickException(str(e)) from None
-        except redis.exceptions.ConnectionError as e:
+        except REDIS_OUTAGE as e:
+            if is_out_of_memory(e):
+                raise click.ClickException(
+                    f"Redis is out of memory and refuses writes ({e}); nothing was changed. "
+                    "Free memory (jobboard clean, shorter retention) or raise maxmemory."
+                ) from None
             raise click.ClickException(
                 f"Cannot reach Redis ({e}). Check --redis-url / REDIS_URL.") from None
         except redis.exceptions.RedisError as e:
             raise click.ClickException(f"Redis error: {e}") from None
 
 
-def redis_board(url: str) -> Any:
+def redis_board(url: str) -> Board:
     """A Board read straight from Redis; queues are the ones found there."""
-    from . import Board  # type: ignore[attr-defined]  # the core, jobboard/board.py
-
     client = redis.Redis.from_url(url)
     return Board(redis=client, queues=None)
 
@@ -148,9 +155,8 @@ def short(text: str | None, width: int = 50) -> str:
 
 
 def parse_duration(value: str) -> float:
-    from .api.validate import parse_duration as parse
-
-    seconds = parse(value)
+    """Seconds from ``--older-than`` (``90``, ``30m``, ``24h``, ``7d``), or a usage error."""
+    seconds = parse_seconds(value)
     if seconds is None or seconds < 0:
         raise click.BadParameter(f"{value!r}: use seconds or a duration like 30m, 24h, 7d.")
     return seconds
@@ -197,10 +203,9 @@ def stats(c: Context) -> None:
 @click.option("--state", type=click.Choice(STATES), default="failed", show_default=True)
 @click.option("--task", help="Only jobs of this task.")
 @click.option("--search", "-q", help="Search job id, args or error text.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=25, show_default=True)
-@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--order", type=click.Choice(["newest", "oldest"]), default="newest",
-              show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE_SIZE), default=25, show_default=True)
+@click.option("--page", type=click.IntRange(1, MAX_PAGE_NUMBER), default=1, show_default=True)
+@click.option("--order", type=click.Choice(ORDERS), default="newest", show_default=True)
 @pass_ctx
 def jobs(c: Context, queue: str, state: str, task: str | None, search: str | None,
          limit: int, page: int, order: str) -> None:
@@ -406,8 +411,6 @@ def empty(c: Context, queue: str, yes: bool) -> None:
 # -- users and tokens (the JOBBOARD_CONFIG file) -------------------------------------------
 
 def _config(c: Context) -> tuple[Any, dict[str, Any]]:
-    from .api import config_file
-
     return config_file, config_file.load(c.config_path)
 
 
@@ -431,7 +434,7 @@ def users() -> None:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), default="viewer",
+@click.option("--role", type=click.Choice(ROLES), default="viewer",
               show_default=True)
 @pass_ctx
 def users_add(c: Context, name: str, role: str) -> None:
@@ -481,7 +484,7 @@ def tokens() -> None:
 
 
 @tokens.command("add")
-@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), default="viewer",
+@click.option("--role", type=click.Choice(ROLES), default="viewer",
               show_default=True)
 @click.option("--name", default="", help="A label, e.g. the script that uses it.")
 @pass_ctx

@@ -92,3 +92,24 @@ class RedisOutOfMemory(JobboardError, redis.exceptions.OutOfMemoryError):
             "job was not recorded. Free memory (shorter retention, `jobboard clean`), raise "
             "maxmemory, or retry later." + (f" Redis said: {detail}" if detail else "")
         )
+
+
+#: Redis errors that mean "Redis cannot serve us right now", not "the request is wrong":
+#: every adapter answers them with 503 and a Retry-After (health with "unavailable").
+#: ``OutOfMemoryError`` (maxmemory with noeviction: writes refused) is one of them; it is
+#: a ``ResponseError``, so it must be tested before any generic Redis error.
+REDIS_OUTAGE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError, redis.exceptions.OutOfMemoryError,
+)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis refusing a write at maxmemory (ours or redis-py's).
+
+    A Lua script that hits the limit comes back as a plain ``ResponseError`` whose text
+    starts with OOM (redis-py maps only the top-level reply), so the text is checked too.
+    """
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return True
+    return isinstance(exc, redis.exceptions.ResponseError) and "OOM " in str(exc)[:64]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
+
+from .primitives import short_name
 
 # Job states. A job is in exactly one of them; each has one Redis set of ids per queue.
 WAITING = "waiting"
@@ -20,7 +23,7 @@ FAILED = "failed"  # retries exhausted (or stalled too often)
 REVOKED = "revoked"
 EXPIRED = "expired"
 CANCELED = "canceled"  # CancelExecution with no retry left
-INTERRUPTED = "interrupted"  # consumer stopped mid-run and the job was not put back
+INTERRUPTED = "interrupted"  # reserved: SIGTERM puts a running job back to waiting
 LOCKED = "locked"  # lock_task held elsewhere and no retry left
 RATE_LIMITED = "rate_limited"  # rate limit hit and no retry left
 
@@ -135,7 +138,7 @@ class Job:
     @property
     def short_task(self) -> str:
         """The task name without its module path (``worker.send_email`` -> ``send_email``)."""
-        return self.task.rsplit(".", 1)[-1] if self.task else ""
+        return short_name(self.task)
 
     @property
     def is_finished(self) -> bool:
@@ -186,6 +189,18 @@ class JobPage:
     order: str = "newest"
     scanned: int | None = None
     complete: bool = True
+
+    def __iter__(self) -> Iterator[Job]:
+        """``for job in queue.jobs("failed")``: the jobs of this page."""
+        return iter(self.jobs)
+
+    def __len__(self) -> int:
+        """Jobs on this page (``total`` is how many match in all)."""
+        return len(self.jobs)
+
+    def __bool__(self) -> bool:
+        # A page with no jobs is falsy, like a list, whatever its total.
+        return bool(self.jobs)
 
     @property
     def has_next(self) -> bool:
@@ -244,7 +259,7 @@ class PeriodicTask:
 
     @property
     def short_name(self) -> str:
-        return self.name.rsplit(".", 1)[-1]
+        return short_name(self.name)
 
 
 @dataclass

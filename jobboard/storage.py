@@ -9,7 +9,6 @@ the same call. Higher priority numbers run first; within a priority, first in, f
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -19,15 +18,10 @@ from . import scripts
 from .connections import DirectScript
 from .errors import RedisOutOfMemory
 from .keys import QueueKeys
+from .primitives import PRIORITY_LIMIT, now_ms  # noqa: F401  (tracking imports them from here)
 
 if TYPE_CHECKING:
     from .tracking import Tracker
-
-PRIORITY_LIMIT = 1_000_000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class TrackingStorage(RedisStorage):

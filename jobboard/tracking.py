@@ -492,7 +492,7 @@ class Tracker:
 
     def consumer_started(self, options: dict[str, Any], consumer: Any = None) -> None:
         """Called from ``create_consumer`` in the huey_consumer main process."""
-        from . import __version__
+        from .version import __version__
 
         self.stop_flag = getattr(consumer, "stop_flag", None)
         self.consumer_info = {

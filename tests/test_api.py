@@ -9,7 +9,6 @@ import socket
 import time
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from huey import crontab
@@ -17,7 +16,6 @@ from openapi_spec_validator import validate as validate_openapi
 from werkzeug.security import generate_password_hash
 
 import jobboard
-from jobboard.web.auth import password_stamp
 from test_api_helpers import (  # noqa: F401  (fixtures)
     API,
     PREFIX,
@@ -301,9 +299,12 @@ def test_browser_session_works_and_needs_the_csrf_token(huey: Any) -> None:
         "alice": {"password_hash": generate_password_hash("secret-pw"), "role": "operator"}})
     client = app.test_client()
     with client.session_transaction() as sess:
-        sess["jobboard_user"] = "alice"
-        sess["jobboard_stamp"] = password_stamp(app.config["JOBBOARD_USERS"]["alice"]["password_hash"])
         sess["jobboard_csrf"] = "csrf-token-value"
+    signed_in = client.post(f"{PREFIX}/login", data={
+        "username": "alice", "password": "secret-pw", "csrf_token": "csrf-token-value"})
+    assert signed_in.status_code == 303
+    with client.session_transaction() as sess:
+        sess["jobboard_csrf"] = "csrf-token-value"  # login starts a fresh session
     assert client.get(f"{API}/queues").status_code == 200
     no_token = client.post(f"{API}/queues/emails/pause")
     assert no_token.status_code == 400 and error_of(no_token)["code"] == "csrf_failed"

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import jobboard
-from jobboard.web import JobBoard
+from jobboard import JobBoard
 
 PREFIX = "/admin/queues"
 API = PREFIX + "/api"

@@ -11,8 +11,8 @@ from test_web_support import (
     PASSWORD, PREFIX, TOKENS, csrf_from, login, make_app, make_huey,
 )
 
-from jobboard.web import JobBoard
-from jobboard.web.auth import ROLES
+from jobboard import JobBoard
+from jobboard.roles import ROLES
 
 
 @pytest.fixture
@@ -68,19 +68,61 @@ def test_next_only_redirects_to_local_paths(client: FlaskClient, evil: str) -> N
     assert resp.location == f"{PREFIX}/"
 
 
-def test_wrong_password_then_throttled(app: Flask, client: FlaskClient) -> None:
-    app.config["JOBBOARD_LOGIN_ATTEMPTS"] = 3
+def _sign_in(client: FlaskClient, username: str, password: str, address: str) -> Any:
     token = csrf_from(client.get(f"{PREFIX}/login").get_data(as_text=True))
-    for _ in range(3):
-        resp = client.post(f"{PREFIX}/login", data={
-            "username": "admin", "password": "nope", "csrf_token": token})
+    return client.post(f"{PREFIX}/login", data={
+        "username": username, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address})
+
+
+def test_failed_logins_slow_down_only_that_user_and_address(app: Flask) -> None:
+    app.config["JOBBOARD_LOGIN_FREE_FAILURES"] = 2
+    attacker, admin = app.test_client(), app.test_client()
+    for _ in range(2):  # the free failures: no delay yet
+        resp = _sign_in(attacker, "admin", "nope", "203.0.113.9")
         assert resp.status_code == 401
         assert "Wrong username or password" in resp.get_data(as_text=True)
-    # Even the right password is refused until the window passes.
-    resp = client.post(f"{PREFIX}/login", data={
-        "username": "admin", "password": PASSWORD, "csrf_token": token})
+    # More failures of the pair, counted straight into the throttle (no waiting out the
+    # delays in real time): each one doubles the delay, 1 s, 2 s, ... 64 s.
+    with app.test_request_context():
+        from jobboard.web.views import login_throttle
+
+        throttle = login_throttle()
+        for _ in range(7):
+            throttle.failed("admin", "203.0.113.9")
+        assert throttle.retry_after("admin", "203.0.113.9") > 32
+    # The guessing address waits, even with the right password...
+    resp = _sign_in(attacker, "admin", PASSWORD, "203.0.113.9")
     assert resp.status_code == 429
-    assert int(resp.headers["Retry-After"]) > 0
+    assert 32 < int(resp.headers["Retry-After"]) <= 64
+    # ... while the real admin signs in from their own address, and another user from the
+    # attacker's address (a shared proxy address locks nobody else out).
+    assert _sign_in(admin, "admin", PASSWORD, "198.51.100.7").status_code == 303
+    assert admin.get(f"{PREFIX}/").status_code == 200
+    assert _sign_in(app.test_client(), "viewer", PASSWORD, "203.0.113.9").status_code == 303
+
+
+def test_throttle_delays_grow_and_are_bounded(redis_client: Any) -> None:
+    from jobboard.shared.throttle import LoginThrottle, delay_after
+
+    assert [delay_after(n, 3, 300) for n in range(1, 8)] == [0, 0, 0, 1, 2, 4, 8]
+    assert delay_after(10_000, 3, 300) == 300  # capped, never a lockout
+    throttle = LoginThrottle(redis_client, free=1, max_delay=10)
+    now = 1_000_000.0
+    throttle.failed("Admin", "10.0.0.1", now=now)
+    assert throttle.retry_after("admin", "10.0.0.1", now=now) == 0  # one free failure
+    throttle.failed("admin", "10.0.0.1", now=now)
+    assert throttle.retry_after("admin", "10.0.0.1", now=now) == 1
+    assert throttle.retry_after("admin", "10.0.0.1", now=now + 1) == 0
+    for _ in range(20):
+        throttle.failed("admin", "10.0.0.1", now=now)
+    assert throttle.retry_after("admin", "10.0.0.1", now=now) == 10
+    # One small hash per pair, expiring by itself: a spray of usernames cannot grow memory
+    # without bound, and it never clears anyone else's count.
+    key = redis_client.keys("jobboard:web:login:*")
+    assert len(key) == 1 and 0 < redis_client.ttl(key[0]) <= 10 * 4 + 60
+    throttle.succeeded("admin", "10.0.0.1")
+    assert throttle.retry_after("admin", "10.0.0.1", now=now) == 0
 
 
 def test_unknown_user_is_refused_like_a_wrong_password(client: FlaskClient) -> None:
@@ -101,6 +143,33 @@ def test_logout_ends_the_session(client: FlaskClient) -> None:
     resp = client.post(f"{PREFIX}/logout", data={"csrf_token": token})
     assert resp.status_code == 303
     assert client.get(f"{PREFIX}/").status_code == 302
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(app: Flask) -> None:
+    client = app.test_client()
+    token = login(client, "admin")
+    stolen = client.get_cookie("session")
+    assert stolen is not None
+    thief = app.test_client()
+    thief.set_cookie("session", stolen.value)
+    assert thief.get(f"{PREFIX}/").status_code == 200  # the copy works while signed in
+    assert client.post(f"{PREFIX}/logout", data={"csrf_token": token}).status_code == 303
+    # The session record is gone from Redis: the replayed cookie is anonymous now.
+    assert thief.get(f"{PREFIX}/").status_code == 302
+    assert thief.get(f"{PREFIX}/api/queues").status_code == 401
+
+
+def test_sessions_last_hours_and_are_secure_under_https(app: Flask, redis_client: Any) -> None:
+    client = app.test_client()
+    page = client.get(f"{PREFIX}/login", base_url="https://localhost")
+    token = csrf_from(page.get_data(as_text=True))
+    resp = client.post(f"{PREFIX}/login", base_url="https://localhost", data={
+        "username": "viewer", "password": PASSWORD, "csrf_token": token})
+    assert resp.status_code == 303
+    cookie = resp.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "Expires" not in cookie
+    (key,) = redis_client.keys("jobboard:web:session:*")
+    assert 7 * 3600 < redis_client.ttl(key) <= 8 * 3600
 
 
 def test_password_change_logs_out_existing_sessions(app: Flask, client: FlaskClient) -> None:

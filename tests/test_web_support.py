@@ -17,7 +17,7 @@ from huey import crontab
 from werkzeug.security import generate_password_hash
 
 import jobboard
-from jobboard.web import JobBoard
+from jobboard import JobBoard
 
 PREFIX = "/admin/queues"
 PASSWORD = "correct horse battery staple"

@@ -1,6 +1,6 @@
 """Health checks: ``<prefix>/health/ready`` for load balancers, ``/health/detailed`` for people.
 
-``ready`` only asks whether Redis answers (200 / 503) and is open by default
+``ready`` only asks whether Redis answers and accepts writes (200 / 503) and is open by default
 (``JOBBOARD_HEALTH_OPEN``, default True) because orchestrators probe it without credentials.
 ``detailed`` reports every queue's health from the core (backlog, age of the oldest waiting
 job, failure rates, consumers alive, paused, reasons) and needs the viewer role unless
@@ -11,28 +11,17 @@ unhealthy, for monitors that only look at status codes.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-import redis.exceptions
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
+from ..errors import REDIS_OUTAGE, is_out_of_memory
+from ..shared.state import get_board, get_state
 from . import access, serialize
 from .errors import to_response
 
 health_blueprint = Blueprint("jobboard_health", __name__)
-
-_OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-           redis.exceptions.BusyLoadingError)
-
-
-@health_blueprint.errorhandler(Exception)
-def _handle(exc: Exception) -> Response:
-    return to_response(exc)
-
-
-def _board():  # type: ignore[no-untyped-def]
-    from ..web.extension import get_board
-
-    return get_board()
+health_blueprint.register_error_handler(Exception, to_response)
 
 
 def _no_cache(resp: Response) -> Response:
@@ -40,20 +29,42 @@ def _no_cache(resp: Response) -> Response:
     return resp
 
 
+def _unavailable(body: dict[str, Any]) -> Response:
+    resp = jsonify({"status": "unavailable", **body})
+    resp.status_code = 503
+    resp.headers["Retry-After"] = "5"
+    return _no_cache(resp)
+
+
+def out_of_memory(info: dict[str, Any]) -> bool:
+    """Whether ``INFO memory`` says Redis refuses writes: maxmemory reached, noeviction."""
+    limit = int(info.get("maxmemory") or 0)
+    policy = str(info.get("maxmemory_policy") or "")
+    return limit > 0 and policy == "noeviction" and int(info.get("used_memory") or 0) >= limit
+
+
 @health_blueprint.get("/health/ready")
 def ready() -> Response:
-    """200 when Redis answers a PING, 503 when it does not."""
-    if not access.open_flag("JOBBOARD_HEALTH_OPEN", True):
+    """200 when Redis answers and accepts writes; 503 when it is down or out of memory.
+
+    A Redis at maxmemory with the noeviction policy still answers PING but refuses every
+    enqueue, so readiness reads ``INFO memory`` too (one round trip for both)."""
+    if not access.open_flag("JOBBOARD_HEALTH_OPEN"):
         access.check("viewer")
     started = time.perf_counter()
     try:
-        _board().ping()
-    except _OUTAGE as e:
-        resp = jsonify({"status": "unavailable", "redis": False,
-                        "error": f"Redis is not answering: {e.__class__.__name__}"})
-        resp.status_code = 503
-        resp.headers["Retry-After"] = "5"
-        return _no_cache(resp)
+        info = get_board().redis.info("memory")
+    except REDIS_OUTAGE as e:
+        if is_out_of_memory(e):
+            return _unavailable({"redis": True, "out_of_memory": True,
+                                 "error": "Redis is out of memory: writes are refused."})
+        return _unavailable({"redis": False,
+                             "error": f"Redis is not answering: {e.__class__.__name__}"})
+    if out_of_memory(info):
+        return _unavailable({
+            "redis": True, "out_of_memory": True,
+            "error": "Redis is out of memory (used_memory >= maxmemory with the noeviction "
+                     "policy): enqueues and actions are refused until memory is freed."})
     ms = round((time.perf_counter() - started) * 1000, 3)
     return _no_cache(jsonify({"status": "ok", "redis": True, "latency_ms": ms}))
 
@@ -61,10 +72,10 @@ def ready() -> Response:
 @health_blueprint.get("/health/detailed")
 def detailed() -> Response:
     """Every queue's health, with the reasons when one is not healthy."""
-    if not access.open_flag("JOBBOARD_HEALTH_DETAILED_OPEN", False):
+    if not access.open_flag("JOBBOARD_HEALTH_DETAILED_OPEN"):
         access.check("viewer")
-    thresholds = current_app.config.get("JOBBOARD_HEALTH_THRESHOLDS") or None
-    queues = [serialize.health(q.health(thresholds)) for q in _board().queues()]
+    thresholds = get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None
+    queues = [serialize.health(q.health(thresholds)) for q in get_board().queues()]
     healthy = all(h["healthy"] for h in queues)
     resp = jsonify({"status": "ok" if healthy else "unhealthy", "healthy": healthy,
                     "checked_at": time.time(), "queues": queues})

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
+from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS
+from ..primitives import DURATION_PATTERN, PRIORITY_LIMIT
 from ..records import FINISHED_STATES, STATES
-from .serialize import WINDOWS
-from .validate import DURATION_PATTERN, MAX_ETA, MAX_PER_PAGE, MAX_SECONDS, SUBMIT_FIELDS
+from ..version import __version__
+from .validate import MAX_ETA, MAX_PER_PAGE, MAX_SECONDS, SUBMIT_FIELDS
 
 JSON = "application/json"
 
@@ -108,7 +109,7 @@ SCHEMAS: dict[str, Any] = {
     "JobPage": obj({
         "queue": {"type": "string"}, "state": {"type": "string", "enum": list(STATES)},
         "task": STR_OR_NULL, "q": STR_OR_NULL,
-        "order": {"type": "string", "enum": ["newest", "oldest"]},
+        "order": {"type": "string", "enum": list(ORDERS)},
         "page": {"type": "integer", "minimum": 1},
         "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
         "pages": {"type": "integer", "minimum": 1}, "total": {"type": "integer"},
@@ -122,7 +123,7 @@ SCHEMAS: dict[str, Any] = {
                  "description": "Task name as registered with Huey (full or short)."},
         "args": {"type": "array", "description": "Positional arguments (JSON values)."},
         "kwargs": {"type": "object", "description": "Keyword arguments (JSON values)."},
-        "priority": nullable("integer", minimum=-2**31, maximum=2**31,
+        "priority": nullable("integer", minimum=-PRIORITY_LIMIT, maximum=PRIORITY_LIMIT,
                              description="Higher runs first."),
         "delay": nullable("number", minimum=0, maximum=MAX_SECONDS,
                           description="Seconds from now."),
@@ -300,11 +301,11 @@ def paths() -> dict[str, Any]:
                 query("task", {"type": "string", "maxLength": 200}, "Task name filter."),
                 query("q", {"type": "string", "maxLength": 200},
                       "Search job id, args or error text."),
-                query("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER},
                       "Page number, from 1."),
                 query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
                       "Jobs per page (default 25)."),
-                query("order", {"type": "string", "enum": ["newest", "oldest"]},
+                query("order", {"type": "string", "enum": list(ORDERS)},
                       "Default newest."),
             ], tag="jobs", op_id="listJobs"),
             "post": op(

@@ -25,13 +25,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import redis.exceptions
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
+from ..board import Board
+from ..errors import REDIS_OUTAGE
 from ..records import STATES
+from ..shared.state import get_board, get_state
 from . import access
 from .errors import to_response
 
@@ -39,8 +41,6 @@ log = logging.getLogger("jobboard.api")
 
 metrics_blueprint = Blueprint("jobboard_metrics", __name__)
 
-_OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-           redis.exceptions.BusyLoadingError)
 QUANTILES = (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99"))
 EVENTS = ("enqueued", "completed", "failed", "retried")
 #: Windows reported by jobboard_queue_events (the core's own metric windows).
@@ -50,7 +50,7 @@ EVENT_WINDOWS = ("1h", "24h")
 class BoardCollector:
     """Collects every jobboard family from one core Board, at scrape time."""
 
-    def __init__(self, board: Any, per_task: bool = True,
+    def __init__(self, board: Board, per_task: bool = True,
                  health_thresholds: dict[str, Any] | None = None) -> None:
         self.board = board
         self.per_task = per_task
@@ -66,7 +66,7 @@ class BoardCollector:
         started = time.perf_counter()
         try:
             families = list(self._families())
-        except _OUTAGE as e:
+        except REDIS_OUTAGE as e:
             log.warning("metrics scrape: Redis unavailable: %s", e)
             up.add_metric([], 0)
             yield up
@@ -164,7 +164,7 @@ class BoardCollector:
         yield oldest
 
 
-def render(board: Any, accept: str | None = None, per_task: bool = True,
+def render(board: Board, accept: str | None = None, per_task: bool = True,
            health_thresholds: dict[str, Any] | None = None) -> tuple[bytes, str]:
     """The exposition text for ``board`` and its content type (OpenMetrics if accepted)."""
     registry = CollectorRegistry(auto_describe=False)
@@ -173,21 +173,17 @@ def render(board: Any, accept: str | None = None, per_task: bool = True,
     return encoder(registry), content_type
 
 
-@metrics_blueprint.errorhandler(Exception)
-def _handle(exc: Exception) -> Response:
-    return to_response(exc)
+metrics_blueprint.register_error_handler(Exception, to_response)
 
 
 @metrics_blueprint.get("/metrics")
 def metrics() -> Response:
-    if not access.open_flag("JOBBOARD_METRICS_OPEN", False):
+    if not access.open_flag("JOBBOARD_METRICS_OPEN"):
         access.check("viewer")
-    from ..web.extension import get_board
-
     body, content_type = render(
         get_board(), request.headers.get("Accept"),
-        per_task=access.open_flag("JOBBOARD_METRICS_PER_TASK", True),
-        health_thresholds=current_app.config.get("JOBBOARD_HEALTH_THRESHOLDS") or None)
+        per_task=access.open_flag("JOBBOARD_METRICS_PER_TASK"),
+        health_thresholds=get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None)
     resp = Response(body, content_type=content_type)
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..board import WINDOWS
 from ..records import Consumer, Counts, Health, Metrics, PeriodicTask
 
-#: Metric windows the core understands.
-WINDOWS: tuple[str, ...] = ("1h", "24h", "7d", "90d")
-_WINDOW_SECONDS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "90d": 90 * 86400}
 
 
 def counts(c: Counts) -> dict[str, Any]:
@@ -24,7 +22,7 @@ def _pct(values: dict[str, float | None]) -> dict[str, float | None]:
 def throughput(m: Metrics) -> dict[str, Any]:
     """Totals of a window plus completed per minute (what a dashboard tile shows)."""
     t = m.totals
-    minutes = _WINDOW_SECONDS.get(m.window, 3600) / 60
+    minutes = WINDOWS[m.window][0] / 60 if m.window in WINDOWS else 60
     return {"window": m.window, "enqueued": t.enqueued, "completed": t.completed,
             "failed": t.failed, "retried": t.retried,
             "completed_per_minute": round(t.completed / minutes, 3)}

@@ -14,21 +14,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..primitives import DURATION_PATTERN, PRIORITY_LIMIT, parse_duration
 from ..records import FINISHED_STATES, STATES
 from .errors import ApiError
 
+__all__ = ["DURATION_PATTERN", "parse_duration"]  # re-exported for the OpenAPI document
+
+#: Most jobs per API page (below the core's MAX_PAGE_SIZE: JSON pages stay small).
 MAX_PER_PAGE = 100
-MAX_PAGE = 1_000_000
 MAX_ID_LENGTH = 128
 MAX_TEXT = 200
 MAX_SECONDS = 10 * 365 * 86400.0  # ten years: beyond that a delay is a typo
 #: Job ids a client may choose: printable, no whitespace, no path separators.
 #: ("bulk" is taken by POST .../jobs/bulk.)
 ID_PATTERN = re.compile(r"^(?!bulk$)[A-Za-z0-9._:@+=-]{1,128}$")
-#: A duration such as "90", "30m", "24h", "7d" (ASCII only, the same pattern as the document).
-DURATION_PATTERN = r"^ *([0-9]+(?:\.[0-9]+)?) *([smhdwSMHDW]?) *$"
-_DURATION = re.compile(DURATION_PATTERN)
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 SUBMIT_FIELDS = ("task", "args", "kwargs", "priority", "delay", "eta", "retries",
                  "retry_delay", "retry_backoff", "expires", "id")
@@ -68,19 +67,6 @@ def query_text(args: Any, name: str) -> str | None:
     if len(raw) > MAX_TEXT:
         raise bad_param(name, f"at most {MAX_TEXT} characters.")
     return str(raw)
-
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds from a number or ``"90"``, ``"30m"``, ``"24h"``, ``"7d"``; None if not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        m = _DURATION.fullmatch(value)
-        if m:
-            return float(m.group(1)) * _UNIT[m.group(2).lower()]
-    return None
 
 
 @dataclass
@@ -190,8 +176,9 @@ def submission(body: Any, problems: Problems) -> Submission | None:
     if not isinstance(kwargs, dict):
         problems.add("kwargs", "must be an object of keyword arguments.")
     priority = _integer(body.get("priority"))
-    if priority is not None and (not _is_int(priority) or abs(priority) > 2**31):
-        problems.add("priority", "must be an integer (higher runs first).")
+    if priority is not None and (not _is_int(priority) or abs(priority) > PRIORITY_LIMIT):
+        problems.add("priority", f"must be an integer between {-PRIORITY_LIMIT} and "
+                                 f"{PRIORITY_LIMIT} (higher runs first).")
     if body.get("delay") is not None and body.get("eta") is not None:
         problems.add("eta", "give either delay or eta, not both.")
     delay = _seconds(problems, body, "delay")

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
+from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Board, Queue
 from ..errors import PeriodicTaskNotFound
-from ..records import STATES
+from ..records import STATES, Counts
+from ..shared.auth import client_address, current_user_name
+from ..shared.state import get_board, get_state
 from . import access, ratelimit, serialize, validate
 from .errors import ApiError, json_body, to_response
+from .openapi import document
 from .validate import Problems
 
 api_blueprint = Blueprint("jobboard_api", __name__)
@@ -25,29 +29,18 @@ def _before() -> None:
     access.enforce()
 
 
-@api_blueprint.errorhandler(Exception)
-def _handle(exc: Exception) -> Response:
-    return to_response(exc)
-
-
-@api_blueprint.after_request
-def _no_store(resp: Response) -> Response:
-    # Job data changes by the second and may be sensitive: never cache it in proxies.
-    resp.headers.setdefault("Cache-Control", "no-store")
-    return resp
+api_blueprint.register_error_handler(Exception, to_response)
 
 
 # -- helpers -----------------------------------------------------------------------------
 
-def board() -> Any:
+def board() -> Board:
     """The core Board of this app (built by the jobboard extension)."""
-    from ..web.extension import get_board
-
     return get_board()
 
 
 def health_thresholds() -> dict[str, Any] | None:
-    return current_app.config.get("JOBBOARD_HEALTH_THRESHOLDS") or None
+    return get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None  # type: ignore[no-any-return]
 
 
 def job_url(queue: str, job_id: str) -> str:
@@ -67,14 +60,12 @@ def _rate_identity() -> str:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer ") and access.authenticated_by_token():
         return "token:" + header[7:].strip()
-    from ..web.auth import current_user_name
-
-    return f"session:{current_user_name() or '-'}:{request.remote_addr or '-'}"
+    return f"session:{current_user_name() or '-'}:{client_address()}"
 
 
 def spend_rate_limit(cost: int) -> dict[str, str]:
     """Charge ``cost`` submissions; raise 429 with Retry-After when over the limit."""
-    decision = ratelimit.hit(current_app.config, board().redis, _rate_identity(), cost)
+    decision = ratelimit.hit(get_state().config, board().redis, _rate_identity(), cost)
     if decision is None:
         return {}
     headers = {"X-RateLimit-Limit": str(decision.limit),
@@ -89,7 +80,7 @@ def spend_rate_limit(cost: int) -> dict[str, str]:
     return headers
 
 
-def queue_summary(q: Any, counts: Any, consumers_alive: int) -> dict[str, Any]:
+def queue_summary(q: Queue, counts: Counts, consumers_alive: int) -> dict[str, Any]:
     return {
         "name": q.name,
         **serialize.counts(counts),
@@ -99,7 +90,7 @@ def queue_summary(q: Any, counts: Any, consumers_alive: int) -> dict[str, Any]:
     }
 
 
-def _alive_by_queue(b: Any) -> dict[str, int]:
+def _alive_by_queue(b: Board) -> dict[str, int]:
     alive: dict[str, int] = {}
     for c in b.consumers():
         alive[c.queue] = alive.get(c.queue, 0) + 1
@@ -126,7 +117,7 @@ def queues() -> Response:
 def queue(queue: str) -> Response:
     b = board()
     q = b.queue(queue)
-    window = validate.query_choice(request.args, "window", serialize.WINDOWS, "1h")
+    window = validate.query_choice(request.args, "window", tuple(WINDOWS), "1h")
     data = queue_summary(q, q.counts(), len(q.consumers()))
     data["tasks"] = list(q.tasks())
     data["metrics"] = serialize.metrics(q.metrics(window))
@@ -142,9 +133,9 @@ def jobs(queue: str) -> Response:
     state = validate.query_choice(args, "state", STATES, "waiting")
     task = validate.query_text(args, "task")
     search = validate.query_text(args, "q")
-    page = validate.query_int(args, "page", 1, 1, validate.MAX_PAGE)
+    page = validate.query_int(args, "page", 1, 1, MAX_PAGE_NUMBER)
     per_page = validate.query_int(args, "per_page", 25, 1, validate.MAX_PER_PAGE)
-    order = validate.query_choice(args, "order", ("newest", "oldest"), "newest")
+    order = validate.query_choice(args, "order", ORDERS, "newest")
     q = board().queue(queue)
     result = q.jobs(state, offset=(page - 1) * per_page, limit=per_page, task=task,
                     search=search, order=order)
@@ -212,7 +203,7 @@ def submit(queue: str) -> Response:
 def submit_bulk(queue: str) -> Response:
     body = json_body()
     q = board().queue(queue)
-    limit = int(current_app.config.get("JOBBOARD_API_MAX_BULK", 1000))
+    limit = int(get_state().config["JOBBOARD_API_MAX_BULK"])
     problems = Problems()
     validate.only_fields(body, ("jobs",), problems)
     items = body.get("jobs")
@@ -436,8 +427,6 @@ def periodic_resume(name: str) -> Response:
 @api_blueprint.get("/openapi.json")
 @access.needs("viewer")
 def openapi() -> Response:
-    from .openapi import document
-
     # url_for already includes SCRIPT_NAME, so the document is right behind a proxy prefix.
     server = url_for("jobboard_api.queues").rsplit("/queues", 1)[0]
     return ok(document(server_url=server))

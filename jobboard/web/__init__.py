@@ -1,13 +1,6 @@
-"""The embeddable Flask dashboard: ``JobBoard(app, hueys=[...])``.
+"""The dashboard's pages: HTML and htmx fragments over the core API.
 
-See docs/dashboard.md for the configuration keys.
+An adapter: mounted by the extension (:mod:`jobboard.extension`), built on the shared Flask
+layer (:mod:`jobboard.shared`), and never importing the JSON API or the CLI. The blueprint
+is :data:`jobboard.web.views.blueprint`.
 """
-
-from .auth import ROLES, authenticated_by_token, current_role, has_role, require_role
-from .csrf import check_csrf, csrf_token
-from .extension import JobBoard, JobBoardState, get_board, get_state
-
-__all__ = [
-    "ROLES", "JobBoard", "JobBoardState", "authenticated_by_token", "check_csrf",
-    "csrf_token", "current_role", "get_board", "get_state", "has_role", "require_role",
-]

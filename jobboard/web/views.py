@@ -14,25 +14,24 @@ import math
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
-import redis.exceptions
 from flask import (
     Blueprint, Response, abort, flash, get_flashed_messages, redirect, render_template,
     request, url_for,
 )
-from werkzeug.exceptions import HTTPException
 
 from .. import records
-from ..errors import (
-    InvalidArgument, JobNotFound, JobStateError, PeriodicTaskNotFound,
-    QueueNotFound,
-)
-from . import auth, charts
-from .auth import ACTION_ROLES, can, require_role, safe_next
-from .csrf import csrf_token
-from .extension import get_board, get_state
-from .responses import error_response, is_htmx
+from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Queue
+from ..errors import JobNotFound, JobStateError, PeriodicTaskNotFound, QueueNotFound
+from ..primitives import match_name, short_name
+from ..roles import ACTION_ROLES
+from ..shared import auth
+from ..shared.csrf import csrf_token
+from ..shared.errors import error_response, handle_errors, is_htmx
+from ..shared.state import get_board, get_state
+from ..shared.throttle import LoginThrottle
+from . import charts
+from .access import can, here, refuse, require_role, safe_next
 
 blueprint = Blueprint(
     "jobboard", __name__, template_folder="../templates", static_folder="../static",
@@ -42,9 +41,6 @@ blueprint = Blueprint(
 T = TypeVar("T")
 
 PER_PAGE_CHOICES = (25, 50, 100)
-ORDERS = ("newest", "oldest")
-WINDOWS = ("1h", "24h", "7d", "90d")
-MAX_PAGE = 1_000_000
 MAX_SEARCH = 200
 #: "Clean jobs older than ..." choices, in seconds.
 CLEAN_AGES: tuple[tuple[str, float], ...] = (
@@ -64,8 +60,20 @@ def render_page(template: str, **context: Any) -> str:
         template,
         layout="jobboard/_fragment.html" if fragment else "jobboard/base.html",
         is_fragment=fragment,
-        **context,
+        **{**page_context(), **context},
     )
+
+
+def render_error(status: int, message: str, title: str) -> Response:
+    """The dashboard's error page (or fragment) with ``status``: the shared layer's HTML
+    error renderer (wired in by the extension), so every error looks the same."""
+    resp = Response(render_page(
+        "jobboard/error.html", status=status, message=message, title=title,
+        # A Redis outage page polls its own URL and so recovers by itself.
+        poll=status == 503 and request.method == "GET",
+    ), mimetype="text/html")
+    resp.status_code = status
+    return resp
 
 
 def is_poll() -> bool:
@@ -110,19 +118,15 @@ def choice_arg(name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
-def resolve_task(q: Any, task: str | None) -> str | None:
+def resolve_task(q: Queue, task: str | None) -> str | None:
     """A task filter as stored: full names pass, a unique short name (``send_email`` for
     ``app.tasks.send_email``) is expanded; anything else is kept (it matches nothing)."""
     if not task:
         return None
-    names = q.tasks()
-    if task in names:
-        return task
-    hits = [n for n in names if n.rsplit(".", 1)[-1] == task]
-    return hits[0] if len(hits) == 1 else task
+    return match_name(task, q.tasks()) or task
 
 
-def get_queue(name: str) -> Any:
+def get_queue(name: str) -> Queue:
     try:
         return get_board().queue(name)
     except QueueNotFound as exc:
@@ -131,19 +135,20 @@ def get_queue(name: str) -> Any:
 
 @blueprint.app_template_global("jb_page_url")
 def page_url(**changes: Any) -> str:
-    """The current page's URL with some query arguments changed (None removes one)."""
-    args = request.args.to_dict()
+    """The current page's URL with some query arguments changed (None removes one).
+
+    Built with ``url_for`` so it keeps the script root (a proxy's ``/ops``) and the prefix."""
+    args: dict[str, Any] = request.args.to_dict()
     for key, value in changes.items():
         if value is None or value == "":
             args.pop(key, None)
         else:
             args[key] = str(value)
-    query = urlencode(args)
-    return request.path + ("?" + query if query else "")
+    return url_for(request.endpoint or "jobboard.overview", **(request.view_args or {}), **args)
 
 
-@blueprint.context_processor
-def template_context() -> dict[str, Any]:
+def page_context() -> dict[str, Any]:
+    """What every page template gets (the base layout's header, buttons, poll)."""
     state = get_state()
     return {
         "csrf_token": csrf_token,
@@ -162,64 +167,20 @@ def template_context() -> dict[str, Any]:
         "REMOVABLE_STATES": records.REMOVABLE_STATES,
         "STATE_LABELS": STATE_LABELS,
         "now": time.time(),
-        "current_path": request.full_path.rstrip("?"),
+        "current_path": here(),
     }
 
 
 @blueprint.after_request
-def headers(response: Response) -> Response:
+def vary(response: Response) -> Response:
     # The same URL answers with a page or a fragment: caches must keep them apart.
     response.vary.add("HX-Request")
-    if request.endpoint != "jobboard.static":
-        response.headers.setdefault("Cache-Control", "no-store")
-        # Defence in depth behind escaping: no inline script, no eval, nothing foreign.
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
 # --- errors -----------------------------------------------------------------------------
 
-@blueprint.errorhandler(redis.exceptions.ConnectionError)
-@blueprint.errorhandler(redis.exceptions.TimeoutError)
-def redis_down(exc: Exception) -> Response:
-    get_state().live.invalidate()
-    seconds = int(get_state().config.poll_seconds)
-    return error_response(
-        503,
-        f"jobboard cannot reach Redis ({type(exc).__name__}: {exc}). Jobs are not lost: "
-        f"this page checks again every {seconds} s and comes back by itself when Redis answers.",
-        code="redis_unavailable", headers={"Retry-After": str(seconds)},
-    )
-
-
-@blueprint.errorhandler(QueueNotFound)
-@blueprint.errorhandler(JobNotFound)
-@blueprint.errorhandler(PeriodicTaskNotFound)
-def not_found(exc: Exception) -> Response:
-    return error_response(404, str(exc))
-
-
-@blueprint.errorhandler(InvalidArgument)
-def invalid(exc: Exception) -> Response:
-    return error_response(400, str(exc))
-
-
-@blueprint.errorhandler(JobStateError)
-def conflict(exc: Exception) -> Response:
-    return error_response(409, str(exc))
-
-
-@blueprint.errorhandler(HTTPException)
-def http_error(exc: HTTPException) -> Response:
-    if exc.response is not None:
-        return exc.response
-    return error_response(exc.code or 500, exc.description or exc.name)
+handle_errors(blueprint)
 
 
 # --- login ------------------------------------------------------------------------------
@@ -241,23 +202,30 @@ def login() -> Any:
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()[:200]
         password = request.form.get("password") or ""
-        wait = state.login_throttle.retry_after(username)
+        address = auth.client_address()
+        throttle = login_throttle()
+        wait = throttle.retry_after(username, address)
         if wait:
-            resp = error_response(
-                429, f"Too many failed logins. Wait {wait} s and try again.",
-                headers={"Retry-After": str(wait)})
-            return resp
+            return error_response(
+                429, f"Too many failed logins for {username or 'this user'} from your "
+                f"address. Wait {wait} s and try again.", headers={"Retry-After": str(wait)})
         role = auth.check_login(username, password)
         if role is None:
-            state.login_throttle.failed(username)
+            throttle.failed(username, address)
             error = "Wrong username or password."
             status = 401
         else:
-            state.login_throttle.succeeded(username)
+            throttle.succeeded(username, address)
             auth.login_user(username)
             return redirect(next_url, code=303)
-    return render_template("jobboard/login.html", error=error, next=next_url,
-                           layout="jobboard/base.html", poll=False), status
+    return render_page("jobboard/login.html", error=error, next=next_url), status
+
+
+def login_throttle() -> LoginThrottle:
+    """The failed-login throttle, in this app's Redis, with its current settings."""
+    cfg = get_state().config
+    return LoginThrottle(get_board().redis, free=int(cfg["JOBBOARD_LOGIN_FREE_FAILURES"]),
+                         max_delay=float(cfg["JOBBOARD_LOGIN_MAX_DELAY"]))
 
 
 @blueprint.route("/logout", methods=["POST"])
@@ -329,7 +297,7 @@ def queue(queue: str) -> Any:
     per_page = int_arg("per_page", 25, 1, 100)
     if per_page not in PER_PAGE_CHOICES:
         return error_response(400, "per_page must be one of 25, 50 or 100.")
-    page_no = int_arg("page", 1, 1, MAX_PAGE)
+    page_no = int_arg("page", 1, 1, MAX_PAGE_NUMBER)
     order = choice_arg("order", ORDERS, "newest")
     task = (request.args.get("task") or "").strip() or None
     search = (request.args.get("q") or "").strip()[:MAX_SEARCH] or None
@@ -392,9 +360,10 @@ def stats() -> Any:
     """Metrics: throughput, failures, retries, wait/run percentiles, as SVG charts."""
     board = get_board()
     names = [q.name for q in board.queues()]
-    window = choice_arg("window", WINDOWS, "1h")
+    windows = tuple(WINDOWS)
+    window = choice_arg("window", windows, "1h")
     if not names:
-        return render_page("jobboard/stats.html", names=[], window=window, windows=WINDOWS)
+        return render_page("jobboard/stats.html", names=[], window=window, windows=windows)
     name = request.args.get("queue") or names[0]
     q = get_queue(name)
     task = resolve_task(q, (request.args.get("task") or "").strip() or None)
@@ -409,7 +378,7 @@ def stats() -> Any:
             per_task.append((t, tm))
     return render_page(
         "jobboard/stats.html", names=names, queue=name, task=task, tasks=tasks,
-        window=window, windows=WINDOWS, metrics=m, per_task=per_task,
+        window=window, windows=windows, metrics=m, per_task=per_task,
         chart=charts.throughput_chart(m), totals=m.totals,
     )
 
@@ -432,7 +401,7 @@ def job_action(queue: str, job_id: str, action: str) -> Response:
     if action not in JOB_ACTIONS:
         return error_response(404, f"Unknown action {action!r}; try {', '.join(JOB_ACTIONS)}.")
     if not can(action):
-        return auth.refuse(ACTION_ROLES[action])
+        return refuse(ACTION_ROLES[action])
     q = get_queue(queue)
     default = url_for("jobboard.job", queue=queue, job_id=job_id)
     if action == "remove":
@@ -467,7 +436,7 @@ def bulk_confirm(queue: str) -> Any:
     if action not in BULK_ACTIONS:
         return error_response(400, f"Unknown bulk action {action[:40]!r}; try retry or remove.")
     if not can(action):
-        return auth.refuse(ACTION_ROLES[action])
+        return refuse(ACTION_ROLES[action])
     state, task, search = _filters()
     if action == "retry" and state not in records.RETRYABLE_STATES:
         return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot be retried.")
@@ -488,7 +457,7 @@ def bulk(queue: str) -> Response:
     if action not in BULK_ACTIONS:
         return error_response(400, f"Unknown bulk action {action[:40]!r}; try retry or remove.")
     if not can(action):
-        return auth.refuse(ACTION_ROLES[action])
+        return refuse(ACTION_ROLES[action])
     q = get_queue(queue)
     state, task, search = _filters()
     task = resolve_task(q, task)
@@ -522,7 +491,7 @@ def queue_action(queue: str, action: str) -> Response:
     if action not in ("pause", "resume", "empty", "clean"):
         return error_response(404, f"Unknown queue action {action!r}.")
     if not can(action):
-        return auth.refuse(ACTION_ROLES[action])
+        return refuse(ACTION_ROLES[action])
     q = get_queue(queue)
     default = url_for("jobboard.queue", queue=queue)
     if action == "pause":
@@ -561,7 +530,7 @@ def periodic_action(queue: str, action: str) -> Response:
     if method is None:
         return error_response(404, f"Unknown periodic action {action!r}.")
     if not can("run" if action == "run" else f"{action}_periodic"):
-        return auth.refuse("operator")
+        return refuse("operator")
     name = request.form.get("name") or ""
     q = get_queue(queue)
     default = url_for("jobboard.periodic")
@@ -570,7 +539,7 @@ def periodic_action(queue: str, action: str) -> Response:
     except PeriodicTaskNotFound as exc:
         flash(str(exc), "error")
         return back(default)
-    short = name.rsplit(".", 1)[-1]
+    short = short_name(name)
     if action == "run":
         _done(f"{short} queued now as job {result}.")
     else:

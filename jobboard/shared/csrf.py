@@ -19,8 +19,9 @@ import secrets
 
 from flask import Response, abort, request, session
 
-from .extension import get_state
-from .responses import error_response
+from .auth import authenticated_by_token
+from .errors import error_response
+from .state import get_state
 
 SESSION_KEY = "jobboard_csrf"
 FORM_FIELD = "csrf_token"
@@ -39,8 +40,6 @@ def csrf_token() -> str:
 
 def csrf_problem() -> str | None:
     """Why the current request fails the CSRF check, or None when it passes."""
-    from .auth import authenticated_by_token
-
     if authenticated_by_token():
         return None
     fetch_site = request.headers.get("Sec-Fetch-Site")
@@ -79,10 +78,10 @@ def guard_request() -> Response | None:
     """``before_request`` hook: CSRF-check every unsafe request under the jobboard prefix."""
     if request.method in SAFE_METHODS:
         return None
-    prefix = get_state().url_prefix
-    if prefix and not (request.path == prefix or request.path.startswith(prefix + "/")):
+    state = get_state()
+    if not state.owns(request.path):
         return None
-    if not prefix and not (request.blueprint or "").startswith("jobboard"):
+    if not state.url_prefix and not (request.blueprint or "").startswith("jobboard"):
         # Mounted at the site root: only guard our own blueprints, not the host app's.
         return None
     problem = csrf_problem()

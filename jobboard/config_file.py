@@ -9,7 +9,7 @@ A JSON file (path from ``--config`` or ``JOBBOARD_CONFIG``), created with mode 0
 
 ``users`` has exactly the shape of ``JOBBOARD_USERS`` and the token keys map onto
 ``JOBBOARD_API_TOKENS`` (token -> role), so an app merges it into its config with
-:class:`ConfigSync` (done by ``jobboard.api.register`` when ``JOBBOARD_CONFIG`` is set), and
+:class:`ConfigSync` (done by the extension, ``jobboard.extension``, when ``JOBBOARD_CONFIG`` is set), and
 follows later changes of the file without a restart. Passwords are stored as
 Werkzeug hashes only; tokens are stored as given because bearer lookup needs them, hence the
 file's 0600 mode. Writes go to a temporary file renamed over the old one, so a crash never
@@ -29,11 +29,11 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError
+from .errors import ConfigurationError
+from .roles import ROLES
 
 log = logging.getLogger("jobboard.api")
 
-ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
 ENV = "JOBBOARD_CONFIG"
 
 
@@ -137,11 +137,6 @@ def remove_token(data: dict[str, Any], token_or_name: str) -> int:
     for t in matches:
         del tokens[t]
     return len(matches)
-
-
-def apply_to_config(config: MutableMapping[str, Any], path: str | os.PathLike[str] | None) -> None:
-    """Merge the file into ``JOBBOARD_USERS`` / ``JOBBOARD_API_TOKENS`` once (config keys win)."""
-    ConfigSync(config, path)
 
 
 class ConfigSync:

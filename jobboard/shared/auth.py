@@ -1,0 +1,236 @@
+"""Who is asking, and what may they do.
+
+Roles (:mod:`jobboard.roles`), from least to most: ``viewer`` (read only), ``operator``
+(retry, promote, revoke, pause/resume, run now), ``admin`` (also remove, clean, empty).
+``JOBBOARD_READ_ONLY`` caps everyone at viewer.
+
+A request's role is resolved in this order:
+
+1. ``Authorization: Bearer <token>`` looked up in ``JOBBOARD_API_TOKENS`` (token -> role).
+   A bearer header with an unknown token gives no role at all (no fallback to the session),
+   so a typo fails loudly instead of silently using a browser login.
+2. The host app's flask-login ``current_user``, passed to ``JOBBOARD_AUTHORIZE``
+   (callable: user -> role or None), when both are configured.
+3. The built-in login session (users from ``JOBBOARD_USERS``).
+
+Built-in login sessions live in Redis: the cookie carries only a random session id, whose
+record expires ``JOBBOARD_SESSION_LIFETIME`` seconds after sign-in. Logging out deletes the
+record, so a copy of the cookie taken before is worthless afterwards; every web process
+(gunicorn worker) sees the same sessions.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+import time
+
+from flask import current_app, g, request, session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..roles import ROLES, role_rank
+from .state import get_board, get_state
+
+SESSION_ID = "jobboard_sid"
+#: Server-side session records (a hash per session id, expiring with the session). Keyed
+#: by a digest of the id so that reading Redis does not hand out valid cookies.
+SESSION_KEY_PREFIX = "jobboard:web:session:"
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def _role_from_token(token: str) -> str | None:
+    tokens = get_state().config.api_tokens
+    found: str | None = None
+    # Compare against every token in constant time so timing does not leak a prefix.
+    for known, role in tokens.items():
+        if hmac.compare_digest(known.encode(), token.encode()):
+            found = role
+    return found if found in ROLES else None
+
+
+def _role_from_host_login() -> str | None:
+    authorize = get_state().config.authorize
+    if authorize is None or getattr(current_app, "login_manager", None) is None:
+        return None
+    from flask_login import current_user
+
+    if not getattr(current_user, "is_authenticated", False):
+        return None
+    role = authorize(current_user._get_current_object())  # type: ignore[attr-defined]
+    return role if role in ROLES else None
+
+
+def password_stamp(password_hash: str) -> str:
+    """A short digest of a user's password hash, kept in the session record.
+
+    Changing the password (or removing the user) changes the stamp, which ends every
+    session of that user at their next request. Hashes must therefore be computed once
+    (the users file, the environment), not at import in each web process.
+    """
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _session_key(sid: str) -> str:
+    return SESSION_KEY_PREFIX + hashlib.sha256(sid.encode()).hexdigest()[:40]
+
+
+def session_user() -> str | None:
+    """The built-in login user of this request's session, checked against Redis, or None."""
+    if "_jobboard_session_user" in g:
+        return g._jobboard_session_user  # type: ignore[no-any-return]
+    g._jobboard_session_user = None
+    sid = session.get(SESSION_ID)
+    if not sid or not isinstance(sid, str):
+        return None
+    record = get_board().redis.hgetall(_session_key(sid))
+    username = (record.get(b"user") or b"").decode("utf-8", "replace")
+    user = get_state().config.users.get(username) if username else None
+    if not user:
+        return None
+    if (record.get(b"stamp") or b"").decode() != password_stamp(str(user.get("password_hash", ""))):
+        return None
+    g._jobboard_session_user = username
+    return username
+
+
+def _role_from_session() -> str | None:
+    username = session_user()
+    if username is None:
+        return None
+    role = get_state().config.users[username].get("role", "viewer")
+    return role if role in ROLES else None
+
+
+def current_role() -> str | None:
+    """The role of the current request (before ``JOBBOARD_READ_ONLY``), or None if anonymous."""
+    if "_jobboard_role" in g:
+        return g._jobboard_role  # type: ignore[no-any-return]
+    by_token = False
+    token = _bearer_token()
+    if token is not None:
+        role = _role_from_token(token)
+        by_token = role is not None
+    else:
+        role = _role_from_host_login() or _role_from_session()
+    g._jobboard_role = role
+    g._jobboard_by_token = by_token
+    return role
+
+
+def current_user_name() -> str | None:
+    """A name to show in the header: the built-in login user, or the host app's user."""
+    if authenticated_by_token():
+        return "API token"
+    if _role_from_session():
+        return session_user()
+    if getattr(current_app, "login_manager", None) is not None:
+        from flask_login import current_user
+
+        if getattr(current_user, "is_authenticated", False):
+            return str(getattr(current_user, "name", None) or getattr(current_user, "id", ""))
+    return None
+
+
+def authenticated_by_token() -> bool:
+    """Whether the current request carries a valid ``Authorization: Bearer`` token."""
+    current_role()
+    return bool(g.get("_jobboard_by_token"))
+
+
+def effective_role() -> str | None:
+    """The role after ``JOBBOARD_READ_ONLY``: anyone logged in is at most a viewer then."""
+    role = current_role()
+    if role is not None and get_state().config.read_only:
+        return "viewer"
+    return role
+
+
+def has_role(needed: str) -> bool:
+    """Whether the current request may do what ``needed`` allows (read-only aware)."""
+    if needed not in ROLES:
+        raise ValueError(f"Unknown role {needed!r}; roles are {', '.join(ROLES)}.")
+    return role_rank(effective_role()) >= role_rank(needed)
+
+
+def refusal(needed: str) -> tuple[int, str]:
+    """(status, message) for a request lacking ``needed``: 401 when anonymous, else 403."""
+    role = effective_role()
+    if role is None:
+        return 401, ("Authentication required: send 'Authorization: Bearer <token>' with a "
+                     "token from JOBBOARD_API_TOKENS, or log in to the dashboard first.")
+    if get_state().config.read_only and needed != "viewer":
+        return 403, "jobboard is read-only (JOBBOARD_READ_ONLY): actions are turned off."
+    return 403, f"This needs the {needed} role; you are {role}. Ask an admin for access."
+
+
+# --- the built-in login -----------------------------------------------------------------
+
+@functools.cache
+def _dummy_hash() -> str:
+    # A valid hash to compare against when the username is unknown, so a wrong username
+    # costs the same time as a wrong password and usernames cannot be probed by timing.
+    # Computed on first use, not at import: importing must stay cheap in every worker.
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def check_login(username: str, password: str) -> str | None:
+    """The role of ``username`` if ``password`` is right, else None."""
+    user = get_state().config.users.get(username)
+    password_hash = str(user.get("password_hash", "")) if user else _dummy_hash()
+    try:
+        ok = check_password_hash(password_hash, password)
+    except ValueError:  # a malformed hash in the config: treat as a wrong password
+        ok = False
+    if not user or not ok:
+        return None
+    role = user.get("role", "viewer")
+    return role if role in ROLES else None
+
+
+def login_user(username: str) -> None:
+    """Start a built-in login session for ``username`` (the password was checked)."""
+    state = get_state()
+    user = state.config.users[username]
+    lifetime = max(60, int(float(state.config["JOBBOARD_SESSION_LIFETIME"])))
+    sid = secrets.token_urlsafe(32)
+    pipe = get_board().redis.pipeline(transaction=True)
+    pipe.hset(_session_key(sid), mapping={
+        "user": username, "stamp": password_stamp(str(user.get("password_hash", ""))),
+        "created": int(time.time()), "addr": client_address()})
+    pipe.expire(_session_key(sid), lifetime)
+    pipe.execute()
+    # A fresh cookie session on login: drop whatever an attacker may have planted.
+    session.clear()
+    session[SESSION_ID] = sid
+    # Not "permanent": the cookie ends with the browser; the record ends after lifetime.
+    session.permanent = False
+    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token"):
+        g.pop(name, None)
+
+
+def logout_user() -> None:
+    """End the built-in login session, here and in Redis (a copied cookie stops working)."""
+    sid = session.pop(SESSION_ID, None)
+    if isinstance(sid, str) and sid:
+        get_board().redis.delete(_session_key(sid))
+    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token"):
+        g.pop(name, None)
+
+
+def client_address() -> str:
+    """The client's address: the peer, or the one the trusted proxies reported.
+
+    With ``JOBBOARD_TRUSTED_PROXIES`` set, the extension wraps the app in werkzeug's
+    ``ProxyFix``, which puts the forwarded address in ``remote_addr``; without it the
+    X-Forwarded-For header is ignored (anyone can send one).
+    """
+    return request.remote_addr or "-"
