@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -187,10 +188,13 @@ class Consumers:
                 pass
         self.procs.clear()
 
-    def logs(self, tail: int = 4000) -> str:
+    def logs(self, lines: int = 25) -> str:
+        """The consumers' warnings and errors (the last ``lines`` of each log)."""
         out = []
         for f in sorted(self.logdir.glob("consumer-*.log")):
-            out.append(f"--- {f.name}\n" + f.read_text(errors="replace")[-tail:])
+            text = f.read_text(errors="replace").splitlines()
+            picked = [x for x in text if re.search(r"ERROR|WARNING|Error|jobboard", x)]
+            out.append(f"--- {f.name}\n" + "\n".join(picked[-lines:]))
         return "\n".join(out)
 
 
