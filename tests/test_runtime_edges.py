@@ -7,6 +7,7 @@ The same promises under real faults and real consumer processes: tests/test_faul
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Callable
@@ -306,25 +307,24 @@ def test_stalled_and_interrupted_jobs_go_back_to_the_head_of_their_priority(redi
 
 def test_each_periodic_tick_is_enqueued_once_whatever_the_number_of_schedulers(redis_url: str) -> None:
     hueys = []
-    for _ in range(3):
+    for _ in range(3):  # three consumers' hueys, each running a scheduler
         h = jobboard.RedisHuey("ticks", url=redis_url)
-        h.periodic_task(crontab())(lambda: None)  # every minute
+        h.periodic_task(crontab(), name="every_minute")(lambda: None)
         hueys.append(h)
+    hueys[0].jobboard.register_periodic()
     q = jobboard.Board(hueys[:1]).queue("ticks")
-    now = hueys[0]._get_timestamp()
-    for h in hueys:  # the three schedulers see the same minute
-        for task in h.read_periodic(now):
-            h.enqueue(task)
-    assert q.counts()["waiting"] == 1
-    for h in hueys:  # and the next minute once more
-        for task in h.read_periodic(now.replace(second=0) + __import__("datetime").timedelta(minutes=1)):
-            h.enqueue(task)
-    assert q.counts()["waiting"] == 2
-    entry = q.periodic() if q.periodic() else None
-    # The registry entry appears with a consumer; the last-run line is there already.
-    raw = hueys[0].storage.conn.hgetall(hueys[0].jobboard.keys.periodic_last)
-    assert len(raw) == 1 and list(raw.values())[0].decode().endswith(hueys[0].jobboard.consumer_id())
-    assert entry is None or entry[0].last_enqueued_by
+    minute = hueys[0]._get_timestamp().replace(second=0, microsecond=0)
+    for tick in (minute, minute + datetime.timedelta(minutes=1)):
+        for h in hueys:  # every scheduler sees the same minute
+            for task in h.read_periodic(tick + datetime.timedelta(seconds=30)):
+                h.enqueue(task)
+    assert q.counts()["waiting"] == 2  # once per minute, not three times
+    (entry,) = q.periodic()
+    assert entry.last_enqueued_by == hueys[0].jobboard.consumer_id()
+    assert q.job(entry.last_job_id).state == "waiting"
+    # "Run now" is not a tick: it always enqueues.
+    q.run_periodic(entry.name)
+    assert q.counts()["waiting"] == 3
 
 
 def test_the_heartbeat_registers_the_queue_again_after_redis_lost_its_data(
