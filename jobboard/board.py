@@ -92,7 +92,7 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
 
 def _where(huey: Any) -> str:
     """Where a Huey's storage keeps its data: the connection's host, port (or socket) and db."""
-    kwargs = huey.storage.conn.connection_pool.connection_kwargs
+    kwargs = huey.jobboard.storage.conn.connection_pool.connection_kwargs
     where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
     return f"redis {where}/{kwargs.get('db', 0)}"
 
@@ -122,7 +122,7 @@ class Board:
                 raise ConfigurationError(
                     f"Huey instance {h.name!r} is not tracked. Create it with "
                     "jobboard.RedisHuey(...) or call jobboard.track(huey) first.")
-            self._hueys[h.storage.name] = h
+            self._hueys[h.jobboard.storage.name] = h
         first = next(iter(self._hueys.values()), None)
         for h in self._hueys.values():
             # Every queue is read through one client and one key prefix: a Huey on another
@@ -131,13 +131,13 @@ class Board:
                                       or h.jobboard.config.prefix != first.jobboard.config.prefix):
                 raise ConfigurationError(
                     f"Board() reads every queue through one Redis connection, but queue "
-                    f"{h.storage.name!r} uses {_where(h)} prefix {h.jobboard.config.prefix!r} "
-                    f"and {first.storage.name!r} uses {_where(first)} prefix "
+                    f"{h.jobboard.storage.name!r} uses {_where(h)} prefix {h.jobboard.config.prefix!r} "
+                    f"and {first.jobboard.storage.name!r} uses {_where(first)} prefix "
                     f"{first.jobboard.config.prefix!r}. Make one Board per Redis and prefix.")
         if redis is None:
             if first is None:
                 raise ConfigurationError("Board needs Huey instances or a redis= client.")
-            redis = first.storage.conn
+            redis = first.jobboard.storage.conn
         self.redis: redis_lib.Redis = redis
         self.prefix = prefix or (first.jobboard.config.prefix if first is not None else DEFAULT_PREFIX)
         self._static = list(queues or [])

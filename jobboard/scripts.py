@@ -66,6 +66,9 @@ local function purge(id)
       if redis.call('hexists', rk(child), 'st') == 0 then redis.call('del', rk(child)) end
     end
   end
+  -- Huey's result (field = job id) and revoke flag go with the job: the result store
+  -- follows the job's retention instead of growing for ever.
+  redis.call('hdel', p .. 'results', id, 'r:' .. id)
   return redis.call('del', rec, p .. 'm:' .. id, p .. 'e:' .. id, p .. 'l:' .. id, p .. 'v:' .. id)
 end
 
@@ -193,7 +196,8 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
 end
 """
 
-# Record a job as enqueued (new) or re-enqueued (retry without delay, or again by id).
+# Record a job as enqueued (new) or re-enqueued (Huey's retry without delay, or a
+# finished job added again by id; a pending job added again is a no-op: 'exists').
 # ARGV: base, msg, and a JSON array (tracking.message_argv) of:
 #       id, now, task, priority, eta_ms (0 = now), args text, kwargs text, options JSON,
 #       periodic ('0' no, '1' periodic run by the scheduler, '2' periodic "run now"),
@@ -271,6 +275,19 @@ do
 """ + PRELUDE + r"""
 if m[13] and stale(id, m[13], now, 'retry', false) then return 'stale' end
 local st = redis.call('hget', rec, 'st')
+if not m[13] or m[13] == '' then
+  -- Not Huey's retry of a running job: a second add of an id. While that job is pending
+  -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
+  -- runs. A finished job added again runs again, with the new call's arguments.
+  if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
+  redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
+  local h = {'task', task}
+  if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
+  if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
+  if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+  redis.call('hset', rec, unpack(h))
+  event(id, now, 'enqueued', 'added again with the same id')
+end
 redis.call('set', p .. 'm:' .. id, msg)
 redis.call('hset', rec, 'pri', pri)
 if eta > now then

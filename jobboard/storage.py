@@ -18,6 +18,7 @@ from . import scripts
 from .connections import DirectScript
 from .errors import RedisOutOfMemory
 from .keys import QueueKeys
+from .records import SCHEDULED, STATES, WAITING
 from .primitives import PRIORITY_LIMIT, now_ms  # noqa: F401  (tracking imports them from here)
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class TrackingStorage(RedisStorage):
         self.notify_prefix = keys.base + "notify."
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
-            for name in ("DEQUEUE", "PROMOTE_DUE")
+            for name in ("DEQUEUE", "PROMOTE_DUE", "CLEAN")
         }
         # The producer's one round trip per enqueue, without redis-py's per-command
         # pool checkout (see connections.py; measured by bench/bench_throughput.py).
@@ -105,6 +106,7 @@ class TrackingStorage(RedisStorage):
             return None
         job_id, msg, task, flag, task_flag, token = res
         job, name = job_id.decode(), task.decode()
+        self._revoke_cache.checked = None
         tracker.started(job, name, now, token.decode())
         # Huey's next call is is_revoked(): answer it from what DEQUEUE read.
         found = {k: v for k, v in ((f"r:{job}", flag), (f"rt:{name}", task_flag)) if v}
@@ -119,6 +121,10 @@ class TrackingStorage(RedisStorage):
         if cached is not None:
             self._revoke_cache.flags = None
             if list(keys) == cached[0]:
+                # Huey's revoke check of the job just taken: its post-run delete of the
+                # job's flag may now be folded into FINISH (see delete_data).
+                job_flag = cached[0][0]
+                self._revoke_cache.checked = (job_flag, job_flag in cached[1])
                 return cached[1]
         return super().peek_many(keys)
 
@@ -134,9 +140,20 @@ class TrackingStorage(RedisStorage):
         super().put_data(key, value, is_result)
 
     def delete_data(self, key: str) -> bool:
-        if self.tracker is not None and self.tracker.defer_delete(key):
-            return True
-        return super().delete_data(key)
+        cached = getattr(self._revoke_cache, "flags", None)
+        if cached is not None and key in cached[0]:
+            # restore() before Huey's revoke check of the job just taken: what DEQUEUE
+            # read is stale now, so let the check read Redis.
+            self._revoke_cache.flags = None
+            return bool(super().delete_data(key))
+        checked = getattr(self._revoke_cache, "checked", None)
+        if checked is not None and checked[0] == key and self.tracker is not None \
+                and self.tracker.defer_delete(key):
+            # Huey's delete of the flag after the run: FINISH does it, one round trip less.
+            # Whether the flag existed is known from DEQUEUE's read.
+            self._revoke_cache.checked = None
+            return checked[1]
+        return bool(super().delete_data(key))
 
     def queue_size(self) -> int:
         return int(self.conn.zcard(self.queue_key))
@@ -151,8 +168,14 @@ class TrackingStorage(RedisStorage):
         msgs = self.conn.mget([self.keys.message(i.decode()) for i in ids])
         return [m for m in msgs if m is not None]
 
+    def _flush_state(self, state: str) -> None:
+        """Delete every job of a state with everything recorded about it, in chunks."""
+        while self._scripts["CLEAN"](args=[self.keys.base, state, "+inf", 500]) == 500:
+            pass
+
     def flush_queue(self) -> None:
-        self.conn.delete(self.queue_key)
+        """Huey's ``flush_queue``: the waiting jobs go, records and messages included."""
+        self._flush_state(WAITING)
 
     # Schedule ----------------------------------------------------------------------------
 
@@ -178,4 +201,14 @@ class TrackingStorage(RedisStorage):
         return self._messages(ids)
 
     def flush_schedule(self) -> None:
-        self.conn.delete(self.schedule_key)
+        self._flush_state(SCHEDULED)
+
+    def flush_all(self) -> None:
+        """Huey's ``flush()``: nothing of the queue's jobs is left behind, whatever their
+        state (a running job's end then finds no record and records nothing). Metrics
+        history, the consumer and periodic registries stay."""
+        for state in STATES:
+            self._flush_state(state)
+        self.flush_results()
+        self.flush_counters()
+        self.conn.delete(self.keys.base + "seq", self.keys.wake)

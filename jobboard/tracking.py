@@ -118,10 +118,9 @@ _json_string = json.encoder.encode_basestring  # a str as a JSON string literal 
 class Tracker:
     """Tracking state of one Huey instance in one process."""
 
-    def __init__(self, huey: Huey, config: TrackingConfig) -> None:
-        storage = huey.storage
-        if not isinstance(storage, TrackingStorage):
-            raise TypeError("Tracker needs a TrackingStorage")
+    def __init__(self, huey: Huey, config: TrackingConfig, storage: TrackingStorage) -> None:
+        # The storage is given rather than read from huey.storage: in immediate mode Huey
+        # swaps its storage for an in-memory one, and back again when it is turned off.
         self.huey = huey
         self.config = config
         self.storage = storage
@@ -418,7 +417,14 @@ class Tracker:
                 self._finish(job_id, task, "failed", error=error, attempt=attempt)
             raise
 
+    def owns(self, job_id: str) -> bool:
+        """True for a job this process took from Redis (not one Huey ran in immediate mode)."""
+        delivery = getattr(self._local, "delivery", None)
+        return (delivery is not None and delivery[0] == job_id) or job_id in self.inflight
+
     def _on_post_execute(self, task: Any, value: Any, exc: BaseException | None) -> None:
+        if not self.owns(task.id):
+            return  # immediate mode: Huey ran it in memory, nothing to record
         name = self.huey._registry.task_to_string(type(task))
         try:
             if exc is None:
@@ -447,6 +453,8 @@ class Tracker:
             logger.exception("jobboard could not record the end of job %s", task.id)
 
     def _on_signal(self, signal: str, task: Any, *args: Any) -> None:
+        if not self.owns(task.id):
+            return
         name = self.huey._registry.task_to_string(type(task))
         try:
             if signal == S.SIGNAL_REVOKED:
