@@ -30,6 +30,8 @@ key (after the base)  type       holds
 ``pl``                hash       periodic task name -> "state|ts_ms|job id|enqueuing
                                  consumer" of its last run
 ``ptick``             hash       periodic task name -> last schedule minute enqueued
+``announce``          list       ids enqueued with an eta, until a scheduler sends their
+                                 SIGNAL_SCHEDULED (capped)
 ``results``           hash       Huey's own result store
 ``counters``          hash       Huey's own counters (chords)
 ====================  =========  =====================================================

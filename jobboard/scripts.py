@@ -246,6 +246,7 @@ if redis.call('hexists', rec, 'enq') == 0 then
   if eta > now then
     redis.call('zadd', p .. 'scheduled', eta, id)
     h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
+    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
   else
     local seq = redis.call('incr', p .. 'seq')
     redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
@@ -294,6 +295,7 @@ if eta > now then
   leave(id, st, task)
   enter(id, 'scheduled', task, eta)
   redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
+  if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
 else
   to_waiting(id, st, task, now, pri)
 end
@@ -366,16 +368,27 @@ if ARGV[7] ~= '' then event(id, now, 'scheduled', ARGV[7]) end
 return 1
 """
 
-# Move due scheduled jobs to waiting. ARGV: base, now, limit. Returns how many moved.
+# Move due scheduled jobs to waiting, inside Redis (a scheduler killed mid-tick loses
+# nothing). ARGV: base, now, limit.
+# Returns {how many moved, their messages..., '|', messages of newly scheduled jobs...}:
+# the scheduler hands them to Huey, which emits the signals its users count.
 PROMOTE_DUE = PRELUDE + r"""
-local now = tonumber(ARGV[2])
-local ids = redis.call('zrangebyscore', p .. 'scheduled', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local ids = redis.call('zrangebyscore', p .. 'scheduled', '-inf', now, 'LIMIT', 0, limit)
+local out = {#ids}
 for _, id in ipairs(ids) do
   local task = redis.call('hget', rk(id), 'task')
   if not task then task = nil end
   to_waiting(id, 'scheduled', task, now)
+  out[#out + 1] = redis.call('get', p .. 'm:' .. id) or ''
 end
-return #ids
+out[#out + 1] = '|'
+-- Jobs enqueued with an eta since the last tick: the scheduler announces them
+-- (SIGNAL_SCHEDULED), as Huey's consumer does when it meets a task whose eta is ahead.
+for _, id in ipairs(redis.call('lpop', p .. 'announce', limit) or {}) do
+  out[#out + 1] = redis.call('get', p .. 'm:' .. id) or ''
+end
+return out
 """
 
 # A job reached a finished state.

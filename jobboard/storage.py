@@ -71,15 +71,17 @@ class TrackingStorage(RedisStorage):
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
+        argv = tracker.enqueue_argv(data, priority)
+        if argv is None:
+            return
         if tracker.routes_through_outbox():
             # Huey's retry or pipeline step after a job's end, in a consumer: queued behind
             # that end while Redis is away (see outbox.py), never raised into Huey.
-            argv = tracker.enqueue_argv(data, priority)
             tracker.outbox.submit("enqueue of a follow-up job", lambda: self._enqueue_script(argv))
             return
         tracker.ensure_registered()
         try:
-            self._enqueue_script(tracker.enqueue_argv(data, priority))
+            self._enqueue_script(argv)
         except redis.exceptions.OutOfMemoryError as exc:
             raise RedisOutOfMemory(str(exc)) from exc
 
@@ -185,13 +187,27 @@ class TrackingStorage(RedisStorage):
         tracker.record_end("schedule", argv[1], argv[7], "SCHEDULE", argv)
 
     def read_schedule(self, ts: Any) -> list[bytes]:
-        # Due jobs move to the waiting set inside Redis, atomically: nothing is handed back
-        # to Huey's scheduler, so a scheduler killed mid-way loses nothing.
+        """Due jobs, already moved to the waiting set inside Redis (atomically, so a
+        scheduler killed mid-way loses nothing). Huey gets their messages back, as from
+        its own storage; ``Tracker.read_schedule`` marks the tasks so that the scheduler's
+        enqueue of each is a no-op rather than a second job."""
+        return self.promote_due(ts)[0]
+
+    def promote_due(self, ts: Any) -> tuple[list[bytes], list[bytes]]:
+        """(messages of the jobs made due now, messages of jobs scheduled since the last
+        call): one PROMOTE_DUE round trip per 500 jobs."""
         tracker = self._require_tracker()
         now = tracker.epoch_ms(ts)
-        while self._scripts["PROMOTE_DUE"](args=[self.keys.base, now, 500]) == 500:
-            pass
-        return []
+        due: list[bytes] = []
+        announced: list[bytes] = []
+        while True:
+            res = self._scripts["PROMOTE_DUE"](args=[self.keys.base, now, 500])
+            moved = int(res[0])
+            sep = res.index(b"|")
+            due.extend(m for m in res[1:sep] if m)
+            announced.extend(m for m in res[sep + 1:] if m)
+            if moved < 500:
+                return due, announced
 
     def schedule_size(self) -> int:
         return int(self.conn.zcard(self.schedule_key))

@@ -151,6 +151,8 @@ class Tracker:
         huey.post_execute("jobboard")(self._on_post_execute)
         if type(huey).read_periodic is Huey.read_periodic:
             huey.read_periodic = self._read_periodic  # type: ignore[method-assign]
+        if type(huey).read_schedule is Huey.read_schedule:
+            huey.read_schedule = self._read_schedule  # type: ignore[method-assign]
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
 
@@ -211,6 +213,34 @@ class Tracker:
             task._jobboard_tick = tick
         return tasks
 
+    def _read_schedule(self, timestamp: Any = None) -> list[Any]:
+        """Huey's ``read_schedule``: the due tasks, as Huey returns them.
+
+        They are already waiting (PROMOTE_DUE moved them inside Redis); each is marked so
+        that the scheduler's ``enqueue`` of it only emits ``SIGNAL_ENQUEUED`` (as with
+        Huey) and writes nothing. Jobs enqueued with an eta since the last tick get
+        ``SIGNAL_SCHEDULED`` here, in the consumer, where Huey's consumer emits it."""
+        if timestamp is None:
+            timestamp = self.huey._get_timestamp()
+        due, announced = self.storage.promote_due(timestamp)
+        for data in announced:
+            task = self._task_of(data)
+            if task is not None:
+                self.huey._emit(S.SIGNAL_SCHEDULED, task)
+        tasks = []
+        for data in due:
+            task = self._task_of(data)
+            if task is not None:
+                task._jobboard_promoted = True
+                tasks.append(task)
+        return tasks
+
+    def _task_of(self, data: bytes) -> Any:
+        try:
+            return self.huey.deserialize_task(data)
+        except Exception:  # its job is waiting all the same; its consumer will say why
+            return None
+
     def _serialize_task(self, task: Any) -> bytes:
         """Huey's ``serialize_task``, keeping the message for the enqueue that follows.
 
@@ -219,21 +249,26 @@ class Tracker:
         unpickling what it has just pickled."""
         message = self.huey._registry.create_message(task)
         data = self.huey.serializer.serialize(message)
-        self._local.serialized = (data, message, getattr(task, "_jobboard_tick", ""))
+        self._local.serialized = (data, message, task)
         return data
 
-    def message_of(self, data: bytes) -> tuple[Any, str]:
-        """The Huey message that ``data`` holds, and its periodic tick ('' if none)."""
+    def message_of(self, data: bytes) -> tuple[Any, Any]:
+        """The Huey message that ``data`` holds, and the task it came from (or None)."""
         last = getattr(self._local, "serialized", None)
         if last is not None:
             self._local.serialized = None
             if last[0] is data:
                 return last[1], last[2]
-        return self.decode(data), ""
+        return self.decode(data), None
 
     def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
-                     periodic: str | None = None) -> list[Any]:
-        msg, tick = self.message_of(data)
+                     periodic: str | None = None) -> list[Any] | None:
+        """ARGV of ENQUEUE for Huey's serialized task, or None when there is nothing to
+        write (a task ``read_schedule`` handed back, already waiting)."""
+        msg, task = self.message_of(data)
+        if task is not None and getattr(task, "_jobboard_promoted", False):
+            return None
+        tick = getattr(task, "_jobboard_tick", "") if task is not None else ""
         if periodic is None:
             periodic = "1" if self.is_periodic(msg.name) else "0"
         # The queue's set of task names needs each name once: skip the SADD after that.

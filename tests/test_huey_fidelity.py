@@ -179,3 +179,45 @@ def test_opaque_arguments_are_accepted_as_huey_accepts_them(redis_url: str) -> N
     res = double.schedule(3, delay=60)  # args not a tuple: Huey accepts it at enqueue
     q = jobboard.Board([h]).queue("opaque")
     assert q.job(res.id).args == "3" and q.job(res.id).state == "scheduled"
+
+
+def _signals_of_a_workload(h: Any) -> dict[str, int]:
+    """Run a small mixed workload on an in-process consumer; count the signals Huey sent."""
+    from collections import Counter
+
+    from tests.core_helpers import running_consumer, wait_until
+
+    seen: Counter[str] = Counter()
+    lock = threading.Lock()
+    failed_once: set[int] = set()
+    done: list[int] = []
+
+    @h.signal()
+    def count(signal: str, task: Any, *args: Any) -> None:
+        with lock:
+            seen[signal] += 1
+
+    @h.task(retries=1, retry_delay=1)
+    def work(n: int) -> int:
+        if n % 4 == 3 and n not in failed_once:  # fails once, then succeeds on its retry
+            failed_once.add(n)
+            raise ValueError(n)
+        done.append(n)
+        return n
+
+    with running_consumer(h, workers=2, scheduler_interval=1):
+        for n in range(6):
+            work(n)
+        for n in range(6, 8):
+            work.schedule((n,), delay=1)
+        assert wait_until(lambda: len(done) == 8, 30)
+    return dict(seen)
+
+
+def test_signals_are_the_ones_huey_sends(redis_url: str) -> None:
+    plain = huey_lib.PriorityRedisHuey("signals", url=redis_url)
+    tracked = jobboard.RedisHuey("signals2", url=redis_url)
+    expected, got = _signals_of_a_workload(plain), _signals_of_a_workload(tracked)
+    assert got == expected
+    # 2 eta jobs and 2 retries (n = 3, 7) scheduled; 8 enqueued, then the same 4 when due
+    assert expected[S.SIGNAL_SCHEDULED] == 4 and expected[S.SIGNAL_ENQUEUED] == 8 + 4
