@@ -326,17 +326,7 @@ def test_out_of_memory(make_env: Callable[..., Env]) -> None:
     ids = [work(20).id for _ in range(20)]
     assert wait_until(lambda: env.q.counts()["completed"] == 20, 20), env.consumers.logs()
     admin = env.admin
-    limit = used_memory(admin) + 3 * 2 ** 20
-    admin.config_set("maxmemory-policy", "noeviction")
-    admin.config_set("maxmemory", limit)
-    size = 2 ** 18
-    while size >= 16:  # the fault: fill memory with a filler key, up to the last bytes
-        try:
-            admin.append("filler", b"x" * size)
-        except redis.exceptions.OutOfMemoryError:
-            size //= 2
-    with pytest.raises(redis.exceptions.OutOfMemoryError):
-        admin.set("probe", "x")  # Redis now refuses even a tiny write
+    fill_memory(admin)  # the fault
     refused: list[str] = []
     wrong: list[str] = []
     for n in range(5):
@@ -369,6 +359,43 @@ def test_out_of_memory(make_env: Callable[..., Env]) -> None:
     assert not half and not c.orphans, f"half-written during OOM: {half} {c.orphans}"
     started = counter(env.side, "started")
     assert not [i for i in refused if started[i]]
+
+
+def fill_memory(admin: redis.Redis, headroom: int = 3 * 2 ** 20) -> None:
+    """maxmemory = what is used now + ``headroom``, noeviction; then a filler key takes
+    everything up to the last bytes. Returns once Redis refuses even a tiny write."""
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", used_memory(admin) + headroom)
+    size = 2 ** 18
+    while size >= 16:
+        try:
+            admin.append("filler", b"x" * size)
+        except redis.exceptions.OutOfMemoryError:
+            size //= 2
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        admin.set("probe", "x")
+
+
+@pytest.mark.slow
+def test_out_of_memory_while_jobs_run(make_env: Callable[..., Env]) -> None:
+    """Redis reaches maxmemory while 2 workers are in the middle of their jobs, which end
+    while it refuses writes; memory is freed 3 s later. The jobs in flight and the ones
+    still waiting all complete, each once; nothing is half-written."""
+    lease = 5
+    env = make_env(lease=lease)
+    proc = env.consumers.start("thread", workers=2, lease_timeout=lease)
+    registered(env.q, proc)
+    ids = [env.tasks["work"](1000).id for _ in range(6)]
+    assert wait_until(lambda: len(counter(env.side, "started")) == 2, 20)
+    fill_memory(env.admin)
+    assert wait_until(lambda: len(counter(env.side, "ran")) >= 2, 10)  # ended during the OOM
+    time.sleep(3)  # the fault: Redis stays full for 3 s more
+    c = census(env.admin)
+    env.admin.delete("filler")
+    over = time.monotonic()
+    assess("redis_oom_jobs_in_flight", env.q, env.side, ids, fault_over=over, timeout=lease + 25,
+           logs=env.consumers.logs)
+    assert not c.orphans and not c.ghosts, f"half-written during OOM: {c.orphans} {c.ghosts}"
 
 
 # 7. Keys of the wrong type ---------------------------------------------------------------------
