@@ -233,7 +233,7 @@ class Queue:
 
     def _run(self, name: str, *args: Any) -> Any:
         try:
-            return self.board.script(name)(args=[self.keys.base, *args])
+            return self.board.script(name)(keys=[self.keys.base], args=list(args))
         except redis_lib.exceptions.OutOfMemoryError as exc:
             raise RedisOutOfMemory(str(exc)) from exc
 
@@ -712,7 +712,7 @@ class Queue:
                             config=self.config, only_new=job_id is not None)
         try:
             self.redis.sadd(queues_key(self.board.prefix), self.name)
-            res = self.board.script("ENQUEUE")(args=argv)
+            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
         except redis_lib.exceptions.OutOfMemoryError as exc:
             raise RedisOutOfMemory(str(exc)) from exc
         return task.id, res == b"new"
@@ -810,7 +810,7 @@ class Queue:
         data = _dumps_message(msg, self.serializer)
         argv = message_argv(self.keys.base, data, msg, priority=None,
                             utc=bool(entry.get("utc", True)), config=self.config, periodic="2")
-        self.board.script("ENQUEUE")(args=argv)
+        self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
         return msg.id
 
     def pause_periodic(self, name: str) -> None:

@@ -52,8 +52,10 @@ class DirectScript:
     return without response callbacks (the raw reply). The script is loaded on first use
     and again after a ``SCRIPT FLUSH`` or a server restart."""
 
-    def __init__(self, client: redis.Redis, source: str, max_idle: int = 16) -> None:
+    def __init__(self, client: redis.Redis, source: str, max_idle: int = 16,
+                 numkeys: int = 0) -> None:
         self.client = client
+        self.numkeys = numkeys  # the first ``numkeys`` items of argv are the script's KEYS
         self.script = client.register_script(source)
         self.max_idle = max_idle
         pool = client.connection_pool
@@ -67,8 +69,8 @@ class DirectScript:
 
     def __call__(self, argv: list[Any]) -> Any:
         if not self.direct:
-            return self.script(args=argv)
-        packed = pack_command("EVALSHA", self.script.sha, 0, *argv)
+            return self._via_redis_py(argv)
+        packed = pack_command("EVALSHA", self.script.sha, self.numkeys, *argv)
         conn, reused = self._checkout()
         try:
             return self._send(conn, packed, argv)
@@ -90,7 +92,7 @@ class DirectScript:
             # The whole error reply was read, so the connection is clean. The server lost
             # its scripts (SCRIPT FLUSH, restart): load it and run it once through redis-py.
             self._checkin(conn)
-            return self.script(args=argv)
+            return self._via_redis_py(argv)
         except ResponseError:
             self._checkin(conn)
             raise
@@ -100,6 +102,9 @@ class DirectScript:
             raise
         self._checkin(conn)
         return reply
+
+    def _via_redis_py(self, argv: list[Any]) -> Any:
+        return self.script(keys=argv[:self.numkeys], args=argv[self.numkeys:])
 
     @staticmethod
     def _round_trip(conn: Any, packed: bytes) -> Any:

@@ -1,8 +1,14 @@
 """Lua scripts: every multi-key change of a job happens atomically in one of these.
 
-Each script is ``PRELUDE + body``. Every script takes ``ARGV[1]`` = the queue's key base
-(``<prefix>:{<queue>}:``, see keys.py) and builds key names from it; all those keys share
-the queue's hash tag, so they live in one Cluster slot. No script takes KEYS.
+Each script is ``PRELUDE + body``. Every script declares one key, ``KEYS[1]``: the queue's
+key base (``<prefix>:{<queue>}:``, see keys.py). It builds every key it touches from that
+base, so all of them carry the queue's hash tag and live in the base's Cluster slot; the
+declared key is what lets a client (redis-py's ``RedisCluster`` too) send the script to
+the node that owns that slot. BullMQ's scripts take their queue's key prefix the same way.
+Nothing global (outside the queue's tag) is written by any script.
+
+In the bodies, ``ARGV[1]`` still names the base (``BASE`` below puts ``KEYS[1]`` in front
+of the arguments), so ``ARGV[2]`` is the first argument the caller passes.
 
 Times are integer milliseconds since the epoch, passed in by the caller (ARGV) so that the
 scripts stay deterministic.
@@ -10,8 +16,11 @@ scripts stay deterministic.
 
 from __future__ import annotations
 
+# The key base first, then the caller's arguments: see the module docstring.
+BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
+
 # Shared local functions. Kept small: they run on the consumer's hot path.
-PRELUDE = r"""
+PRELUDE = BASE + r"""
 local p = ARGV[1]
 local FINISHED = {completed=true, failed=true, revoked=true, expired=true, canceled=true,
                   interrupted=true, locked=true, rate_limited=true}
@@ -139,7 +148,12 @@ local function stale(id, token, now, what, count)
   if token == '' then return false end
   local f = redis.call('hmget', rk(id), 'st', 'att', 'task')
   if not f[1] then return false end
-  if f[2] == token and (f[1] == 'active' or f[1] == 'waiting') then return false end
+  if f[2] == token then
+    if f[1] == 'active' or f[1] == 'waiting' then return false end
+    -- This delivery's own end, already recorded: the reply was lost (a dropped
+    -- connection) and the call sent again. A no-op, and no duplicate run.
+    return true
+  end
   if count then
     event(id, now, 'late end', 'late ' .. what .. ' from a delivery that had lost its lease (attempt ' ..
           token .. '; the job is ' .. f[1] .. ' now): ignored')
@@ -217,8 +231,8 @@ end
 # fields come as one JSON argument because redis-py's packing of 14 separate arguments
 # cost more than the JSON encoding and cjson decoding together.
 ENQUEUE = r"""
-local p, msg = ARGV[1], ARGV[2]
-local m = cjson.decode(ARGV[3])
+local p, msg = KEYS[1], ARGV[1]
+local m = cjson.decode(ARGV[2])
 local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
 local periodic, only_new, children = m[9], m[10], m[11]
 local rec = p .. 'j:' .. id
@@ -551,7 +565,7 @@ return #ids
 
 # Extend the leases of running jobs, each only while its delivery still holds it (see
 # stale() in PRELUDE). ARGV: base, deadline, id, token, id, token...
-EXTEND_LEASES = r"""
+EXTEND_LEASES = BASE + r"""
 local p = ARGV[1]
 local n = 0
 for i = 3, #ARGV, 2 do
@@ -563,7 +577,7 @@ return n
 """
 
 # Progress from inside a task; ignored when the job is gone. ARGV: base, id, percent, text, now
-PROGRESS = r"""
+PROGRESS = BASE + r"""
 local rec = ARGV[1] .. 'j:' .. ARGV[2]
 if redis.call('hexists', rec, 'st') == 0 then return 0 end
 redis.call('hset', rec, 'pct', ARGV[3], 'pat', ARGV[5])
@@ -572,7 +586,7 @@ return 1
 """
 
 # A log line from inside a task, capped. ARGV: base, id, line JSON, cap
-LOG = r"""
+LOG = BASE + r"""
 if redis.call('hexists', ARGV[1] .. 'j:' .. ARGV[2], 'st') == 0 then return 0 end
 local k = ARGV[1] .. 'l:' .. ARGV[2]
 redis.call('rpush', k, ARGV[3])
@@ -585,7 +599,7 @@ return 1
 # Also adds the event counters (enq|*, done, fail, retry) to the 'totals' hash, which never
 # expires: lifetime counters, exact up to the last rolled minute (Queue.totals() adds the
 # minutes since).
-ROLLUP = r"""
+ROLLUP = BASE + r"""
 local p, cur = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
 local first = math.max(last + 1, cur - 2880)

@@ -55,7 +55,7 @@ class TrackingStorage(RedisStorage):
         }
         # The producer's one round trip per enqueue, without redis-py's per-command
         # pool checkout (see connections.py; measured by bench/bench_throughput.py).
-        self._enqueue_script = DirectScript(self.conn, scripts.ENQUEUE)
+        self._enqueue_script = DirectScript(self.conn, scripts.ENQUEUE, numkeys=1)
 
     def _require_tracker(self) -> Tracker:
         if self.tracker is None:
@@ -103,7 +103,7 @@ class TrackingStorage(RedisStorage):
     def _take(self, tracker: Tracker) -> bytes | None:
         now = now_ms()
         res = self._scripts["DEQUEUE"](
-            args=[self.keys.base, now, now + tracker.lease_ms, tracker.worker_label()])
+            keys=[self.keys.base], args=[now, now + tracker.lease_ms, tracker.worker_label()])
         if not res:
             return None
         job_id, msg, task, flag, task_flag, token = res
@@ -172,7 +172,7 @@ class TrackingStorage(RedisStorage):
 
     def _flush_state(self, state: str) -> None:
         """Delete every job of a state with everything recorded about it, in chunks."""
-        while self._scripts["CLEAN"](args=[self.keys.base, state, "+inf", 500]) == 500:
+        while self._scripts["CLEAN"](keys=[self.keys.base], args=[state, "+inf", 500]) == 500:
             pass
 
     def flush_queue(self) -> None:
@@ -201,7 +201,7 @@ class TrackingStorage(RedisStorage):
         due: list[bytes] = []
         announced: list[bytes] = []
         while True:
-            res = self._scripts["PROMOTE_DUE"](args=[self.keys.base, now, 500])
+            res = self._scripts["PROMOTE_DUE"](keys=[self.keys.base], args=[now, 500])
             moved = int(res[0])
             sep = res.index(b"|")
             due.extend(m for m in res[1:sep] if m)

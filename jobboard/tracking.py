@@ -361,7 +361,7 @@ class Tracker:
         run = self._scripts[script]
 
         def send() -> None:
-            res = run(args=args)
+            res = run(keys=args[:1], args=args[1:])  # args[0] is the key base
             self._forget(job_id, token)
             if then is not None:
                 then(res)
@@ -518,7 +518,7 @@ class Tracker:
         try:
             pct = max(0.0, min(100.0, float(percent)))
             text = clean_text(str(message), 300) if message else ""
-            return bool(self._scripts["PROGRESS"](args=[self.keys.base, job_id, round(pct, 2), text, now_ms()]))
+            return bool(self._scripts["PROGRESS"](keys=[self.keys.base], args=[job_id, round(pct, 2), text, now_ms()]))
         except Exception:
             logger.warning("jobboard could not record progress of %s", job_id, exc_info=True)
             return False
@@ -526,7 +526,7 @@ class Tracker:
     def add_log(self, job_id: str, message: str) -> bool:
         try:
             line = json.dumps([now_ms(), clean_text(str(message), LOG_LIMIT)])
-            return bool(self._scripts["LOG"](args=[self.keys.base, job_id, line, self.config.log_lines]))
+            return bool(self._scripts["LOG"](keys=[self.keys.base], args=[job_id, line, self.config.log_lines]))
         except Exception:
             logger.warning("jobboard could not record a log line of %s", job_id, exc_info=True)
             return False
@@ -601,7 +601,7 @@ class Tracker:
         pipe = self.conn.pipeline(transaction=False)
         if running:
             pairs = [x for job_id, entry in running.items() for x in (job_id, entry[3])]
-            self._scripts["EXTEND_LEASES"](args=[self.keys.base, now + self.lease_ms, *pairs],
+            self._scripts["EXTEND_LEASES"](keys=[self.keys.base], args=[now + self.lease_ms, *pairs],
                                            client=pipe)
         # Registered again on every beat: after Redis lost its data (a restart without
         # persistence) the queue and its tasks reappear without restarting anyone.
@@ -624,13 +624,13 @@ class Tracker:
             if self.consumer_info["pid"] == os.getpid():
                 pipe.zadd(self.keys.consumers, {cid: now})
                 pipe.zremrangebyscore(self.keys.consumers, "-inf", now - ttl * 1000)
-        self._scripts["ROLLUP"](args=[self.keys.base, now // 60000], client=pipe)
+        self._scripts["ROLLUP"](keys=[self.keys.base], args=[now // 60000], client=pipe)
         res = pipe.execute()
         if (not res[periodic_at] and self.consumer_info is not None
                 and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
             self.register_periodic()
-        self._scripts["RECOVER_STALLED"](args=[
-            self.keys.base, now, self.config.max_stalls, 200,
+        self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
+            now, self.config.max_stalls, 200,
             *self.config.retention["failed"].as_argv()])
 
 

@@ -76,7 +76,7 @@ def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url
     # lifetime totals agree with the window, and stay the same once minutes are rolled up
     lifetime = q.totals()
     assert (lifetime.enqueued, lifetime.completed, lifetime.failed, lifetime.retried) == (1000, 900, 100, 200)
-    huey.jobboard._scripts["ROLLUP"](args=[q.keys.base, int(time.time() // 60) + 1])
+    huey.jobboard._scripts["ROLLUP"](keys=[q.keys.base], args=[int(time.time() // 60) + 1])
     assert redis_client.hget(q.keys.base + "totals", "done") == b"900"
     rolled = q.totals()
     assert (rolled.enqueued, rolled.completed, rolled.failed, rolled.retried) == (1000, 900, 100, 200)

@@ -87,7 +87,7 @@ def lapse_leases(huey: jobboard.RedisHuey) -> Any:
     client = huey.storage.conn
     for member, _ in client.zrange(t.keys.state("active"), 0, -1, withscores=True):
         client.zadd(t.keys.state("active"), {member: 1})
-    return t._scripts["RECOVER_STALLED"](args=[t.keys.base, int(time.time() * 1000), 5, 100, 0, -1])
+    return t._scripts["RECOVER_STALLED"](keys=[t.keys.base], args=[int(time.time() * 1000), 5, 100, 0, -1])
 
 
 def test_a_late_end_from_a_delivery_that_lost_its_lease_changes_nothing(redis_url: str) -> None:
@@ -340,3 +340,21 @@ def test_the_heartbeat_registers_the_queue_again_after_redis_lost_its_data(
     assert board.queue_names() == ["core"]
     assert redis_client.smembers(huey.jobboard.keys.tasks)
     assert redis_client.sismember(queues_key("jb"), "core")
+
+
+def test_an_end_sent_twice_by_its_own_delivery_is_no_duplicate(redis_url: str) -> None:
+    # A dropped connection can lose FINISH's reply after it ran; the outbox sends it again.
+    huey = make_huey(redis_url)
+    q = jobboard.Board([huey]).queue("core")
+    job = huey.test_tasks["double"](4).id
+    w = Worker(huey)
+    w.take()
+    t = huey.jobboard
+    args = [job, "completed", int(time.time() * 1000), "8", "", "", "0",
+            *t.config.retention_argv("completed", "double"), "", "", "1"]
+    assert t._scripts["FINISH"](keys=[t.keys.base], args=args) == 1
+    assert t._scripts["FINISH"](keys=[t.keys.base], args=args) == 2  # the replay: ignored
+    rec = q.job(job)
+    assert rec.state == "completed" and "late end" not in [e.kind for e in rec.events]
+    assert q.totals().duplicates == 0 and q.totals().completed == 1
+    w.finish()
