@@ -92,7 +92,10 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
 
 def _where(huey: Any) -> str:
     """Where a Huey's storage keeps its data: the connection's host, port (or socket) and db."""
-    kwargs = huey.jobboard.storage.conn.connection_pool.connection_kwargs
+    conn = huey.jobboard.storage.conn
+    if huey.jobboard.storage.cluster:  # any client of the same cluster sees the same masters
+        return "redis cluster " + ",".join(sorted(n.name for n in conn.get_primaries()))
+    kwargs = conn.connection_pool.connection_kwargs
     where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
     return f"redis {where}/{kwargs.get('db', 0)}"
 

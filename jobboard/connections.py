@@ -23,7 +23,9 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
-__all__ = ["DirectScript", "pack_command"]
+from .errors import ConfigurationError
+
+__all__ = ["DirectScript", "client_from_url", "is_cluster", "pack_command"]
 
 
 def _bulk(value: Any) -> bytes:
@@ -58,7 +60,7 @@ class DirectScript:
         self.numkeys = numkeys  # the first ``numkeys`` items of argv are the script's KEYS
         self.script = client.register_script(source)
         self.max_idle = max_idle
-        pool = client.connection_pool
+        pool = getattr(client, "connection_pool", None)  # a RedisCluster has none
         # Only a plain pool is mirrored: a blocking pool's limit, a client-side cache, a
         # single-connection client or a Sentinel-managed pool each need their own path.
         self.direct = (type(pool) is redis.ConnectionPool
@@ -131,3 +133,76 @@ class DirectScript:
             self._idle.append(conn)
         else:
             conn.disconnect()
+
+
+# -- Redis URLs -----------------------------------------------------------------------------
+
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+
+
+def _hosts(netloc: str, url: str) -> list[tuple[str, int]]:
+    hosts = []
+    for part in netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = part.rpartition(":") if ":" in part else (part, "", "")
+        try:
+            hosts.append((host or "localhost", int(port) if port else 6379))
+        except ValueError:
+            raise ConfigurationError(f"Bad port in Redis URL {url!r}: {part!r}.") from None
+    return hosts
+
+
+def client_from_url(url: str, **options: Any) -> Any:
+    """A Redis client for ``url``, one of:
+
+    - ``redis://[:password@]host:port/db``, ``rediss://`` (TLS), ``unix:///path?db=0``:
+      one server (``redis.Redis``);
+    - ``redis+cluster://[:password@]host:port[,host:port...]``: a Redis Cluster, found
+      from any of the nodes given (``redis.cluster.RedisCluster``);
+    - ``redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/db]``: the
+      master that Sentinel names, followed through failovers.
+
+    A malformed URL raises ConfigurationError with one line saying what is wrong."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"Bad Redis URL {url!r}: {exc}.") from None
+    scheme = parts.scheme.lower()
+    password = unquote(parts.password) if parts.password else None
+    username = unquote(parts.username) if parts.username else None
+    tls = scheme.startswith("rediss")
+    if scheme in CLUSTER_SCHEMES:
+        from redis.cluster import ClusterNode, RedisCluster
+
+        nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc, url)]
+        return RedisCluster(startup_nodes=nodes, password=password, username=username,
+                            ssl=tls, **options)
+    if scheme in SENTINEL_SCHEMES:
+        from redis.sentinel import Sentinel
+
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise ConfigurationError(
+                f"Redis URL {url!r} names no master: use redis+sentinel://host:port/<master name>.")
+        db = int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
+        sentinel = Sentinel(_hosts(parts.netloc, url), sentinel_kwargs={"password": password}
+                            if password else None)
+        return sentinel.master_for(path[0], password=password, username=username, db=db,
+                                   ssl=tls, **options)
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            f"Unsupported Redis URL scheme {parts.scheme!r} in {url!r}: use redis://, rediss://, "
+            "unix://, redis+cluster:// or redis+sentinel://.")
+    try:
+        return redis.Redis.from_url(url, **options)
+    except ValueError as exc:
+        raise ConfigurationError(f"Bad Redis URL {url!r}: {exc}.") from None
+
+
+def is_cluster(client: Any) -> bool:
+    """True for a ``redis.cluster.RedisCluster`` client."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)

@@ -12,10 +12,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import redis
-from huey.storage import RedisStorage
+from huey.storage import BaseStorage, RedisStorage
 
 from . import scripts
-from .connections import DirectScript
+from .connections import DirectScript, client_from_url, is_cluster
 from .errors import RedisOutOfMemory
 from .keys import QueueKeys
 from .records import SCHEDULED, STATES, WAITING
@@ -33,11 +33,36 @@ class TrackingStorage(RedisStorage):
     def __init__(self, name: str = "huey", blocking: bool = True, read_timeout: float = 1,
                  connection_pool: Any = None, url: str | None = None,
                  client_name: str | None = None, notify_result: bool = False,
-                 notify_result_ttl: int = 60, prefix: str = "jb", **connection_params: Any) -> None:
-        super().__init__(name, blocking=blocking, read_timeout=read_timeout,
-                         connection_pool=connection_pool, url=url, client_name=client_name,
-                         notify_result=notify_result, notify_result_ttl=notify_result_ttl,
-                         **connection_params)
+                 notify_result_ttl: int = 60, prefix: str = "jb", client: Any = None,
+                 **connection_params: Any) -> None:
+        # Besides Huey's url / connection_pool / host=..., a ready client: a Redis Cluster
+        # (``redis+cluster://`` URL or a ``RedisCluster`` passed as connection_pool or
+        # client) or a Sentinel master (``redis+sentinel://``). Huey's own storage can
+        # only build ``Redis(connection_pool=...)``.
+        if client is None and url and "+" in url.split("://", 1)[0]:
+            client, url = client_from_url(url), None
+        if client is None and connection_pool is not None and not isinstance(
+                connection_pool, redis.ConnectionPool):
+            client, connection_pool = connection_pool, None
+        if client is not None:
+            if url or connection_pool or connection_params:
+                from .errors import ConfigurationError
+
+                raise ConfigurationError("Give a Redis client, or url / connection_pool / "
+                                         "host=..., not both.")
+            BaseStorage.__init__(self, name)
+            self.pool = getattr(client, "connection_pool", None)
+            self.conn = client
+            self.connection_params = {}
+            self.name = self.clean_name(name)
+            self.notify_result, self.notify_result_ttl = notify_result, notify_result_ttl
+            self.blocking, self.read_timeout = blocking, read_timeout
+        else:
+            super().__init__(name, blocking=blocking, read_timeout=read_timeout,
+                             connection_pool=connection_pool, url=url, client_name=client_name,
+                             notify_result=notify_result, notify_result_ttl=notify_result_ttl,
+                             **connection_params)
+        self.cluster = is_cluster(self.conn)
         self.set_prefix(prefix)
         self.tracker: Tracker | None = None
         self._revoke_cache = threading.local()

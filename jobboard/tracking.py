@@ -599,10 +599,13 @@ class Tracker:
         with self._inflight_lock:
             running = dict(self.inflight)
         pipe = self.conn.pipeline(transaction=False)
+        # A Cluster pipeline takes no scripts: there they run on their own (each goes to
+        # the node of the queue's slot), the plain commands still share one pipeline.
+        in_pipe = None if self.storage.cluster else pipe
         if running:
             pairs = [x for job_id, entry in running.items() for x in (job_id, entry[3])]
             self._scripts["EXTEND_LEASES"](keys=[self.keys.base], args=[now + self.lease_ms, *pairs],
-                                           client=pipe)
+                                           client=in_pipe)
         # Registered again on every beat: after Redis lost its data (a restart without
         # persistence) the queue and its tasks reappear without restarting anyone.
         pipe.sadd(queues_key(self.config.prefix), self.queue)
@@ -624,7 +627,7 @@ class Tracker:
             if self.consumer_info["pid"] == os.getpid():
                 pipe.zadd(self.keys.consumers, {cid: now})
                 pipe.zremrangebyscore(self.keys.consumers, "-inf", now - ttl * 1000)
-        self._scripts["ROLLUP"](keys=[self.keys.base], args=[now // 60000], client=pipe)
+        self._scripts["ROLLUP"](keys=[self.keys.base], args=[now // 60000], client=in_pipe)
         res = pipe.execute()
         if (not res[periodic_at] and self.consumer_info is not None
                 and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
