@@ -16,6 +16,7 @@ from .errors import (
     JobboardError,
     JobNotFound,
     JobStateError,
+    NotReplicated,
     PeriodicTaskNotFound,
     QueueNotFound,
     RedisOutOfMemory,
@@ -39,6 +40,6 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "Board", "ConfigurationError", "InvalidArgument", "JobBoard", "JobboardError",
-    "JobNotFound", "JobStateError", "PeriodicTaskNotFound", "Queue", "QueueNotFound",
+    "JobNotFound", "JobStateError", "NotReplicated", "PeriodicTaskNotFound", "Queue", "QueueNotFound",
     "RedisHuey", "RedisOutOfMemory", "Retention", "TaskNotFound", "__version__", "log", "progress", "track",
 ]

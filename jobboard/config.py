@@ -72,11 +72,17 @@ class TrackingConfig:
     redact: tuple[str, ...] = DEFAULT_REDACT
     log_lines: int = 200
     end_retry_timeout: float = 300.0
+    enqueue_retry_timeout: float = 5.0
+    replicas: int = 0
+    replica_timeout: float = 1.0
     redact_re: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.lease_timeout < 1:
             raise ConfigurationError("lease_timeout is in seconds and must be at least 1.")
+        if self.enqueue_retry_timeout < 0 or self.replicas < 0 or self.replica_timeout <= 0:
+            raise ConfigurationError("enqueue_retry_timeout must be >= 0 s, replicas >= 0 and "
+                                     "replica_timeout above 0 s.")
         if self.end_retry_timeout <= 0:
             raise ConfigurationError("end_retry_timeout is in seconds and must be above 0.")
         if self.max_stalls < 0:
@@ -92,12 +98,15 @@ class TrackingConfig:
               retention: Mapping[str, object] | None = None,
               task_retention: Mapping[str, Mapping[str, object]] | None = None,
               redact: Iterable[str] | None = None, log_lines: int = 200,
-              end_retry_timeout: float = 300.0) -> "TrackingConfig":
+              end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
+              replicas: int = 0, replica_timeout: float = 1.0) -> "TrackingConfig":
         return cls(prefix=prefix, lease_timeout=float(lease_timeout), max_stalls=int(max_stalls),
                    retention=dict(retention or {}),  # type: ignore[arg-type]
                    task_retention={k: dict(v) for k, v in (task_retention or {}).items()},  # type: ignore[misc]
                    redact=tuple(redact) if redact is not None else DEFAULT_REDACT,
-                   log_lines=int(log_lines), end_retry_timeout=float(end_retry_timeout))
+                   log_lines=int(log_lines), end_retry_timeout=float(end_retry_timeout),
+                   enqueue_retry_timeout=float(enqueue_retry_timeout), replicas=int(replicas),
+                   replica_timeout=float(replica_timeout))
 
     def retention_argv(self, state: str, task: str) -> list[int]:
         """[queue age ms, queue count, task age ms, task count] for the FINISH script.

@@ -79,6 +79,18 @@ class TaskNotFound(JobboardError, LookupError):
         self.name = name
 
 
+class NotReplicated(JobboardError):
+    """Durable mode (``RedisHuey(replicas=N)``): fewer than N replicas confirmed a write
+    within ``replica_timeout``. The write is on the master, not yet known to be safe."""
+
+    def __init__(self, wanted: int, got: int, what: str = "write") -> None:
+        super().__init__(
+            f"Only {got} of the {wanted} replicas required confirmed this {what} in time "
+            "(durable mode). Check the replicas' links to the master, or lower replicas=.")
+        self.wanted = wanted
+        self.got = got
+
+
 class RedisOutOfMemory(JobboardError, redis.exceptions.OutOfMemoryError):
     """Redis refused a write because it reached ``maxmemory`` (HTTP 503).
 

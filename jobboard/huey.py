@@ -16,7 +16,8 @@ from .storage import TrackingStorage
 from .tracking import Tracker
 
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
-                     "redact", "log_lines", "end_retry_timeout")
+                     "redact", "log_lines", "end_retry_timeout", "enqueue_retry_timeout",
+                     "replicas", "replica_timeout")
 
 
 class RedisHuey(huey_lib.PriorityRedisHuey):
@@ -39,6 +40,14 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
     - ``end_retry_timeout`` (seconds, default 300): how long a consumer keeps retrying
       the record of a job's end while Redis does not answer, before letting the job go
       (its lease lapses and it runs again).
+    - ``enqueue_retry_timeout`` (seconds, default 5): how long an enqueue is retried while
+      Redis does not answer (a failover, a restart) before it raises; a retry never makes
+      a second job (the job's id makes it a no-op if the first try got through).
+    - ``replicas`` (default 0) and ``replica_timeout`` (seconds, default 1): durable mode.
+      With ``replicas=1`` an enqueue returns, and a job's end counts as recorded, only
+      once at least that many replicas have it (Redis ``WAIT``); otherwise the enqueue is
+      retried and then raises ``NotReplicated``, and the end is retried by the outbox.
+      Costs one replication round trip per enqueue and per end. See docs/scaling.md.
 
     Priorities: a **higher number runs first** (``priority=10`` before ``priority=1``); jobs
     of equal priority run in the order they were enqueued.
@@ -56,13 +65,16 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                  retention: Mapping[str, Any] | None = None,
                  task_retention: Mapping[str, Mapping[str, Any]] | None = None,
                  redact: Iterable[str] | None = None, log_lines: int = 200,
-                 end_retry_timeout: float = 300.0, **kwargs: Any) -> None:
+                 end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
+                 replicas: int = 0, replica_timeout: float = 1.0, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
         config = TrackingConfig.build(prefix=prefix, lease_timeout=lease_timeout,
                                       max_stalls=max_stalls, retention=retention,
                                       task_retention=task_retention, redact=redact,
-                                      log_lines=log_lines, end_retry_timeout=end_retry_timeout)
+                                      log_lines=log_lines, end_retry_timeout=end_retry_timeout,
+                                      enqueue_retry_timeout=enqueue_retry_timeout,
+                                      replicas=replicas, replica_timeout=replica_timeout)
         storage = self.storage
         if not isinstance(storage, TrackingStorage):  # immediate mode: built, not connected
             storage = self.get_storage(**self.storage_kwargs)

@@ -30,13 +30,16 @@ from typing import Any
 
 import redis.exceptions as rx
 
+from .errors import NotReplicated
+
 logger = logging.getLogger("jobboard")
 
 # "Not now" errors: a connection refused or dropped (BusyLoadingError is one: the server
-# is loading its data), a timeout, a replica promoted or demoted (READONLY), a full memory.
+# is loading its data), a timeout, a replica promoted or demoted (READONLY), a full memory,
+# durable mode's replicas not confirming yet.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.OutOfMemoryError,
-    rx.TryAgainError, rx.ClusterDownError, OSError,
+    rx.TryAgainError, rx.ClusterDownError, OSError, NotReplicated,
 )
 
 

@@ -9,6 +9,7 @@ the same call. Higher priority numbers run first; within a priority, first in, f
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -16,13 +17,21 @@ from huey.storage import BaseStorage, RedisStorage
 
 from . import scripts
 from .connections import DirectScript, client_from_url, is_cluster
-from .errors import RedisOutOfMemory
+from .errors import NotReplicated, RedisOutOfMemory
 from .keys import QueueKeys
 from .records import SCHEDULED, STATES, WAITING
 from .primitives import PRIORITY_LIMIT, now_ms  # noqa: F401  (tracking imports them from here)
 
 if TYPE_CHECKING:
     from .tracking import Tracker
+
+# Errors an enqueue is retried on (until enqueue_retry_timeout): Redis not reachable now,
+# a replica promoted or demoted, a Cluster slot moving, durable mode not confirmed yet.
+ENQUEUE_RETRY_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError, redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError, NotReplicated,
+)
 
 
 class TrackingStorage(RedisStorage):
@@ -102,13 +111,45 @@ class TrackingStorage(RedisStorage):
         if tracker.routes_through_outbox():
             # Huey's retry or pipeline step after a job's end, in a consumer: queued behind
             # that end while Redis is away (see outbox.py), never raised into Huey.
-            tracker.outbox.submit("enqueue of a follow-up job", lambda: self._enqueue_script(argv))
+            tracker.outbox.submit("enqueue of a follow-up job", lambda: self._run_enqueue(argv))
             return
-        tracker.ensure_registered()
-        try:
-            self._enqueue_script(argv)
-        except redis.exceptions.OutOfMemoryError as exc:
-            raise RedisOutOfMemory(str(exc)) from exc
+        delay, deadline = 0.05, 0.0
+        while True:
+            try:
+                tracker.ensure_registered()
+                self._run_enqueue(argv)
+                return
+            except redis.exceptions.OutOfMemoryError as exc:
+                raise RedisOutOfMemory(str(exc)) from exc
+            except ENQUEUE_RETRY_ERRORS:
+                # A failover, a restart, a dropped connection: try again for a while. The
+                # job's id makes a retry whose first try got through a no-op ('exists').
+                now = time.monotonic()
+                deadline = deadline or now + tracker.config.enqueue_retry_timeout
+                if now + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def _run_enqueue(self, argv: list[Any]) -> Any:
+        if self.tracker is not None and self.tracker.config.replicas:
+            return self.durable_call(self._enqueue_script.script, argv[:1], argv[1:])
+        return self._enqueue_script(argv)
+
+    def durable_call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a script; in durable mode (``replicas=N``) also ``WAIT`` for N replicas on
+        the same connection (WAIT counts that connection's writes), in one round trip.
+        Raises NotReplicated when fewer confirm within ``replica_timeout``."""
+        config = self._require_tracker().config
+        if not config.replicas:
+            return script(keys=keys, args=args)
+        pipe = self.conn.pipeline(transaction=False)
+        script(keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", config.replicas, int(config.replica_timeout * 1000))
+        reply, acks = pipe.execute()
+        if int(acks) < config.replicas:
+            raise NotReplicated(config.replicas, int(acks))
+        return reply
 
     def dequeue(self) -> bytes | None:
         tracker = self._require_tracker()

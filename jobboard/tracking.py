@@ -124,6 +124,11 @@ class Tracker:
         self.huey = huey
         self.config = config
         self.storage = storage
+        if config.replicas and storage.cluster:
+            from .errors import ConfigurationError
+
+            raise ConfigurationError("Durable mode (replicas=) is not supported on Redis Cluster "
+                                     "yet: WAIT would be sent to another node than the write.")
         self.keys = storage.keys
         self.conn = storage.conn
         self.lease_ms = int(config.lease_timeout * 1000)
@@ -361,7 +366,7 @@ class Tracker:
         run = self._scripts[script]
 
         def send() -> None:
-            res = run(keys=args[:1], args=args[1:])  # args[0] is the key base
+            res = self.storage.durable_call(run, args[:1], args[1:])  # args[0]: the key base
             self._forget(job_id, token)
             if then is not None:
                 then(res)
