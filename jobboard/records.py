@@ -47,7 +47,7 @@ PROMOTABLE_STATES: tuple[str, ...] = (SCHEDULED,)
 REVOCABLE_STATES: tuple[str, ...] = (WAITING, SCHEDULED)
 
 
-class Counts(dict):
+class Counts(dict[str, int]):
     """Jobs per state of one queue (every state present, 0 when empty).
 
     A dict ``{state: count}`` with two extra attributes: ``paused`` and ``total``.

@@ -16,7 +16,8 @@ from huey.storage import RedisStorage
 from . import scripts
 from .connections import DirectScript
 from .keys import QueueKeys
-from .primitives import PRIORITY_LIMIT, now_ms  # noqa: F401  (tracking imports them from here)
+from .primitives import PRIORITY_LIMIT as PRIORITY_LIMIT  # re-exported: tracking imports
+from .primitives import now_ms as now_ms  # them from here
 
 if TYPE_CHECKING:
     from .tracking import Tracker

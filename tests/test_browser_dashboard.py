@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis
-from test_web_support import (
+from tests.support import (
     FLAKY, PASSWORD, PREFIX, XSS_IMG, XSS_SCRIPT, RunningConsumer, make_app, make_huey, wait_for,
 )
 from werkzeug.serving import make_server

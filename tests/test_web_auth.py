@@ -7,27 +7,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from test_web_support import (
-    PASSWORD, PREFIX, TOKENS, csrf_from, login, make_app, make_huey,
-)
+from tests.support import PASSWORD, PREFIX, TOKENS, csrf_from, login
 
 from jobboard import JobBoard
 from jobboard.roles import ROLES
-
-
-@pytest.fixture
-def huey(redis_url: str) -> Any:
-    return make_huey(redis_url)
-
-
-@pytest.fixture
-def app(huey: Any) -> Flask:
-    return make_app(huey)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def bearer(role: str) -> dict[str, str]:

@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from test_web_support import (
+from tests.support import (
     FLAKY, PREFIX, XSS_IMG, XSS_SCRIPT, RunningConsumer, login, make_app, make_huey, wait_for,
 )
 
 from jobboard.redis_server import RedisServer
 from jobboard import JobBoard
-
-
-@pytest.fixture
-def huey(redis_url: str) -> Any:
-    return make_huey(redis_url)
-
-
-@pytest.fixture
-def app(huey: Any) -> Flask:
-    return make_app(huey)
 
 
 @pytest.fixture
@@ -38,13 +27,6 @@ def queue(app: Flask) -> Any:
 def admin(app: Flask) -> tuple[FlaskClient, str]:
     client = app.test_client()
     return client, login(client, "admin")
-
-
-@pytest.fixture
-def consumer(huey: Any) -> Iterator[RunningConsumer]:
-    running = RunningConsumer(huey)
-    yield running
-    running.stop()
 
 
 def failed_jobs(queue: Any, n: int, consumer: RunningConsumer, message: str = "boom") -> list[str]:

@@ -43,7 +43,7 @@ class LiveCache:
             entry = self._values.get(key)
             if entry is not None and entry[0] == bucket:
                 self.hits += 1
-                return entry[1]
+                return entry[1]  # type: ignore[no-any-return]  # stored by compute() below
             flight = self._flights.setdefault(key, threading.Lock())
         with flight:
             # Someone else may have computed it while we waited for the flight lock.
@@ -51,7 +51,7 @@ class LiveCache:
                 entry = self._values.get(key)
                 if entry is not None and entry[0] == bucket:
                     self.hits += 1
-                    return entry[1]
+                    return entry[1]  # type: ignore[no-any-return]
             value = compute()  # errors (e.g. Redis down) propagate and are not cached
             with self._lock:
                 self.misses += 1
