@@ -199,6 +199,18 @@ def running_consumers(hueys: list[Any], workers: int = 2, periodic: bool = False
             consumer.stop()
 
 
+def blocked_clients(client: redis.Redis) -> int:
+    """Clients of ``client``'s database blocked in a blocking pop.
+
+    A consumer's worker with nothing to take (an empty or paused queue) blocks on the
+    queue's wake list: counting them tells a test that the workers have looked and are
+    idle, an event to wait on instead of sleeping before a "nothing happened" check.
+    """
+    db = int(client.connection_pool.connection_kwargs.get("db", 0))
+    return sum(1 for c in client.client_list()
+               if "b" in str(c.get("flags", "")) and int(c.get("db", -1)) == db)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, step: float = 0.05) -> Any:
     """Poll ``predicate`` until it returns something truthy, and return that; fail the
     test (AssertionError) after ``timeout`` seconds. The one polling helper of the suite."""

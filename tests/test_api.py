@@ -16,7 +16,9 @@ from openapi_spec_validator import validate as validate_openapi
 from werkzeug.security import generate_password_hash
 
 import jobboard
-from tests.support import API, PREFIX, RunningConsumer, auth, error_of, make_app, make_huey, wait_for
+from tests.support import (
+    API, PREFIX, RunningConsumer, auth, blocked_clients, error_of, make_app, make_huey, wait_for,
+)
 
 
 def submit(client: FlaskClient, body: dict[str, Any], role: str = "operator",
@@ -60,12 +62,13 @@ def test_the_same_id_submitted_twice_is_queued_once(client: FlaskClient) -> None
 
 
 def test_idempotent_submission_survives_the_job_running(
-        client: FlaskClient, consumer: RunningConsumer) -> None:
+        client: FlaskClient, consumer: RunningConsumer, redis_client: Any) -> None:
     assert submit(client, {"task": "add", "args": [1], "id": "once"}).status_code == 201
     wait_for(lambda: job(client, "once")["state"] == "completed")
     again = submit(client, {"task": "add", "args": [1], "id": "once"})
     assert again.get_json()["created"] is False
-    time.sleep(0.3)
+    # Had it queued a job, the push would have woken a worker: wait until both are idle.
+    wait_for(lambda: blocked_clients(redis_client) == 2)
     assert counts(client)["completed"] == 1 and counts(client)["waiting"] == 0
 
 

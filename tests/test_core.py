@@ -12,7 +12,7 @@ import redis
 import jobboard
 from jobboard.board import Board, percentiles
 from jobboard.records import STATES
-from tests.support import make_core_huey, running_consumers, wait_for
+from tests.support import blocked_clients, make_core_huey, running_consumers, wait_for
 
 
 def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url: str,
@@ -175,8 +175,9 @@ def test_pause_is_visible_in_counts_and_stops_consumers(redis_url: str) -> None:
     q.pause()
     assert q.counts().paused and q.is_paused()
     job = huey.test_tasks["double"](21).id
+    side = redis.Redis.from_url(redis_url)
     with running_consumers([huey], workers=2):
-        time.sleep(1.5)
+        wait_for(lambda: blocked_clients(side) == 2)  # both workers looked, found it paused
         assert q.job(job).state == "waiting"
         q.resume()
         assert wait_for(lambda: q.job(job).state == "completed", 10)
@@ -231,7 +232,7 @@ def test_enqueue_wakes_a_blocked_consumer_and_a_backlog_keeps_few_tokens(
     with running_consumers([huey], workers=2):
         assert wait_for(lambda: q.counts()["completed"] == 100, 30)
         assert wait_for(lambda: redis_client.llen(q.keys.wake) == 0, 10)  # leftovers taken
-        time.sleep(0.3)  # let both workers reach their blocking pop
+        wait_for(lambda: blocked_clients(redis_client) == 2)  # both in their blocking pop
         huey.test_tasks["double"](7)
         assert wait_for(lambda: q.counts()["completed"] == 101, 10)
 

@@ -33,7 +33,7 @@ import redis
 import jobboard
 from jobboard.records import PENDING_STATES
 from tests import delivery_tasks
-from tests.support import wait_for
+from tests.support import blocked_clients, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = socket.gethostname()
@@ -263,19 +263,18 @@ def test_pause_blocks_new_jobs_survives_restart_and_resume_drains(
     q.pause()
     assert q.is_paused() and q.counts().paused
     ids = [work(n, 50).id for n in range(20)]  # enqueueing still works while paused
-    # paused for >= 2 s: no job starts; the one already running finishes
-    deadline = time.monotonic() + 2.5
-    while time.monotonic() < deadline:
-        c = q.counts()
-        assert c.paused and c["waiting"] == 20, dict(c)
-        assert set(ints(redis_client, "started")) == {-1}
-        time.sleep(0.05)
-    assert state_of(q, running) == "completed"
+    # paused: the one already running finishes, then both workers look, find the queue
+    # paused and block on its wake list; no job has started
+    assert wait_for(lambda: state_of(q, running) == "completed", 10)
+    wait_for(lambda: blocked_clients(redis_client) == 2)
+    c = q.counts()
+    assert c.paused and c["waiting"] == 20, dict(c)
+    assert set(ints(redis_client, "started")) == {-1}
     # the pause lives in Redis: a restarted consumer does not start anything either
     consumers.kill(first)
     first = consumers.start("thread", workers=2)
     registered(board, first)
-    time.sleep(1.5)  # the new consumer has polled the paused queue
+    wait_for(lambda: blocked_clients(redis_client) == 2)  # it polled the paused queue
     c = q.counts()
     assert c.paused and c["waiting"] == 20 and c["active"] == 0, dict(c)
     assert set(ints(redis_client, "started")) == {-1}
@@ -350,7 +349,8 @@ def test_stalled_job_is_recovered_then_fails_after_max_stalls(
     assert j.attempts and j.attempts[-1].error_class == "StalledJobError"
     assert "stalled 2 times" in (j.error or "")
     assert j.has_message  # a failed job keeps its message: an operator can retry it
-    time.sleep(1.0)  # and it does not loop: nobody starts it again
+    # c's worker is idle, blocked on the wake list: the failed job does not loop
+    wait_for(lambda: blocked_clients(redis_client) == opts["workers"])
     assert state_of(q, job) == "failed"
     assert ints(redis_client, "started") == [1, 1]
     assert ints(redis_client, "executions") == []
