@@ -14,14 +14,17 @@ say() { echo "demo: $*" >&2; }
 #    current Python as it is instead (then it must already have `.[demo]` installed).
 PYTHON="${PYTHON:-python3}"
 deps_ok() {
-  # jobboard itself, from this checkout, and every dependency of it and of the demo extra.
-  "$1" - <<'PY' >/dev/null 2>&1
+  # jobboard installed from this checkout (-I: not merely found in the current folder), its
+  # `jobboard` command next to the interpreter, and every dependency of it and of the demo.
+  [ -x "$(dirname "$1")/jobboard" ] || return 1
+  "$1" -I - "$PWD" <<'PY' >/dev/null 2>&1
 import os, re, sys, tomllib
 from importlib.metadata import version
 assert sys.version_info >= (3, 11)
 import jobboard
-assert os.path.realpath(jobboard.__file__).startswith(os.path.realpath("jobboard") + os.sep)
-with open("pyproject.toml", "rb") as f:
+checkout = os.path.realpath(sys.argv[1])
+assert os.path.realpath(jobboard.__file__).startswith(os.path.join(checkout, "jobboard") + os.sep)
+with open(os.path.join(checkout, "pyproject.toml"), "rb") as f:
     project = tomllib.load(f)["project"]
 for dep in project["dependencies"] + project["optional-dependencies"]["demo"]:
     version(re.match(r"[A-Za-z0-9_.-]+", dep).group(0))

@@ -38,4 +38,4 @@ fi
 
 # --dist loadfile: a file's tests share module-scoped fixtures (the browser, a seeded
 # site), so each file runs on one worker.
-exec python3 -m pytest -n "${JOBBOARD_TEST_WORKERS:-auto}" --dist loadfile "$@"
+exec python3 -m pytest -n "${JOBBOARD_TEST_WORKERS:-auto}" --dist loadfile --durations=10 "$@"
