@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import csrf_from, soup
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
@@ -85,7 +87,7 @@ class Browser:
 
 
 def _csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return csrf_from(page)
 
 
 @pytest.mark.slow
@@ -144,16 +146,17 @@ def test_readme_demo_command_on_a_fresh_copy(tmp_path: Path) -> None:
         browser = Browser()
         url, page = browser.get(dashboard)
         assert urllib.parse.urlsplit(url).path == "/login"
-        assert 'type="password"' in page
+        assert soup(page).find("input", attrs={"type": "password"}) is not None
 
         # Sign in, land on the overview: the seeded queues are not empty.
         url, page = browser.post(url, {"username": "admin", "password": password,
                                        "csrf_token": _csrf(page)})
         assert url == dashboard
-        rows = dict(re.findall(r'<tr data-queue="([\w-]+)">(.*?)</tr>', page, flags=re.S))
+        rows = {tr["data-queue"]: tr for tr in soup(page).select("tr[data-queue]")}
         assert set(rows) >= {"emails", "reports", "reminders", "notifications"}
         for name, row in rows.items():
-            numbers = [int(n.replace(",", "")) for n in re.findall(r">([\d,]+)</a>", row)]
+            numbers = [int(a.get_text(strip=True).replace(",", ""))
+                       for a in row.select("td.num > a")]
             assert sum(numbers) > 0, f"queue {name} shows no jobs: {numbers}"
 
         # Book an appointment in the host app: its jobs are queued and real consumers run them.

@@ -3,7 +3,7 @@
 Each page route answers with the whole page, or, for an htmx request (``HX-Request``),
 with just its ``<main id="main">`` fragment (``Vary: HX-Request`` tells caches the
 difference). Live pages poll their own URL; those polls read through the shared poll cache
-(:mod:`jobboard.web.live`). Actions are POSTs (CSRF-checked before they get here) that
+(:mod:`jobboard.shared.live`). Actions are POSTs (CSRF-checked before they get here) that
 flash what they did and redirect (303) to the page they came from, filters and page
 included; htmx follows the redirect and swaps the fresh fragment in place.
 """
