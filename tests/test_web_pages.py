@@ -364,8 +364,11 @@ def test_works_under_any_prefix(huey: Any, prefix: str) -> None:
     assert f'href="{prefix}/static/jobboard.css' in html
     assert f'action="{prefix}/queues/emails/pause"' in html
     assert client.post(f"{prefix}/queues/emails/pause", data={"csrf_token": token}).status_code == 303
-    assert client.get("/host-page").get_data(as_text=True) == "host"
+    host = client.get("/host-page")
+    assert host.get_data(as_text=True) == "host"
+    assert "Content-Security-Policy" not in host.headers  # the host's pages keep theirs
     assert client.post("/host-page").status_code == 405  # the host's routes are not guarded
+    assert "jobboard" not in client.get("/no-such-host-page").get_data(as_text=True)
 
 
 def test_init_app_pattern_and_option_defaults(huey: Any) -> None:
