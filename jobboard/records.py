@@ -8,8 +8,8 @@ escape it (Jinja2 autoescaping does).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from .primitives import short_name
