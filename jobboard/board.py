@@ -24,10 +24,10 @@ from huey.serializer import Serializer
 from . import cron, scripts
 from .config import TrackingConfig
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
-                     PeriodicTaskNotFound, QueueNotFound, TaskNotFound)
+                     PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
 from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
-from .records import (FINISHED_STATES, PROMOTABLE_STATES, REVOCABLE_STATES,
+from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
                       RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
                       Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
                       RunningJob)
@@ -92,7 +92,7 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
 
 def _where(huey: Any) -> str:
     """Where a Huey's storage keeps its data: the connection's host, port (or socket) and db."""
-    kwargs = huey.storage.conn.connection_pool.connection_kwargs
+    kwargs = huey.jobboard.storage.conn.connection_pool.connection_kwargs
     where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
     return f"redis {where}/{kwargs.get('db', 0)}"
 
@@ -122,7 +122,7 @@ class Board:
                 raise ConfigurationError(
                     f"Huey instance {h.name!r} is not tracked. Create it with "
                     "jobboard.RedisHuey(...) or call jobboard.track(huey) first.")
-            self._hueys[h.storage.name] = h
+            self._hueys[h.jobboard.storage.name] = h
         first = next(iter(self._hueys.values()), None)
         for h in self._hueys.values():
             # Every queue is read through one client and one key prefix: a Huey on another
@@ -131,13 +131,13 @@ class Board:
                                       or h.jobboard.config.prefix != first.jobboard.config.prefix):
                 raise ConfigurationError(
                     f"Board() reads every queue through one Redis connection, but queue "
-                    f"{h.storage.name!r} uses {_where(h)} prefix {h.jobboard.config.prefix!r} "
-                    f"and {first.storage.name!r} uses {_where(first)} prefix "
+                    f"{h.jobboard.storage.name!r} uses {_where(h)} prefix {h.jobboard.config.prefix!r} "
+                    f"and {first.jobboard.storage.name!r} uses {_where(first)} prefix "
                     f"{first.jobboard.config.prefix!r}. Make one Board per Redis and prefix.")
         if redis is None:
             if first is None:
                 raise ConfigurationError("Board needs Huey instances or a redis= client.")
-            redis = first.storage.conn
+            redis = first.jobboard.storage.conn
         self.redis: redis_lib.Redis = redis
         self.prefix = prefix or (first.jobboard.config.prefix if first is not None else DEFAULT_PREFIX)
         self._static = list(queues or [])
@@ -232,7 +232,10 @@ class Queue:
         return f"<Queue {self.name}>"
 
     def _run(self, name: str, *args: Any) -> Any:
-        return self.board.script(name)(args=[self.keys.base, *args])
+        try:
+            return self.board.script(name)(args=[self.keys.base, *args])
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
 
     # Reads -------------------------------------------------------------------------------
 
@@ -258,8 +261,8 @@ class Queue:
                 pipe = self.redis.pipeline(transaction=False)
                 for i in ids:
                     pipe.hget(self.keys.record(i), "task")
-                for t in pipe.execute():
-                    if t:
+                for t in pipe.execute(raise_on_error=False):
+                    if t and not isinstance(t, redis_lib.ResponseError):
                         counts[t.decode()] = counts.get(t.decode(), 0) + 1
             return counts
         tasks = self.tasks()
@@ -350,7 +353,9 @@ class Queue:
             pipe = self.redis.pipeline(transaction=False)
             for i in ids:
                 pipe.hmget(self.keys.record(i), "task", "args", "kw", "err")
-            for i, fields in zip(ids, pipe.execute()):
+            for i, fields in zip(ids, pipe.execute(raise_on_error=False)):
+                if isinstance(fields, redis_lib.ResponseError):
+                    fields = [None, None, None, None]  # a wrong-typed record: its id still matches
                 if task is not None and _s(fields[0]) != task:
                     continue
                 text = " ".join([i, *(_s(f) or "" for f in fields)]).lower()
@@ -367,8 +372,10 @@ class Queue:
         for i in ids:
             pipe.hgetall(self.keys.record(i))
         jobs = []
-        for i, raw in zip(ids, pipe.execute()):
-            if not raw:
+        for i, raw in zip(ids, pipe.execute(raise_on_error=False)):
+            if isinstance(raw, redis_lib.ResponseError):
+                jobs.append(self._wrong_type(i, raw))
+            elif not raw:
                 jobs.append(Job(id=i, queue=self.name, undecodable="record missing (removed while listing)"))
             else:
                 jobs.append(decode_record(self.name, i, raw))
@@ -383,9 +390,13 @@ class Queue:
         pipe.lrange(k.logs(job_id), 0, -1)
         pipe.lrange(k.events(job_id), 0, -1)
         pipe.exists(k.message(job_id))
-        raw, attempts, logs, events, has_msg = pipe.execute()
+        raw, attempts, logs, events, has_msg = pipe.execute(raise_on_error=False)
+        if isinstance(raw, redis_lib.ResponseError):
+            return self._wrong_type(job_id, raw)
         if not raw or b"st" not in raw:
             raise JobNotFound(self.name, job_id)
+        # another program's key under one of the job's lists: shown as a note, not a 500
+        attempts, logs, events = (x if isinstance(x, list) else [] for x in (attempts, logs, events))
         job = decode_record(self.name, job_id, raw)
         job.has_message = bool(has_msg)
         for n, a in enumerate(attempts, 1):
@@ -406,6 +417,20 @@ class Queue:
                 job.logs.append(LogLine(at=0.0, message=f"<undecodable log line: {exc}>"))
         job.events = self._timeline(job, events)
         return job
+
+    def _wrong_type(self, job_id: str, error: Exception) -> Job:
+        """A job whose record key holds another type than a hash (not written by
+        jobboard): listed as undecodable in the state set that holds its id, so it can be
+        seen and removed."""
+        key = self.keys.record(job_id)
+        kind = _s(self.redis.type(key)) or "?"
+        pipe = self.redis.pipeline(transaction=False)
+        for st in STATES:
+            pipe.zscore(self.keys.state(st), job_id)
+        state = next((st for st, score in zip(STATES, pipe.execute()) if score is not None), "")
+        return Job(id=job_id, queue=self.name, state=state,
+                   undecodable=f"its record key {key} holds a {kind}, not a job record "
+                               f"({type(error).__name__}); it can only be removed")
 
     @staticmethod
     def _timeline(job: Job, raw_events: list[bytes]) -> list[Event]:
@@ -449,7 +474,11 @@ class Queue:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hmget(self.keys.record(job_id), "st", "opt")
         pipe.get(self.keys.message(job_id))
-        (state, opt), data = pipe.execute()
+        fields, data = pipe.execute(raise_on_error=False)
+        if isinstance(fields, redis_lib.ResponseError) or isinstance(data, redis_lib.ResponseError):
+            raise JobStateError(job_id, "undecodable (a key of the wrong type)", "retry",
+                                RETRYABLE_STATES, hint="It can only be removed.")
+        state, opt = fields
         if state is None:
             raise JobNotFound(self.name, job_id)
         st = state.decode()
@@ -461,9 +490,21 @@ class Queue:
             options = json.loads(opt) if opt else {}
         except ValueError:
             options = {}
-        res = self._run("RETRY", job_id, now_ms(), self._reset_message(data, options),
-                        ",".join(RETRYABLE_STATES), "retried by an operator")
-        self._check_result(res, job_id, "retry", RETRYABLE_STATES)
+        self._act("RETRY", job_id, "retry", RETRYABLE_STATES, now_ms(),
+                  self._reset_message(data, options), ",".join(RETRYABLE_STATES),
+                  "retried by an operator")
+
+    def _act(self, script: str, job_id: str, action: str, allowed: tuple[str, ...], *args: Any) -> None:
+        """Run one job's action script; a key of another type under the job's names is a
+        state error (the job can only be removed), not a crash."""
+        try:
+            res = self._run(script, job_id, *args)
+        except redis_lib.ResponseError as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise
+            raise JobStateError(job_id, "undecodable (a key of the wrong type)", action, allowed,
+                                hint="It can only be removed.") from exc
+        self._check_result(res, job_id, action, allowed)
 
     def _check_result(self, res: list[bytes], job_id: str, action: str, allowed: tuple[str, ...]) -> None:
         kind = res[0].decode()
@@ -524,35 +565,52 @@ class Queue:
         return sum(self.retry_many(ids) for ids in self._matching(state, task, search))
 
     def remove(self, job_id: str) -> None:
-        """Delete a job and everything recorded about it; raises JobNotFound."""
-        if not self._run("REMOVE", job_id):
+        """Delete a job and everything recorded about it; raises JobNotFound, or
+        JobStateError for a running job (wait for it to end, or stop its consumer: a job
+        whose lease has lapsed can be removed)."""
+        removed, refused = self._remove([job_id])
+        if refused:
+            raise JobStateError(job_id, "active (running)", "remove", REMOVABLE_STATES,
+                                hint="Wait for it to finish, or revoke it so it will not run again.")
+        if not removed:
             raise JobNotFound(self.name, job_id)
 
+    def _remove(self, ids: Sequence[str]) -> tuple[int, list[str]]:
+        res = self._run("REMOVE", now_ms(), *ids)
+        return int(res[0]), [i.decode() for i in res[1:]]
+
     def remove_many(self, ids: Iterable[str]) -> int:
-        """Remove each job of ``ids`` that exists, in chunks; returns how many were removed."""
+        """Remove each job of ``ids`` that exists and is not running, in chunks; returns how
+        many were removed."""
         ids = list(ids)
-        return sum(int(self._run("REMOVE", *ids[i: i + CHUNK])) for i in range(0, len(ids), CHUNK))
+        return sum(self._remove(ids[i: i + CHUNK])[0] for i in range(0, len(ids), CHUNK))
 
     def remove_all(self, state: str, task: str | None = None, search: str | None = None) -> int:
-        """Remove every job in ``state`` matching the filter, in chunks."""
+        """Remove every job in ``state`` matching the filter, in chunks (not ``active``:
+        running jobs cannot be removed)."""
+        if state == ACTIVE:
+            raise InvalidArgument("Running (active) jobs cannot be removed: their consumers would "
+                                  "go on and their outcome be lost. Wait for them to finish.")
         return sum(self.remove_many(ids) for ids in self._matching(state, task, search))
 
     def promote(self, job_id: str) -> None:
         """Run a scheduled job now (it moves to waiting, its eta cleared)."""
-        data = self.redis.get(self.keys.message(job_id))
+        try:
+            data = self.redis.get(self.keys.message(job_id))
+        except redis_lib.ResponseError:
+            data = None  # a wrong-typed message: PROMOTE below says what the job is
         if data is not None:
             try:  # Huey would put a job whose eta is ahead back in the schedule
                 data = _dumps_message(_loads_message(data, self.serializer)._replace(eta=None),
                                       self.serializer)
             except Exception:
                 pass
-        res = self._run("PROMOTE", job_id, now_ms(), data or b"")
-        self._check_result(res, job_id, "promote", PROMOTABLE_STATES)
+        self._act("PROMOTE", job_id, "promote", PROMOTABLE_STATES, now_ms(), data or b"")
 
     def revoke(self, job_id: str) -> None:
         """Cancel a waiting or scheduled job: it will not run (state revoked, retryable)."""
-        res = self._run("REVOKE", job_id, now_ms(), *self.config.retention["revoked"].as_argv())
-        self._check_result(res, job_id, "revoke", REVOCABLE_STATES)
+        self._act("REVOKE", job_id, "revoke", REVOCABLE_STATES, now_ms(),
+                  *self.config.retention["revoked"].as_argv())
 
     def clean(self, state: str, older_than: float) -> int:
         """Remove jobs of a finished state that finished more than ``older_than`` s ago."""
@@ -652,8 +710,11 @@ class Queue:
         msg = huey.serializer.deserialize(data)
         argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
                             config=self.config, only_new=job_id is not None)
-        self.redis.sadd(queues_key(self.board.prefix), self.name)
-        res = self.board.script("ENQUEUE")(args=argv)
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            res = self.board.script("ENQUEUE")(args=argv)
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
         return task.id, res == b"new"
 
     # Consumers and periodic tasks ----------------------------------------------------------
@@ -719,16 +780,17 @@ class Queue:
                 d = json.loads(raw)
             except ValueError:
                 d = {}
-            last_state = last_at = last_id = None
+            last_state = last_at = last_id = last_by = None
             if name_b in last:
                 parts = last[name_b].decode().split("|")
-                if len(parts) == 3:
+                if len(parts) >= 3:
                     last_state, last_at, last_id = parts[0], int(parts[1]) / 1000.0, parts[2]
+                    last_by = parts[3] if len(parts) > 3 and parts[3] else None
             out.append(PeriodicTask(
                 queue=self.name, name=name, schedule=d.get("schedule", "custom"),
                 next_run=None if name in paused else cron.next_run(d.get("cron"), now, d.get("utc", True)),
                 last_run=last_at, last_job_id=last_id, last_outcome=last_state,
-                paused=name in paused))
+                paused=name in paused, last_enqueued_by=last_by))
         return out
 
     def _periodic_entry(self, name: str) -> dict[str, Any]:
@@ -811,7 +873,7 @@ class Queue:
         if rolled_now != rolled and rolled_now is not None:
             # a rollup ran between the reads: its minutes are in totals now, skip them
             minutes = minutes[max(0, int(rolled_now) + 1 - first):]
-        counts = {"enq": 0, "done": 0, "fail": 0, "retry": 0}
+        counts = {"enq": 0, "done": 0, "fail": 0, "retry": 0, "dup": 0}
         for k, v in total.items():
             if k.decode() in counts:
                 counts[k.decode()] += int(v)
@@ -823,7 +885,8 @@ class Queue:
                 elif key.startswith("enq|"):
                     counts["enq"] += int(v)
         return MetricPoint(at=time.time(), enqueued=counts["enq"], completed=counts["done"],
-                           failed=counts["fail"], retried=counts["retry"])
+                           failed=counts["fail"], retried=counts["retry"],
+                           duplicates=counts["dup"])
 
     def health(self, thresholds: dict[str, float] | None = None) -> Health:
         """Backlog, age of the next waiting job, recent failure rates, live consumers."""

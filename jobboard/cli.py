@@ -344,6 +344,17 @@ def retry(c: Context, queue: str, job_id: str | None, all_: bool, state: str,
 
 @click.command()
 @click.argument("queue")
+@click.argument("job_id")
+@pass_ctx
+def remove(c: Context, queue: str, job_id: str) -> None:
+    """Remove one job and its record (not while it runs: wait for it to finish)."""
+    q = _queue(c, queue)
+    q.remove(job_id)
+    c.emit({"queue": q.name, "removed": 1, "id": job_id}, f"Removed {job_id} from {q.name}.")
+
+
+@click.command()
+@click.argument("queue")
 @pass_ctx
 def pause(c: Context, queue: str) -> None:
     """Pause QUEUE: consumers stop taking its jobs."""
@@ -509,7 +520,7 @@ def tokens_list(c: Context) -> None:
            lambda: table(["TOKEN", "ROLE", "NAME", "CREATED"], rows) if rows else "No tokens.")
 
 
-COMMANDS: tuple[click.Command, ...] = (stats, jobs, show, retry, pause, resume, clean, empty,
+COMMANDS: tuple[click.Command, ...] = (stats, jobs, show, retry, remove, pause, resume, clean, empty,
                                        users, tokens)
 
 

@@ -71,11 +71,14 @@ class TrackingConfig:
     task_retention: dict[str, dict[str, Retention]] = field(default_factory=dict)
     redact: tuple[str, ...] = DEFAULT_REDACT
     log_lines: int = 200
+    end_retry_timeout: float = 300.0
     redact_re: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.lease_timeout < 1:
             raise ConfigurationError("lease_timeout is in seconds and must be at least 1.")
+        if self.end_retry_timeout <= 0:
+            raise ConfigurationError("end_retry_timeout is in seconds and must be above 0.")
         if self.max_stalls < 0:
             raise ConfigurationError("max_stalls must be 0 or more.")
         merged = dict(DEFAULT_RETENTION)
@@ -88,12 +91,13 @@ class TrackingConfig:
     def build(cls, prefix: str = DEFAULT_PREFIX, lease_timeout: float = 30.0, max_stalls: int = 1,
               retention: Mapping[str, object] | None = None,
               task_retention: Mapping[str, Mapping[str, object]] | None = None,
-              redact: Iterable[str] | None = None, log_lines: int = 200) -> "TrackingConfig":
+              redact: Iterable[str] | None = None, log_lines: int = 200,
+              end_retry_timeout: float = 300.0) -> "TrackingConfig":
         return cls(prefix=prefix, lease_timeout=float(lease_timeout), max_stalls=int(max_stalls),
                    retention=dict(retention or {}),  # type: ignore[arg-type]
                    task_retention={k: dict(v) for k, v in (task_retention or {}).items()},  # type: ignore[misc]
                    redact=tuple(redact) if redact is not None else DEFAULT_REDACT,
-                   log_lines=int(log_lines))
+                   log_lines=int(log_lines), end_retry_timeout=float(end_retry_timeout))
 
     def retention_argv(self, state: str, task: str) -> list[int]:
         """[queue age ms, queue count, task age ms, task count] for the FINISH script.

@@ -69,7 +69,20 @@ class DirectScript:
         if not self.direct:
             return self.script(args=argv)
         packed = pack_command("EVALSHA", self.script.sha, 0, *argv)
-        conn = self._checkout()
+        conn, reused = self._checkout()
+        try:
+            return self._send(conn, packed, argv)
+        except redis.ConnectionError:
+            if not reused:
+                raise
+        # An idle connection the server closed meanwhile (CLIENT KILL, its `timeout`, a
+        # restart, a proxy's idle cut): redis-py's pool probes each connection before
+        # use to catch this; we skip that probe for speed, so a dead reused connection
+        # gets one more try on a fresh one instead. A dead socket fails before the server
+        # reads the command, so the script did not run; timeouts are not retried.
+        return self._send(self._connect(), packed, argv)
+
+    def _send(self, conn: Any, packed: bytes, argv: list[Any]) -> Any:
         try:
             reply = conn.retry.call_with_retry(lambda: self._round_trip(conn, packed),
                                                lambda _error: conn.disconnect())
@@ -93,16 +106,20 @@ class DirectScript:
         conn.send_packed_command([packed])
         return conn.read_response()
 
-    def _checkout(self) -> Any:
+    def _checkout(self) -> tuple[Any, bool]:
+        """A connection, and whether it was reused from the idle list."""
         if self._pid != os.getpid():
             # A forked child must not share its parent's sockets: start a fresh list.
             self._idle = deque()
             self._pid = os.getpid()
         try:
-            return self._idle.pop()
+            return self._idle.pop(), True
         except IndexError:
-            pool = self.client.connection_pool
-            return pool.connection_class(**pool.connection_kwargs)
+            return self._connect(), False
+
+    def _connect(self) -> Any:
+        pool = self.client.connection_pool
+        return pool.connection_class(**pool.connection_kwargs)
 
     def _checkin(self, conn: Any) -> None:
         if len(self._idle) < self.max_idle and self._pid == os.getpid():

@@ -79,6 +79,9 @@ def args_text(args: tuple[Any, ...] | list[Any] | None, pattern: re.Pattern[str]
     """Positional arguments as ``'a', 1`` (no surrounding parentheses)."""
     if not args:
         return ""
+    if not isinstance(args, (tuple, list)):
+        # Huey accepts anything as args (``task.schedule(3, delay=60)``): show what it is.
+        return clean_text(safe_repr(args, ARGS_LIMIT, pattern), ARGS_LIMIT)
     if all(type(a) in _PLAIN and (type(a) is not str or len(a) <= ARGS_LIMIT) for a in args):
         # The common case, on the producer's hot path: numbers and short strings need no
         # redaction (it applies to dict keys) and their repr is printable, so the general
@@ -107,6 +110,8 @@ def kwargs_text(kwargs: dict[str, Any] | None, pattern: re.Pattern[str] | None =
     """Keyword arguments as ``to='a@b', n=1``."""
     if not kwargs:
         return ""
+    if not isinstance(kwargs, dict):
+        return clean_text(safe_repr(kwargs, ARGS_LIMIT, pattern), ARGS_LIMIT)
     redacted = _redacted(kwargs, pattern or _DEFAULT_PATTERN)
     parts = []
     for k, v in redacted.items():

@@ -35,10 +35,11 @@ class JobNotFound(JobboardError, LookupError):
 class JobStateError(JobboardError):
     """The action does not apply to the job in its current state (HTTP 409)."""
 
-    def __init__(self, job_id: str, state: str, action: str, allowed: tuple[str, ...]) -> None:
+    def __init__(self, job_id: str, state: str, action: str, allowed: tuple[str, ...],
+                 hint: str = "") -> None:
         super().__init__(
             f"Cannot {action} job {job_id!r}: it is {state}; {action} applies to "
-            f"{', '.join(allowed)} jobs."
+            f"{', '.join(allowed)} jobs." + (f" {hint}" if hint else "")
         )
         self.job_id = job_id
         self.state = state

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import huey as huey_lib
 from huey import Huey
-from huey.storage import RedisStorage
+from huey.storage import RedisExpireStorage, RedisStorage
 
 from .config import TrackingConfig
 from .errors import ConfigurationError
@@ -15,11 +16,14 @@ from .storage import TrackingStorage
 from .tracking import Tracker
 
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
-                     "redact", "log_lines")
+                     "redact", "log_lines", "end_retry_timeout")
 
 
-class RedisHuey(Huey):
+class RedisHuey(huey_lib.PriorityRedisHuey):
     """A Huey on Redis that records every job, with priorities and at-least-once delivery.
+
+    A subclass of Huey's ``PriorityRedisHuey`` (so also of ``huey.RedisHuey``): code that
+    checks ``isinstance(h, huey.RedisHuey)`` treats it as what it is.
 
     Takes Huey's usual arguments and Redis connection arguments (``url=``, ``host=``,
     ``port=``, ``db=``, ``password=``, ``connection_pool=``), plus:
@@ -32,9 +36,17 @@ class RedisHuey(Huey):
     - ``task_retention``: ``{task_name: {state: (max_age, max_count)}}``.
     - ``redact``: key names whose values are hidden in displayed arguments.
     - ``prefix`` (default ``"jb"``): the start of every Redis key.
+    - ``end_retry_timeout`` (seconds, default 300): how long a consumer keeps retrying
+      the record of a job's end while Redis does not answer, before letting the job go
+      (its lease lapses and it runs again).
 
     Priorities: a **higher number runs first** (``priority=10`` before ``priority=1``); jobs
     of equal priority run in the order they were enqueued.
+
+    Immediate mode (``immediate=True``, or ``huey.immediate = True`` at any time) is
+    Huey's own: tasks run in the calling thread on Huey's in-memory storage, Redis is not
+    touched and nothing is recorded; ``jobboard.progress()`` / ``log()`` do nothing and
+    return False. Turning it off again goes back to the tracked Redis storage.
     """
 
     storage_class = TrackingStorage
@@ -44,17 +56,31 @@ class RedisHuey(Huey):
                  retention: Mapping[str, Any] | None = None,
                  task_retention: Mapping[str, Mapping[str, Any]] | None = None,
                  redact: Iterable[str] | None = None, log_lines: int = 200,
-                 **kwargs: Any) -> None:
+                 end_retry_timeout: float = 300.0, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
         config = TrackingConfig.build(prefix=prefix, lease_timeout=lease_timeout,
                                       max_stalls=max_stalls, retention=retention,
                                       task_retention=task_retention, redact=redact,
-                                      log_lines=log_lines)
-        self.jobboard = Tracker(self, config)
+                                      log_lines=log_lines, end_retry_timeout=end_retry_timeout)
+        storage = self.storage
+        if not isinstance(storage, TrackingStorage):  # immediate mode: built, not connected
+            storage = self.get_storage(**self.storage_kwargs)
+        self.jobboard = Tracker(self, config, storage)
+
+    def create_storage(self) -> Any:
+        # Huey calls this at start and whenever `immediate` changes: immediate mode gets
+        # Huey's memory storage, normal mode our one tracked storage again.
+        tracker = getattr(self, "jobboard", None)
+        if tracker is not None and not (self._immediate and self.immediate_use_memory):
+            return tracker.storage
+        return super().create_storage()
 
     def dequeue(self) -> Any:
         return self.jobboard.dequeue()
+
+    def execute(self, task: Any, timestamp: Any = None) -> Any:
+        return self.jobboard.execute(super().execute, task, timestamp)
 
     def create_consumer(self, **options: Any) -> Any:
         consumer = super().create_consumer(**options)
@@ -76,19 +102,38 @@ def track(huey: Huey, **options: Any) -> Huey:
                                  f"Known: {', '.join(_TRACKING_OPTIONS)}.")
     if getattr(huey, "jobboard", None) is not None:
         return huey
-    old = huey.storage
-    if not isinstance(old, RedisStorage):
+    storage_class = getattr(huey, "storage_class", None) or type(huey.storage)
+    if not (isinstance(storage_class, type) and issubclass(storage_class, RedisStorage)):
         raise ConfigurationError(
             f"jobboard.track() needs a Redis-backed Huey; {type(huey).__name__} uses "
-            f"{type(old).__name__}. Use jobboard.RedisHuey instead."
+            f"{getattr(storage_class, '__name__', storage_class)}. Use jobboard.RedisHuey instead."
         )
+    if issubclass(storage_class, RedisExpireStorage):
+        raise ConfigurationError(
+            f"jobboard.track() does not support {type(huey).__name__}: its results expire "
+            "after expire_time and survive a read, which jobboard's result store does not "
+            "do. Use huey.RedisHuey or PriorityRedisHuey (results then follow the job's "
+            "retention and are read once), or jobboard.RedisHuey.")
     prefix = options.get("prefix", DEFAULT_PREFIX)
-    storage = TrackingStorage(old.name, blocking=old.blocking, read_timeout=old.read_timeout,
-                              connection_pool=old.pool, notify_result=old.notify_result,
-                              notify_result_ttl=old.notify_result_ttl, prefix=prefix)
-    huey.storage = storage
+    old = huey.storage
+    if isinstance(old, RedisStorage):
+        storage = TrackingStorage(old.name, blocking=old.blocking, read_timeout=old.read_timeout,
+                                  connection_pool=old.pool, notify_result=old.notify_result,
+                                  notify_result_ttl=old.notify_result_ttl, prefix=prefix)
+    else:  # immediate mode: Huey holds its memory storage; build ours from its settings
+        storage = TrackingStorage(huey.name, prefix=prefix, **huey.storage_kwargs)
     config = TrackingConfig.build(**options)
-    huey.jobboard = Tracker(huey, config)  # type: ignore[attr-defined]
+    huey.jobboard = Tracker(huey, config, storage)  # type: ignore[attr-defined]
+    if isinstance(old, RedisStorage):
+        huey.storage = storage
+    create_storage = huey.create_storage
+
+    def tracked_storage() -> Any:
+        if huey._immediate and huey.immediate_use_memory:
+            return create_storage()
+        return storage
+
+    huey.create_storage = tracked_storage  # type: ignore[method-assign]
     original = huey.create_consumer
 
     def create_consumer(**consumer_options: Any) -> Any:
@@ -98,4 +143,7 @@ def track(huey: Huey, **options: Any) -> Huey:
 
     huey.create_consumer = create_consumer  # type: ignore[method-assign]
     huey.dequeue = huey.jobboard.dequeue  # type: ignore[method-assign,attr-defined]
+    execute = huey.execute
+    huey.execute = lambda task, timestamp=None: huey.jobboard.execute(  # type: ignore[method-assign,attr-defined]
+        execute, task, timestamp)
     return huey

@@ -27,7 +27,11 @@ key (after the base)  type       holds
 ``c:<consumer id>``   hash       a consumer's registry entry (TTL)
 ``periodic``          hash       periodic task name -> JSON registration
 ``pp``                set        paused periodic task names
-``pl``                hash       periodic task name -> "state|ts_ms|job id" of its last run
+``pl``                hash       periodic task name -> "state|ts_ms|job id|enqueuing
+                                 consumer" of its last run
+``ptick``             hash       periodic task name -> last schedule minute enqueued
+``announce``          list       ids enqueued with an eta, until a scheduler sends their
+                                 SIGNAL_SCHEDULED (capped)
 ``results``           hash       Huey's own result store
 ``counters``          hash       Huey's own counters (chords)
 ====================  =========  =====================================================

@@ -45,6 +45,8 @@ RETRYABLE_STATES: tuple[str, ...] = (
 )
 PROMOTABLE_STATES: tuple[str, ...] = (SCHEDULED,)
 REVOCABLE_STATES: tuple[str, ...] = (WAITING, SCHEDULED)
+# A running job is not removable: its consumer would go on and its outcome be lost.
+REMOVABLE_STATES: tuple[str, ...] = tuple(s for s in STATES if s != ACTIVE)
 
 
 class Counts(dict[str, int]):
@@ -253,6 +255,7 @@ class PeriodicTask:
     last_job_id: str | None
     last_outcome: str | None  # a job state, e.g. "completed" / "failed"
     paused: bool
+    last_enqueued_by: str | None = None  # consumer ("host:pid") whose scheduler enqueued it
 
     @property
     def short_name(self) -> str:
@@ -268,6 +271,7 @@ class MetricPoint:
     completed: int = 0
     failed: int = 0
     retried: int = 0
+    duplicates: int = 0  # runs of a job by a delivery that had lost its lease (late ends)
 
 
 @dataclass

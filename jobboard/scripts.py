@@ -58,13 +58,17 @@ end
 -- Delete a job and everything it owns, whatever its state.
 local function purge(id)
   local rec = rk(id)
-  local f = redis.call('hmget', rec, 'st', 'task', 'nxt')
+  local f = redis.pcall('hmget', rec, 'st', 'task', 'nxt')
+  if f.err then f = {} end  -- a key of another type under the record's name: delete it too
   if f[1] then leave(id, f[1], f[2] or nil) end
   if f[3] then  -- pipeline children that never ran hold only a stub ('par')
     for child in string.gmatch(f[3], '[^,]+') do
       if redis.call('hexists', rk(child), 'st') == 0 then redis.call('del', rk(child)) end
     end
   end
+  -- Huey's result (field = job id) and revoke flag go with the job: the result store
+  -- follows the job's retention instead of growing for ever.
+  redis.call('hdel', p .. 'results', id, 'r:' .. id)
   return redis.call('del', rec, p .. 'm:' .. id, p .. 'e:' .. id, p .. 'l:' .. id, p .. 'v:' .. id)
 end
 
@@ -108,10 +112,46 @@ local function to_waiting(id, st, task, now, pri)
   wake()
 end
 
+-- Put a job back at the head of its priority (a stalled or interrupted job was taken
+-- before everything still waiting behind it): just below the lowest score of its band.
+local function to_head(id, st, task, now)
+  local rec = rk(id)
+  local pri = tonumber(redis.call('hget', rec, 'pri') or '0') or 0
+  local band = -pri * 1000000000000
+  local first = redis.call('zrangebyscore', p .. 'waiting', band - 999999999999, band + 999999999999,
+                           'WITHSCORES', 'LIMIT', 0, 1)
+  local score = band
+  if #first > 0 then score = math.min(band, tonumber(first[2]) - 1) end
+  leave(id, st, task)
+  enter(id, 'waiting', task, score)
+  redis.call('hset', rec, 'st', 'waiting', 'rdy', now)
+  wake()
+end
+
+-- Fencing. Each delivery of a job gets a token from DEQUEUE: its attempt number 'att',
+-- which only grows. An end, retry or put-back from a consumer counts only while its
+-- delivery still holds the job: active under that token, or put back as stalled and not
+-- handed out again. Anything else is a late end from a delivery that lost its lease (a
+-- consumer paused past its lease, a partition): it changes no state and no count; it
+-- is kept as an event and counted as a duplicate run (once: count = false for the
+-- retry that follows a late failed attempt). token '' = not from a delivery.
+local function stale(id, token, now, what, count)
+  if token == '' then return false end
+  local f = redis.call('hmget', rk(id), 'st', 'att', 'task')
+  if not f[1] then return false end
+  if f[2] == token and (f[1] == 'active' or f[1] == 'waiting') then return false end
+  if count then
+    event(id, now, 'late end', 'late ' .. what .. ' from a delivery that had lost its lease (attempt ' ..
+          token .. '; the job is ' .. f[1] .. ' now): ignored')
+    metric(now, {'dup', 1, 'dup|' .. (f[3] or '?'), 1})
+  end
+  return true
+end
+
 -- Move a job to a finished state; retention given as {q_age, q_count, t_age, t_count}.
 local function finish(id, state, now, fields, attempt, keep_msg, retention)
   local rec = rk(id)
-  local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per')
+  local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per', 'src')
   local st, task = f[1], f[2]
   if not st then return 0 end
   if not task then task = nil end
@@ -144,7 +184,7 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
   end
   metric(now, m)
   if f[4] and task then
-    redis.call('hset', p .. 'pl', task, state .. '|' .. now .. '|' .. id)
+    redis.call('hset', p .. 'pl', task, state .. '|' .. now .. '|' .. id .. '|' .. (f[5] or ''))
   end
   if retention then
     trim(p .. state, now, retention[1], retention[2])
@@ -156,14 +196,20 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
 end
 """
 
-# Record a job as enqueued (new) or re-enqueued (retry without delay, or again by id).
+# Record a job as enqueued (new) or re-enqueued (Huey's retry without delay, or a
+# finished job added again by id; a pending job added again is a no-op: 'exists').
 # ARGV: base, msg, and a JSON array (tracking.message_argv) of:
 #       id, now, task, priority, eta_ms (0 = now), args text, kwargs text, options JSON,
 #       periodic ('0' no, '1' periodic run by the scheduler, '2' periodic "run now"),
 #       only_new ('1': do nothing if the job exists: idempotent submission),
 #       children ids joined by ',' ('' none), add task to the task set ('1'/'0': a
-#       producer sends '1' once per task name per process)
-# Returns 'new', 'again', 'exists' or 'paused' (a paused periodic task, not enqueued).
+#       producer sends '1' once per task name per process), and, for Huey's re-enqueue of
+#       a retry, the delivery token (see stale(); absent otherwise)
+#       then the minute of a periodic run's schedule tick ('' none) and the consumer
+#       whose scheduler enqueued it ('' none)
+# Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
+# 'duplicate' (that periodic tick was already enqueued by another scheduler) or
+# 'stale' (the retry of a delivery that lost its lease: ignored).
 #
 # The new-job path is the producer's hot path, measured against a bare ZADD by
 # bench/bench_throughput.py. It runs before the PRELUDE (whose tables and closures cost
@@ -176,7 +222,17 @@ local m = cjson.decode(ARGV[3])
 local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
 local periodic, only_new, children = m[9], m[10], m[11]
 local rec = p .. 'j:' .. id
-if periodic == '1' and redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
+if periodic == '1' then
+  if redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
+  -- One enqueue per schedule tick, however many consumers run a scheduler: the first
+  -- to claim the minute wins (the others get 'duplicate').
+  if m[14] and m[14] ~= '' then
+    if tonumber(m[14]) <= tonumber(redis.call('hget', p .. 'ptick', task) or '0') then
+      return 'duplicate'
+    end
+    redis.call('hset', p .. 'ptick', task, m[14])
+  end
+end
 if redis.call('hexists', rec, 'enq') == 0 then
   -- A new job (or a pipeline child's stub, which holds only 'par'). A read, then one
   -- HSET: cheaper than HSETNX + HSET, and atomic all the same inside the script.
@@ -185,10 +241,12 @@ if redis.call('hexists', rec, 'enq') == 0 then
   if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
   if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
+  if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
   if eta > now then
     redis.call('zadd', p .. 'scheduled', eta, id)
     h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
+    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
   else
     local seq = redis.call('incr', p .. 'seq')
     redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
@@ -208,19 +266,36 @@ if redis.call('hexists', rec, 'enq') == 0 then
       if redis.call('hexists', crec, 'st') == 0 then redis.call('hset', crec, 'par', id) end
     end
   end
-  if periodic ~= '0' then redis.call('hset', p .. 'pl', task, 'waiting|' .. now .. '|' .. id) end
+  if periodic ~= '0' then
+    redis.call('hset', p .. 'pl', task, 'waiting|' .. now .. '|' .. id .. '|' .. (m[15] or ''))
+  end
   return 'new'
 end
 if only_new == '1' then return 'exists' end
 do
 """ + PRELUDE + r"""
+if m[13] and stale(id, m[13], now, 'retry', false) then return 'stale' end
 local st = redis.call('hget', rec, 'st')
+if not m[13] or m[13] == '' then
+  -- Not Huey's retry of a running job: a second add of an id. While that job is pending
+  -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
+  -- runs. A finished job added again runs again, with the new call's arguments.
+  if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
+  redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
+  local h = {'task', task}
+  if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
+  if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
+  if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+  redis.call('hset', rec, unpack(h))
+  event(id, now, 'enqueued', 'added again with the same id')
+end
 redis.call('set', p .. 'm:' .. id, msg)
 redis.call('hset', rec, 'pri', pri)
 if eta > now then
   leave(id, st, task)
   enter(id, 'scheduled', task, eta)
   redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
+  if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
 else
   to_waiting(id, st, task, now, pri)
 end
@@ -241,10 +316,23 @@ for _ = 1, 10 do
   if #popped == 0 then return false end
   local id = popped[1]
   local rec = rk(id)
-  local msg = redis.call('get', p .. 'm:' .. id)
-  local f = redis.call('hmget', rec, 'task', 'rdy', 'att')
+  -- pcall: a key of the wrong type must not abort the script after the ZPOPMIN above
+  -- (a script's writes are not rolled back), which would leave a record in no set.
+  local msg = redis.pcall('get', p .. 'm:' .. id)
+  local f = redis.pcall('hmget', rec, 'task', 'rdy', 'att')
   local task = f[1]
-  if msg and task then
+  if f.err then
+    -- Not a job record (another program's key?): keep it untouched and list the id as
+    -- failed, where it shows as undecodable and can be removed.
+    enter(id, 'failed', nil, now)
+  elseif task and (type(msg) == 'table' or not msg) then
+    local why = 'message key ' .. p .. 'm:' .. id .. ' is missing'
+    if type(msg) == 'table' then why = 'message key ' .. p .. 'm:' .. id .. ' holds a ' ..
+      redis.call('type', p .. 'm:' .. id).ok .. ', not a Huey message' end
+    local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
+                                  traceback = '', consumer = ARGV[4]})
+    finish(id, 'failed', now, {'err', 'UndecodableMessage: ' .. why}, attempt, true, nil)
+  elseif msg and task then
     enter(id, 'active', task, deadline)
     local wait = now - (tonumber(f[2]) or now)
     if wait < 0 then wait = 0 end
@@ -253,17 +341,19 @@ for _ = 1, 10 do
     local b = bucket(wait)
     metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
     local rv = redis.call('hmget', p .. 'results', 'r:' .. id, 'rt:' .. task)
-    return {id, msg, task, rv[1] or '', rv[2] or ''}
+    return {id, msg, task, rv[1] or '', rv[2] or '', tostring((tonumber(f[3]) or 0) + 1)}
   end
-  -- A record or message vanished under us (removed by an operator): skip the stray id.
+  -- A record that vanished under us (removed by an operator): skip the stray id.
 end
 return false
 """
 
 # Put a job in the schedule (retry with delay, or an eta not reached yet).
-# ARGV: base, id, msg, now, eta, task, event text ('' for none)
+# ARGV: base, id, msg, now, eta, task, event text ('' for none), delivery token ('' when
+#       not a retry from a running delivery). Returns 1, or 2 for a late retry (ignored).
 SCHEDULE = PRELUDE + r"""
 local id, msg, now, eta, task = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+if stale(id, ARGV[8] or '', now, 'retry', false) then return 2 end
 local rec = rk(id)
 local st = redis.call('hget', rec, 'st')
 if not st then
@@ -278,24 +368,38 @@ if ARGV[7] ~= '' then event(id, now, 'scheduled', ARGV[7]) end
 return 1
 """
 
-# Move due scheduled jobs to waiting. ARGV: base, now, limit. Returns how many moved.
+# Move due scheduled jobs to waiting, inside Redis (a scheduler killed mid-tick loses
+# nothing). ARGV: base, now, limit.
+# Returns {how many moved, their messages..., '|', messages of newly scheduled jobs...}:
+# the scheduler hands them to Huey, which emits the signals its users count.
 PROMOTE_DUE = PRELUDE + r"""
-local now = tonumber(ARGV[2])
-local ids = redis.call('zrangebyscore', p .. 'scheduled', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local ids = redis.call('zrangebyscore', p .. 'scheduled', '-inf', now, 'LIMIT', 0, limit)
+local out = {#ids}
 for _, id in ipairs(ids) do
   local task = redis.call('hget', rk(id), 'task')
   if not task then task = nil end
   to_waiting(id, 'scheduled', task, now)
+  out[#out + 1] = redis.call('get', p .. 'm:' .. id) or ''
 end
-return #ids
+out[#out + 1] = '|'
+-- Jobs enqueued with an eta since the last tick: the scheduler announces them
+-- (SIGNAL_SCHEDULED), as Huey's consumer does when it meets a task whose eta is ahead.
+for _, id in ipairs(redis.call('lpop', p .. 'announce', limit) or {}) do
+  out[#out + 1] = redis.call('get', p .. 'm:' .. id) or ''
+end
+return out
 """
 
 # A job reached a finished state.
 # ARGV: base, id, state, now, result, error summary, attempt JSON ('' none),
 #       keep message ('1'/'0'), q_age, q_count, t_age, t_count, result-store field to
-#       delete ('' none: Huey's revoke flag, deferred to save a round trip), event text
+#       delete ('' none: Huey's revoke flag, deferred to save a round trip), event text,
+#       delivery token ('' for none; see stale())
+# Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run).
 FINISH = PRELUDE + r"""
 local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if stale(id, ARGV[15], now, state, true) then return 2 end
 if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
 local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
   {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
@@ -304,9 +408,11 @@ return done
 """
 
 # A failed attempt that Huey will retry.
-# ARGV: base, id, now, attempt JSON, error summary, result-store field to delete ('' none)
+# ARGV: base, id, now, attempt JSON, error summary, result-store field to delete ('' none),
+#       delivery token. Returns 1, 0 (no such job) or 2 (a late end, ignored).
 ATTEMPT_FAILED = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
+if stale(id, ARGV[7], now, 'failed attempt', true) then return 2 end
 if ARGV[6] and ARGV[6] ~= '' then redis.call('hdel', p .. 'results', ARGV[6]) end
 local rec = rk(id)
 local task = redis.call('hget', rec, 'task')
@@ -318,13 +424,14 @@ metric(now, {'retry', 1, 'retry|' .. task, 1})
 return 1
 """
 
-# An active job goes back to waiting at once (interrupted by SIGTERM, or its lease
-# lapsed). ARGV: base, id, now, event kind, event text
+# An active job goes back to the head of waiting at once (interrupted by SIGTERM).
+# ARGV: base, id, now, event kind, event text, delivery token
 REQUEUE = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
+if stale(id, ARGV[6] or '', now, 'put-back', false) then return 2 end
 local f = redis.call('hmget', rk(id), 'st', 'task')
 if f[1] ~= 'active' then return 0 end
-to_waiting(id, 'active', f[2] or nil, now)
+to_head(id, 'active', f[2] or nil, now)
 event(id, now, ARGV[4], ARGV[5])
 return 1
 """
@@ -352,7 +459,7 @@ for _, id in ipairs(ids) do
       event(id, now, 'failed', 'stalled too many times, failed')
       failed[#failed + 1] = id
     else
-      to_waiting(id, 'active', f[1], now)
+      to_head(id, 'active', f[1], now)
       event(id, now, 'stalled', 'stalled (lease lapsed on ' .. who .. '), recovered')
       recovered[#recovered + 1] = id
     end
@@ -406,21 +513,33 @@ event(id, now, 'revoked', 'revoked by an operator')
 return {'ok'}
 """
 
-# Remove jobs whatever their state. ARGV: base, id... Returns how many existed.
+# Remove jobs, whatever their state, except a running one: its consumer would go on and
+# its outcome would be lost (BullMQ refuses to remove a locked job too). An active job
+# whose lease has lapsed (no live consumer holds it) can be removed.
+# ARGV: base, now, id... Returns {how many existed and were removed, refused active ids...}
 REMOVE = PRELUDE + r"""
-local n = 0
-for i = 2, #ARGV do
-  if redis.call('exists', rk(ARGV[i])) == 1 or redis.call('exists', p .. 'm:' .. ARGV[i]) == 1 then
-    n = n + 1
+local now = tonumber(ARGV[2])
+local n, out = 0, {0}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local st = redis.pcall('hget', rk(id), 'st')
+  local lease = redis.call('zscore', p .. 'active', id)
+  if st == 'active' and lease and tonumber(lease) > now then
+    out[#out + 1] = id
+  else
+    if redis.call('exists', rk(id)) == 1 or redis.call('exists', p .. 'm:' .. id) == 1 then
+      n = n + 1
+    end
+    purge(id)
+    -- a job with a broken record may still sit in a state set
+    for s, _ in pairs(FINISHED) do redis.call('zrem', p .. s, id) end
+    redis.call('zrem', p .. 'waiting', id)
+    redis.call('zrem', p .. 'scheduled', id)
+    redis.call('zrem', p .. 'active', id)
   end
-  purge(ARGV[i])
-  -- a job with a broken record may still sit in a state set
-  for s, _ in pairs(FINISHED) do redis.call('zrem', p .. s, ARGV[i]) end
-  redis.call('zrem', p .. 'waiting', ARGV[i])
-  redis.call('zrem', p .. 'scheduled', ARGV[i])
-  redis.call('zrem', p .. 'active', ARGV[i])
 end
-return n
+out[1] = n
+return out
 """
 
 # Remove up to limit jobs of a state finished before cutoff. ARGV: base, state, cutoff, limit
@@ -430,12 +549,15 @@ for _, id in ipairs(ids) do purge(id); redis.call('zrem', p .. ARGV[2], id) end
 return #ids
 """
 
-# Extend the leases of running jobs. ARGV: base, deadline, id...
+# Extend the leases of running jobs, each only while its delivery still holds it (see
+# stale() in PRELUDE). ARGV: base, deadline, id, token, id, token...
 EXTEND_LEASES = r"""
 local p = ARGV[1]
 local n = 0
-for i = 3, #ARGV do
-  n = n + redis.call('zadd', p .. 'active', 'XX', 'CH', ARGV[2], ARGV[i])
+for i = 3, #ARGV, 2 do
+  if redis.call('hget', p .. 'j:' .. ARGV[i], 'att') == ARGV[i + 1] then
+    n = n + redis.call('zadd', p .. 'active', 'XX', 'CH', ARGV[2], ARGV[i])
+  end
 end
 return n
 """
@@ -467,7 +589,7 @@ ROLLUP = r"""
 local p, cur = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
 local first = math.max(last + 1, cur - 2880)
-local COUNTED = {done=true, fail=true, retry=true}
+local COUNTED = {done=true, fail=true, retry=true, dup=true}
 for m = first, cur - 1 do
   local h = redis.call('hgetall', p .. 'mx:' .. m)
   if #h > 0 then

@@ -11,13 +11,16 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+import redis
 from huey.storage import RedisStorage
 
 from . import scripts
 from .connections import DirectScript
+from .errors import RedisOutOfMemory
 from .keys import QueueKeys
 from .primitives import PRIORITY_LIMIT as PRIORITY_LIMIT  # re-exported: tracking imports
 from .primitives import now_ms as now_ms  # them from here
+from .records import SCHEDULED, STATES, WAITING
 
 if TYPE_CHECKING:
     from .tracking import Tracker
@@ -49,7 +52,7 @@ class TrackingStorage(RedisStorage):
         self.notify_prefix = keys.base + "notify."
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
-            for name in ("DEQUEUE", "SCHEDULE", "PROMOTE_DUE")
+            for name in ("DEQUEUE", "PROMOTE_DUE", "CLEAN")
         }
         # The producer's one round trip per enqueue, without redis-py's per-command
         # pool checkout (see connections.py; measured by bench/bench_throughput.py).
@@ -69,8 +72,19 @@ class TrackingStorage(RedisStorage):
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
+        argv = tracker.enqueue_argv(data, priority)
+        if argv is None:
+            return
+        if tracker.routes_through_outbox():
+            # Huey's retry or pipeline step after a job's end, in a consumer: queued behind
+            # that end while Redis is away (see outbox.py), never raised into Huey.
+            tracker.outbox.submit("enqueue of a follow-up job", lambda: self._enqueue_script(argv))
+            return
         tracker.ensure_registered()
-        self._enqueue_script(tracker.enqueue_argv(data, priority))
+        try:
+            self._enqueue_script(argv)
+        except redis.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
 
     def dequeue(self) -> bytes | None:
         tracker = self._require_tracker()
@@ -93,9 +107,10 @@ class TrackingStorage(RedisStorage):
             args=[self.keys.base, now, now + tracker.lease_ms, tracker.worker_label()])
         if not res:
             return None
-        job_id, msg, task, flag, task_flag = res
+        job_id, msg, task, flag, task_flag, token = res
         job, name = job_id.decode(), task.decode()
-        tracker.started(job, name, now)
+        self._revoke_cache.checked = None
+        tracker.started(job, name, now, token.decode())
         # Huey's next call is is_revoked(): answer it from what DEQUEUE read.
         found = {k: v for k, v in ((f"r:{job}", flag), (f"rt:{name}", task_flag)) if v}
         self._revoke_cache.flags = ([f"r:{job}", f"rt:{name}"], found)
@@ -109,13 +124,39 @@ class TrackingStorage(RedisStorage):
         if cached is not None:
             self._revoke_cache.flags = None
             if list(keys) == cached[0]:
+                # Huey's revoke check of the job just taken: its post-run delete of the
+                # job's flag may now be folded into FINISH (see delete_data).
+                job_flag = cached[0][0]
+                self._revoke_cache.checked = (job_flag, job_flag in cached[1])
                 return cached[1]
         return super().peek_many(keys)
 
+    def put_data(self, key: Any, value: bytes, is_result: bool = False) -> None:
+        tracker = self.tracker
+        if tracker is not None and is_result and tracker.in_delivery():
+            # Huey stores a job's result or error just before its end is recorded: while
+            # Redis is away it waits in the outbox, ahead of the end, instead of raising
+            # out of Huey's run (which would skip the end altogether).
+            tracker.outbox.submit("result of a job",
+                                  lambda: RedisStorage.put_data(self, key, value, is_result))
+            return
+        super().put_data(key, value, is_result)
+
     def delete_data(self, key: str) -> bool:
-        if self.tracker is not None and self.tracker.defer_delete(key):
-            return True
-        return super().delete_data(key)
+        cached = getattr(self._revoke_cache, "flags", None)
+        if cached is not None and key in cached[0]:
+            # restore() before Huey's revoke check of the job just taken: what DEQUEUE
+            # read is stale now, so let the check read Redis.
+            self._revoke_cache.flags = None
+            return bool(super().delete_data(key))
+        checked = getattr(self._revoke_cache, "checked", None)
+        if checked is not None and checked[0] == key and self.tracker is not None \
+                and self.tracker.defer_delete(key):
+            # Huey's delete of the flag after the run: FINISH does it, one round trip less.
+            # Whether the flag existed is known from DEQUEUE's read.
+            self._revoke_cache.checked = None
+            return checked[1]
+        return bool(super().delete_data(key))
 
     def queue_size(self) -> int:
         return int(self.conn.zcard(self.queue_key))
@@ -130,24 +171,44 @@ class TrackingStorage(RedisStorage):
         msgs = self.conn.mget([self.keys.message(i.decode()) for i in ids])
         return [m for m in msgs if m is not None]
 
+    def _flush_state(self, state: str) -> None:
+        """Delete every job of a state with everything recorded about it, in chunks."""
+        while self._scripts["CLEAN"](args=[self.keys.base, state, "+inf", 500]) == 500:
+            pass
+
     def flush_queue(self) -> None:
-        self.conn.delete(self.queue_key)
+        """Huey's ``flush_queue``: the waiting jobs go, records and messages included."""
+        self._flush_state(WAITING)
 
     # Schedule ----------------------------------------------------------------------------
 
     def add_to_schedule(self, data: bytes, ts: Any) -> None:
         tracker = self._require_tracker()
         argv = tracker.schedule_argv(data, ts)
-        self._scripts["SCHEDULE"](args=argv)
+        tracker.record_end("schedule", argv[1], argv[7], "SCHEDULE", argv)
 
     def read_schedule(self, ts: Any) -> list[bytes]:
-        # Due jobs move to the waiting set inside Redis, atomically: nothing is handed back
-        # to Huey's scheduler, so a scheduler killed mid-way loses nothing.
+        """Due jobs, already moved to the waiting set inside Redis (atomically, so a
+        scheduler killed mid-way loses nothing). Huey gets their messages back, as from
+        its own storage; ``Tracker.read_schedule`` marks the tasks so that the scheduler's
+        enqueue of each is a no-op rather than a second job."""
+        return self.promote_due(ts)[0]
+
+    def promote_due(self, ts: Any) -> tuple[list[bytes], list[bytes]]:
+        """(messages of the jobs made due now, messages of jobs scheduled since the last
+        call): one PROMOTE_DUE round trip per 500 jobs."""
         tracker = self._require_tracker()
         now = tracker.epoch_ms(ts)
-        while self._scripts["PROMOTE_DUE"](args=[self.keys.base, now, 500]) == 500:
-            pass
-        return []
+        due: list[bytes] = []
+        announced: list[bytes] = []
+        while True:
+            res = self._scripts["PROMOTE_DUE"](args=[self.keys.base, now, 500])
+            moved = int(res[0])
+            sep = res.index(b"|")
+            due.extend(m for m in res[1:sep] if m)
+            announced.extend(m for m in res[sep + 1:] if m)
+            if moved < 500:
+                return due, announced
 
     def schedule_size(self) -> int:
         return int(self.conn.zcard(self.schedule_key))
@@ -157,4 +218,14 @@ class TrackingStorage(RedisStorage):
         return self._messages(ids)
 
     def flush_schedule(self) -> None:
-        self.conn.delete(self.schedule_key)
+        self._flush_state(SCHEDULED)
+
+    def flush_all(self) -> None:
+        """Huey's ``flush()``: nothing of the queue's jobs is left behind, whatever their
+        state (a running job's end then finds no record and records nothing). Metrics
+        history, the consumer and periodic registries stay."""
+        for state in STATES:
+            self._flush_state(state)
+        self.flush_results()
+        self.flush_counters()
+        self.conn.delete(self.keys.base + "seq", self.keys.wake)

@@ -50,6 +50,7 @@ from .cron import cron_sets, describe
 from .display import (LOG_LIMIT, RESULT_LIMIT, TRACEBACK_LIMIT, args_text, clean_text,
                       error_summary, kwargs_text, safe_repr)
 from .keys import queues_key
+from .outbox import Outbox
 from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
 
 logger = logging.getLogger("jobboard")
@@ -83,11 +84,14 @@ _OPTION_NAMES = ("retries", "retry_delay", "retry_backoff", "timeout", "expires"
 
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
-                 register_task: bool = True) -> list[Any]:
+                 register_task: bool = True, fence: str = "", tick: str = "",
+                 source: str = "") -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
-    per-argument packing costs more than encoding it (see scripts.ENQUEUE)."""
+    per-argument packing costs more than encoding it (see scripts.ENQUEUE). ``fence`` is
+    the delivery token of a retry re-enqueued by its consumer; ``tick`` the minute of a
+    periodic run and ``source`` the consumer whose scheduler enqueued it."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
     eta = _epoch(msg.eta, utc) if msg.eta is not None else None
@@ -98,11 +102,11 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     pattern = config.redact_re
     q = _json_string
     # The JSON array written out by hand: twice as fast as json.dumps of a list here.
-    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\"]" % (
+    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s]" % (
         q(msg.id), now_ms(), q(msg.name), pri, int(eta * 1000) if eta else 0,
         q(args_text(msg.args, pattern)), q(kwargs_text(msg.kwargs, pattern)),
         q(_compact_json(options) if options else ""), periodic, "1" if only_new else "0",
-        q(children), "1" if register_task else "0")
+        q(children), "1" if register_task else "0", fence, tick, q(source))
     return [base, data, meta]
 
 
@@ -114,17 +118,17 @@ _json_string = json.encoder.encode_basestring  # a str as a JSON string literal 
 class Tracker:
     """Tracking state of one Huey instance in one process."""
 
-    def __init__(self, huey: Huey, config: TrackingConfig) -> None:
-        storage = huey.storage
-        if not isinstance(storage, TrackingStorage):
-            raise TypeError("Tracker needs a TrackingStorage")
+    def __init__(self, huey: Huey, config: TrackingConfig, storage: TrackingStorage) -> None:
+        # The storage is given rather than read from huey.storage: in immediate mode Huey
+        # swaps its storage for an in-memory one, and back again when it is turned off.
         self.huey = huey
         self.config = config
         self.storage = storage
         self.keys = storage.keys
         self.conn = storage.conn
         self.lease_ms = int(config.lease_timeout * 1000)
-        self.inflight: dict[str, tuple[str, int, str]] = {}  # id -> (task, started ms, worker)
+        # id -> (task, started ms, worker, delivery token)
+        self.inflight: dict[str, tuple[str, int, str, str]] = {}
         self._inflight_lock = threading.Lock()
         self._registered_pid: int | None = None
         self._heartbeat: Heartbeat | None = None
@@ -135,15 +139,20 @@ class Tracker:
         self._local = threading.local()
         self.done = 0  # jobs this process finished, reported by the heartbeat
         self.failed = 0
+        self.outbox = Outbox(storage.name, config.end_retry_timeout)
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
-            for name in ("FINISH", "ATTEMPT_FAILED", "REQUEUE", "RECOVER_STALLED",
+            for name in ("FINISH", "ATTEMPT_FAILED", "REQUEUE", "SCHEDULE", "RECOVER_STALLED",
                          "EXTEND_LEASES", "PROGRESS", "LOG", "ROLLUP")
         }
         storage.tracker = self
         if type(huey).serialize_task is Huey.serialize_task:
             huey.serialize_task = self._serialize_task  # type: ignore[method-assign]
         huey.post_execute("jobboard")(self._on_post_execute)
+        if type(huey).read_periodic is Huey.read_periodic:
+            huey.read_periodic = self._read_periodic  # type: ignore[method-assign]
+        if type(huey).read_schedule is Huey.read_schedule:
+            huey.read_schedule = self._read_schedule  # type: ignore[method-assign]
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
 
@@ -190,6 +199,48 @@ class Tracker:
 
     # Producer side ---------------------------------------------------------------------
 
+    def _read_periodic(self, timestamp: Any) -> list[Any]:
+        """Huey's ``read_periodic``, each task marked with the minute it is due for.
+
+        Every consumer running a scheduler asks each minute; the ENQUEUE script lets only
+        the first enqueue of a task for a given minute through, so a schedule tick runs
+        once however many schedulers there are."""
+        if timestamp is None:
+            timestamp = self.huey._get_timestamp()
+        tick = str(int(self.epoch_ms(timestamp) // 60000))
+        tasks = Huey.read_periodic(self.huey, timestamp)
+        for task in tasks:
+            task._jobboard_tick = tick
+        return tasks
+
+    def _read_schedule(self, timestamp: Any = None) -> list[Any]:
+        """Huey's ``read_schedule``: the due tasks, as Huey returns them.
+
+        They are already waiting (PROMOTE_DUE moved them inside Redis); each is marked so
+        that the scheduler's ``enqueue`` of it only emits ``SIGNAL_ENQUEUED`` (as with
+        Huey) and writes nothing. Jobs enqueued with an eta since the last tick get
+        ``SIGNAL_SCHEDULED`` here, in the consumer, where Huey's consumer emits it."""
+        if timestamp is None:
+            timestamp = self.huey._get_timestamp()
+        due, announced = self.storage.promote_due(timestamp)
+        for data in announced:
+            task = self._task_of(data)
+            if task is not None:
+                self.huey._emit(S.SIGNAL_SCHEDULED, task)
+        tasks = []
+        for data in due:
+            task = self._task_of(data)
+            if task is not None:
+                task._jobboard_promoted = True
+                tasks.append(task)
+        return tasks
+
+    def _task_of(self, data: bytes) -> Any:
+        try:
+            return self.huey.deserialize_task(data)
+        except Exception:  # its job is waiting all the same; its consumer will say why
+            return None
+
     def _serialize_task(self, task: Any) -> bytes:
         """Huey's ``serialize_task``, keeping the message for the enqueue that follows.
 
@@ -198,36 +249,64 @@ class Tracker:
         unpickling what it has just pickled."""
         message = self.huey._registry.create_message(task)
         data = self.huey.serializer.serialize(message)
-        self._local.serialized = (data, message)
+        self._local.serialized = (data, message, task)
         return data
 
-    def message_of(self, data: bytes) -> Any:
-        """The Huey message that ``data`` holds."""
+    def message_of(self, data: bytes) -> tuple[Any, Any]:
+        """The Huey message that ``data`` holds, and the task it came from (or None)."""
         last = getattr(self._local, "serialized", None)
         if last is not None:
             self._local.serialized = None
             if last[0] is data:
-                return last[1]
-        return self.decode(data)
+                return last[1], last[2]
+        return self.decode(data), None
 
     def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
-                     periodic: str | None = None) -> list[Any]:
-        msg = self.message_of(data)
+                     periodic: str | None = None) -> list[Any] | None:
+        """ARGV of ENQUEUE for Huey's serialized task, or None when there is nothing to
+        write (a task ``read_schedule`` handed back, already waiting)."""
+        msg, task = self.message_of(data)
+        if task is not None and getattr(task, "_jobboard_promoted", False):
+            return None
+        tick = getattr(task, "_jobboard_tick", "") if task is not None else ""
         if periodic is None:
             periodic = "1" if self.is_periodic(msg.name) else "0"
         # The queue's set of task names needs each name once: skip the SADD after that.
         register = msg.name not in self._known_tasks
         self._known_tasks.add(msg.name)
+        retrying = getattr(self._local, "retrying", None)
+        fence = ""
+        if retrying is not None and retrying[0] == msg.id:
+            fence = retrying[1]
+            self._local.retrying = None
         return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
                             config=self.config, periodic=periodic, only_new=only_new,
-                            register_task=register)
+                            register_task=register, fence=fence, tick=tick,
+                            source=self.consumer_id() if tick else "")
 
     def schedule_argv(self, data: bytes, ts: Any) -> list[Any]:
+        """ARGV of SCHEDULE: a retry with a delay, or a dequeued job whose eta is ahead;
+        both end the current delivery, so they carry its token."""
         msg = self.decode(data)
-        text = "retry scheduled after a failed attempt" if getattr(self._local, "retrying", None) == msg.id else ""
-        self._local.retrying = None
-        self._forget(msg.id)
-        return [self.keys.base, msg.id, data, now_ms(), self.epoch_ms(ts), msg.name, text]
+        retrying = getattr(self._local, "retrying", None)
+        text, token = "", ""
+        if retrying is not None and retrying[0] == msg.id:
+            text, token = "retry scheduled after a failed attempt", retrying[1]
+            self._local.retrying = None
+        else:
+            token = self._end_delivery(msg.id)
+        return [self.keys.base, msg.id, data, now_ms(), self.epoch_ms(ts), msg.name, text, token]
+
+    def in_delivery(self) -> bool:
+        """True in a worker running a job of ours, from its take to the end of Huey's run."""
+        return (getattr(self._local, "delivery", None) is not None
+                or bool(getattr(self._local, "after_end", False)))
+
+    def routes_through_outbox(self) -> bool:
+        """True for Huey's own writes after a job's end in a worker (its retry, its
+        pipeline's next step): those wait in the outbox behind the end when Redis is away,
+        rather than raising into Huey's worker loop and being lost."""
+        return bool(getattr(self._local, "after_end", False)) or bool(len(self.outbox))
 
     # Consumer side ---------------------------------------------------------------------
 
@@ -244,17 +323,71 @@ class Tracker:
             self._heartbeat = Heartbeat(self)
             self._heartbeat.start()
 
-    def started(self, job_id: str, task: str, at_ms: int) -> None:
+    def started(self, job_id: str, task: str, at_ms: int, token: str) -> None:
         worker = self.worker_label()
         with self._inflight_lock:
-            self.inflight[job_id] = (task, at_ms, worker)
+            self.inflight[job_id] = (task, at_ms, worker, token)
+        self._local.delivery = (job_id, token)
+        self._local.after_end = False
+        self._known_tasks.add(task)
         context.set_current(self, job_id)
 
-    def _forget(self, job_id: str) -> None:
-        with self._inflight_lock:
-            self.inflight.pop(job_id, None)
+    def _end_delivery(self, job_id: str) -> str:
+        """The worker is done with this delivery (its end is being recorded): returns its
+        token, clears the task context. The in-flight entry stays (and its lease is
+        extended) until the end reaches Redis: see ``_forget``."""
+        delivery = getattr(self._local, "delivery", None)
+        if delivery is not None and delivery[0] == job_id:
+            self._local.delivery = None
+            self._local.after_end = True
+            token = delivery[1]
+        else:
+            entry = self.inflight.get(job_id)
+            token = entry[3] if entry else ""
         if context.current_job_id() == job_id:
             context.set_current(None, None)
+        return token
+
+    def _forget(self, job_id: str, token: str) -> None:
+        """Stop extending this delivery's lease (its end is recorded, or given up on)."""
+        with self._inflight_lock:
+            entry = self.inflight.get(job_id)
+            if entry is not None and (not token or entry[3] == token):
+                del self.inflight[job_id]
+
+    def record_end(self, label: str, job_id: str, token: str, script: str, args: list[Any],
+                    then: Any = None) -> None:
+        """Send an end through the outbox: now if Redis answers, else retried in order."""
+        run = self._scripts[script]
+
+        def send() -> None:
+            res = run(args=args)
+            self._forget(job_id, token)
+            if then is not None:
+                then(res)
+
+        self.outbox.submit(f"{label} of job {job_id}", send,
+                           on_give_up=lambda: self._forget(job_id, token))
+
+    def execute(self, run: Any, task: Any, timestamp: Any = None) -> Any:
+        """Huey's ``execute`` (``run``), making sure the delivery ends one way or another.
+
+        If Huey's run ends without any end recorded (an error on the way, such as Redis
+        lost while Huey stores the result), the lease is let go so that the job is
+        recovered and run again rather than held ``active`` for ever."""
+        try:
+            return run(task, timestamp)
+        finally:
+            delivery = getattr(self._local, "delivery", None)
+            self._local.after_end = False
+            self._local.retrying = None
+            if delivery is not None and delivery[0] == task.id:
+                self._local.delivery = None
+                if context.current_job_id() == task.id:
+                    context.set_current(None, None)
+                self._forget(*delivery)
+                logger.warning("jobboard: job %s ended without its end being recorded; its "
+                               "lease will lapse and it will run again", task.id)
 
     def take_deferred_delete(self, job_id: str) -> str:
         """The revoke flag Huey asked to delete for this job, deleted by our next script."""
@@ -273,15 +406,19 @@ class Tracker:
 
     def _finish(self, job_id: str, task: str, state: str, result: str = "", error: str = "",
                 attempt: str = "", keep_message: bool = True, event: str = "") -> None:
-        self._scripts["FINISH"](args=[
-            self.keys.base, job_id, state, now_ms(), result, error, attempt,
-            "1" if keep_message else "0", *self.config.retention_argv(state, task),
-            self.take_deferred_delete(job_id), event])
-        if state == "completed":
-            self.done += 1
-        else:
-            self.failed += 1
-        self._forget(job_id)
+        token = self._end_delivery(job_id)
+        args = [self.keys.base, job_id, state, now_ms(), result, error, attempt,
+                "1" if keep_message else "0", *self.config.retention_argv(state, task),
+                self.take_deferred_delete(job_id), event, token]
+
+        def count(res: Any) -> None:
+            if res == 1:
+                if state == "completed":
+                    self.done += 1
+                else:
+                    self.failed += 1
+
+        self.record_end(state, job_id, token, "FINISH", args, count)
 
     def _attempt_json(self, task: Any, exc: BaseException | None, error: str,
                       tb_text: str | None = None) -> str:
@@ -308,14 +445,21 @@ class Tracker:
         except Exception as exc:
             job_id = context.current_job_id()
             if job_id is not None:
-                task = self.inflight.get(job_id, ("", 0, ""))[0]
+                task = self.inflight.get(job_id, ("", 0, "", ""))[0]
                 error = clean_text(f"Undecodable message: {type(exc).__name__}: {exc}", 500)
                 attempt = json.dumps({"at": now_ms(), "error_class": type(exc).__name__,
                                       "message": error, "traceback": "", "consumer": self.worker_label()})
                 self._finish(job_id, task, "failed", error=error, attempt=attempt)
             raise
 
+    def owns(self, job_id: str) -> bool:
+        """True for a job this process took from Redis (not one Huey ran in immediate mode)."""
+        delivery = getattr(self._local, "delivery", None)
+        return (delivery is not None and delivery[0] == job_id) or job_id in self.inflight
+
     def _on_post_execute(self, task: Any, value: Any, exc: BaseException | None) -> None:
+        if not self.owns(task.id):
+            return  # immediate mode: Huey ran it in memory, nothing to record
         name = self.huey._registry.task_to_string(type(task))
         try:
             if exc is None:
@@ -325,10 +469,11 @@ class Tracker:
             error = error_summary(exc)
             attempt = self._attempt_json(task, exc, error)
             if task.retries:  # Huey will retry: record the attempt, the requeue moves it
-                self._scripts["ATTEMPT_FAILED"](args=[self.keys.base, task.id, now_ms(), attempt,
-                                                      error, self.take_deferred_delete(task.id)])
-                self._local.retrying = task.id
-                self._forget(task.id)
+                token = self._end_delivery(task.id)
+                self.record_end("failed attempt", task.id, token, "ATTEMPT_FAILED", [
+                    self.keys.base, task.id, now_ms(), attempt, error,
+                    self.take_deferred_delete(task.id), token])
+                self._local.retrying = (task.id, token)
                 return
             if isinstance(exc, TaskLockedException):
                 state = "locked"
@@ -343,6 +488,8 @@ class Tracker:
             logger.exception("jobboard could not record the end of job %s", task.id)
 
     def _on_signal(self, signal: str, task: Any, *args: Any) -> None:
+        if not self.owns(task.id):
+            return
         name = self.huey._registry.task_to_string(type(task))
         try:
             if signal == S.SIGNAL_REVOKED:
@@ -350,9 +497,10 @@ class Tracker:
             elif signal == S.SIGNAL_EXPIRED:
                 self._finish(task.id, name, "expired", event="expired before it could run")
             elif signal == S.SIGNAL_INTERRUPTED:
-                self._scripts["REQUEUE"](args=[self.keys.base, task.id, now_ms(), "interrupted",
-                                               "consumer stopped mid-run; put back at once"])
-                self._forget(task.id)
+                token = self._end_delivery(task.id)
+                self.record_end("put-back", task.id, token, "REQUEUE", [
+                    self.keys.base, task.id, now_ms(), "interrupted",
+                    "consumer stopped mid-run; put back at once", token])
             elif signal == S.SIGNAL_CANCELED:
                 exc = sys.exc_info()[1]
                 frames = tb_module.extract_tb(exc.__traceback__) if exc is not None else []
@@ -406,6 +554,7 @@ class Tracker:
 
             def stop_and_unregister(graceful: bool = False) -> None:
                 stop(graceful=graceful)
+                self.outbox.drain(5.0)  # ends still waiting for Redis, before we leave
                 if self._heartbeat is not None:
                     self._heartbeat.stop()
                 self._unregister_consumer(os.getpid())
@@ -451,13 +600,21 @@ class Tracker:
             running = dict(self.inflight)
         pipe = self.conn.pipeline(transaction=False)
         if running:
-            self._scripts["EXTEND_LEASES"](args=[self.keys.base, now + self.lease_ms, *running],
+            pairs = [x for job_id, entry in running.items() for x in (job_id, entry[3])]
+            self._scripts["EXTEND_LEASES"](args=[self.keys.base, now + self.lease_ms, *pairs],
                                            client=pipe)
+        # Registered again on every beat: after Redis lost its data (a restart without
+        # persistence) the queue and its tasks reappear without restarting anyone.
+        pipe.sadd(queues_key(self.config.prefix), self.queue)
+        if self._known_tasks:
+            pipe.sadd(self.keys.tasks, *self._known_tasks)
+        periodic_at = len(pipe)
+        pipe.exists(self.keys.periodic)
         if self.consumer_info is not None:
             cid = self.consumer_id()
             ck = self.keys.consumer(cid)
             fields: dict[str, Any] = {f"run:{os.getpid()}": json.dumps(
-                {"at": now, "jobs": [[i, t, s, w] for i, (t, s, w) in running.items()],
+                {"at": now, "jobs": [[i, t, s, w] for i, (t, s, w, _) in running.items()],
                  "done": self.done, "failed": self.failed, "ttl": ttl})}
             if self.consumer_info["pid"] == os.getpid():
                 fields.update({k: str(v) for k, v in self.consumer_info.items()})
@@ -468,7 +625,10 @@ class Tracker:
                 pipe.zadd(self.keys.consumers, {cid: now})
                 pipe.zremrangebyscore(self.keys.consumers, "-inf", now - ttl * 1000)
         self._scripts["ROLLUP"](args=[self.keys.base, now // 60000], client=pipe)
-        pipe.execute()
+        res = pipe.execute()
+        if (not res[periodic_at] and self.consumer_info is not None
+                and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
+            self.register_periodic()
         self._scripts["RECOVER_STALLED"](args=[
             self.keys.base, now, self.config.max_stalls, 200,
             *self.config.retention["failed"].as_argv()])

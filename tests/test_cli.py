@@ -221,3 +221,26 @@ def test_control_characters_from_tasks_cannot_reach_the_terminal(
         assert "\\x1b" in out
     code, out, _ = run(capsys, redis_url, "--json", "show", "emails", "evil")
     assert "\x1b" not in out and "pwned" in json.loads(out)["error"]
+
+
+def test_a_running_job_is_not_removed_by_the_cli_or_the_api(queue_with_jobs: Any, redis_url: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    huey = queue_with_jobs.huey
+    taken: list[Any] = []
+    worker = threading.Thread(target=lambda: taken.append(huey.dequeue()))
+    worker.start()
+    worker.join(10)
+    assert taken and taken[0].id == "next" and queue_with_jobs.job("next").state == "active"
+    code, _, err = run(capsys, redis_url, "remove", "emails", "next")
+    assert code == 1 and "active (running)" in err and "Wait for it to finish" in err
+    client = make_app(huey).test_client()
+    res = client.delete(f"{API}/queues/emails/jobs/next", headers=auth("admin"))
+    assert res.status_code == 409 and "Wait for it to finish" in res.get_json()["error"]["message"]
+    assert queue_with_jobs.job("next").state == "active"
+    code, out, _ = run(capsys, redis_url, "remove", "emails", "bad-0")
+    assert code == 0 and "Removed bad-0" in out
+    for thread in threading.enumerate():  # the dequeue started this process's heartbeat
+        if type(thread).__name__ == "Heartbeat":
+            thread.stop()  # type: ignore[attr-defined]

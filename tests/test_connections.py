@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import redis
 
 from jobboard.board import Board
 from jobboard.connections import DirectScript, pack_command
+from jobboard.redis_server import free_port
 from tests.support import make_core_huey
 
 ECHO = "redis.call('incr', 'calls') return ARGV"
@@ -59,17 +61,38 @@ def test_script_error_is_raised_and_the_connection_stays_usable(redis_client: re
     assert len(run._idle) == 1
 
 
-def test_a_killed_connection_is_replaced(redis_url: str, redis_client: redis.Redis) -> None:
+@pytest.mark.parametrize("retries", [0, 3])
+def test_a_connection_the_server_closed_is_replaced_without_an_error(
+        redis_url: str, redis_client: redis.Redis, retries: int) -> None:
+    # Huey builds its pool from a URL, whose connections retry nothing (retries=0): the
+    # first call after the server dropped an idle connection must still succeed, as
+    # redis-py's own pooled commands do.
+    client = redis.Redis.from_url(redis_url, retry=redis.retry.Retry(redis.backoff.NoBackoff(), retries))
+    run = DirectScript(client, ECHO)
+    run(["warm"])
+    for n in range(5):
+        redis_client.client_kill_filter(_type="normal", skipme=True)
+        assert run([f"after kill {n}"]) == [f"after kill {n}".encode()]
+    assert len(run._idle) == 1
+
+
+def test_an_idle_connection_cut_by_the_server_timeout_is_replaced(redis_url: str,
+                                                                  redis_client: redis.Redis) -> None:
     run = DirectScript(redis.Redis.from_url(redis_url), ECHO)
     run(["warm"])
-    redis_client.client_kill_filter(_type="normal", skipme=True)
-    # redis-py >= 6 retries a dropped connection by default; older versions raise once,
-    # exactly as redis-py's own commands do. Either way the next call works.
+    redis_client.config_set("timeout", 1)
     try:
-        run(["after"])
-    except redis.ConnectionError:
-        pass
-    assert run(["again"]) == [b"again"]
+        time.sleep(2.5)  # the fault itself: the server's idle timeout (1 s) must pass
+        assert run(["after idle"]) == [b"after idle"]
+    finally:
+        redis_client.config_set("timeout", 0)
+
+
+def test_a_server_that_stays_down_still_raises(redis_url: str) -> None:
+    # The one extra try is on a fresh connection; a refused connection is not hidden.
+    client = redis.Redis.from_url(redis_url.rsplit(":", 1)[0] + f":{free_port()}/0")
+    with pytest.raises(redis.ConnectionError):
+        DirectScript(client, ECHO)(["x"])
 
 
 def test_a_timed_out_reply_is_never_read_by_the_next_call(redis_url: str,

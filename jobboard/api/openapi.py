@@ -196,6 +196,7 @@ SCHEMAS: dict[str, Any] = {
         "short_name": {"type": "string"}, "schedule": {"type": "string"},
         "next_run": NUM_OR_NULL, "last_run": NUM_OR_NULL, "last_job_id": STR_OR_NULL,
         "last_outcome": STR_OR_NULL, "paused": {"type": "boolean"},
+        "last_enqueued_by": STR_OR_NULL,
     }),
     "PeriodicRun": obj({"queue": {"type": "string"}, "name": {"type": "string"},
                         "id": {"type": "string"}, "url": {"type": "string"}}),

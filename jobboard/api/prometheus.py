@@ -131,10 +131,14 @@ class BoardCollector:
         lifetime = CounterMetricFamily(
             "jobboard_job_events", "Jobs enqueued/completed/failed/retried since the queue began "
             "(monotonic: use rate()).", labels=["queue", "event"])
+        duplicates = CounterMetricFamily(
+            "jobboard_duplicate_runs", "Runs of a job by a delivery that had lost its lease "
+            "(a consumer paused past its lease): their late ends were ignored.", labels=["queue"])
         for q in queues:
             totals_all = q.totals()
             for event in EVENTS:
                 lifetime.add_metric([q.name, event], getattr(totals_all, event))
+            duplicates.add_metric([q.name], totals_all.duplicates)
             for window in EVENT_WINDOWS:
                 totals = q.metrics(window).totals
                 for event in EVENTS:
@@ -152,6 +156,7 @@ class BoardCollector:
             healthy.add_metric([q.name], 1 if h.healthy else 0)
             oldest.add_metric([q.name], float(h.oldest_waiting_age or 0.0))
         yield lifetime
+        yield duplicates
         yield events
         yield wait
         yield run

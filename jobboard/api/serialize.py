@@ -63,4 +63,5 @@ def periodic(p: PeriodicTask) -> dict[str, Any]:
         "queue": p.queue, "name": p.name, "short_name": p.short_name, "schedule": p.schedule,
         "next_run": p.next_run, "last_run": p.last_run, "last_job_id": p.last_job_id,
         "last_outcome": p.last_outcome, "paused": bool(p.paused),
+        "last_enqueued_by": p.last_enqueued_by,
     }

@@ -168,6 +168,7 @@ def page_context() -> dict[str, Any]:
         "RETRYABLE_STATES": records.RETRYABLE_STATES,
         "PROMOTABLE_STATES": records.PROMOTABLE_STATES,
         "REVOCABLE_STATES": records.REVOCABLE_STATES,
+        "REMOVABLE_STATES": records.REMOVABLE_STATES,
         "STATE_LABELS": STATE_LABELS,
         "now": time.time(),
         "current_path": here(),
