@@ -14,6 +14,9 @@ worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 graceful_timeout = 5  # Ctrl-C on the demo should not wait long for idle keep-alive clients
+# Import the app once, in the master, before forking the workers: every worker then has
+# the same password hashes and session key, so a session is valid whichever one answers.
+preload_app = True
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None  # "-" for stdout
 errorlog = "-"

@@ -4,8 +4,10 @@ What it starts, in order:
 
 1. a private ``redis-server`` with its data in ``.demo/redis`` -- unless ``REDIS_URL`` or
    ``REDIS_HOST`` points at a Redis of your own;
-2. the history (:mod:`demo.seed`), queued before any consumer runs (skipped when the data
-   folder already holds a recent one);
+2. the history: 90 days of small batches run on a clock set back in time
+   (:mod:`demo.history`, so the charts have days to show), then a clinic's day of work
+   (:mod:`demo.seed`) queued before any consumer runs; both skipped when the data folder
+   already holds a recent history;
 3. ``huey_consumer`` for each queue (emails, reminders and notifications with
    ``QUEUE_CONCURRENCY`` threads, reports with ``REPORTS_CONCURRENCY``);
 4. gunicorn serving ``wsgi:app`` (the clinic app with jobboard at ``/admin/queues``);
@@ -25,6 +27,7 @@ import datetime as dt
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -108,6 +111,17 @@ def _wait_http(url: str, timeout: float, children: list[Child]) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
+def _cli() -> str:
+    """The `jobboard` command of the Python running the demo, as a person would type it."""
+    script = Path(sys.executable).parent / "jobboard"
+    if script.exists():
+        try:
+            return str(script.relative_to(Path.cwd()))
+        except ValueError:
+            return str(script)
+    return "jobboard"
+
+
 def _traffic(stop: threading.Event, interval: float) -> None:
     """New bookings, reminders and lab syncs every few seconds, as a clinic would produce."""
     import worker
@@ -145,6 +159,38 @@ def _traffic(stop: threading.Event, interval: float) -> None:
                                                     "end": today - dt.timedelta(days=1)}})
         except redis.exceptions.RedisError:
             continue  # Redis restarting or stopping: try again on the next tick
+
+
+#: Where the embedded Redis listens unless DEMO_REDIS_PORT says otherwise: a fixed port,
+#: so the README's `jobboard --redis-url ...` lines work as printed (not 6379: that may be
+#: a Redis of your own).
+DEFAULT_REDIS_PORT = 6390
+
+
+def _redis_port() -> int | None:
+    """DEMO_REDIS_PORT, else DEFAULT_REDIS_PORT when free, else None (any free port)."""
+    if os.environ.get("DEMO_REDIS_PORT"):
+        return int(os.environ["DEMO_REDIS_PORT"])
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", DEFAULT_REDIS_PORT))
+        except OSError:
+            say(f"port {DEFAULT_REDIS_PORT} is taken: the embedded Redis picks a free one "
+                "(see the banner, or set DEMO_REDIS_PORT)")
+            return None
+    return DEFAULT_REDIS_PORT
+
+
+def say(*parts: object) -> None:
+    """print(), flushed, that survives a closed output: with `demo.sh | tee log`, Ctrl-C
+    kills tee too, and a BrokenPipeError here must not cut the shutdown short."""
+    try:
+        print(*parts, flush=True)
+    except (BrokenPipeError, OSError):
+        # Nobody reads any more: send the rest (and the interpreter's final flush) nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -188,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     exit_code = 0
     try:
         if not demo_settings.external_redis_configured():
-            port = int(os.environ.get("DEMO_REDIS_PORT") or 0) or None
-            server = RedisServer(data_dir=settings.data_dir / "redis", port=port, persist=True).start()
+            server = RedisServer(data_dir=settings.data_dir / "redis", port=_redis_port(),
+                                 persist=True).start()
             os.environ["REDIS_URL"] = server.url
             redis_note = f"{server.url} (embedded, data in {settings.data_dir / 'redis'})"
         else:
@@ -200,11 +246,14 @@ def main(argv: list[str] | None = None) -> int:
             from demo import seed
 
             if args.reseed or not seed.already_seeded(demo_settings.redis_client()):
-                print(f"seeding about {args.seed_jobs} jobs...", flush=True)
+                from demo import history
+
+                say("running 90 days of history (for the 24h / 7d / 90d charts)...")
+                history.backfill()
+                say(f"seeding about {args.seed_jobs} jobs...")
                 seed.seed(args.seed_jobs)
             else:
-                print("history already seeded in this data folder (use --reseed to add more)",
-                      flush=True)
+                say("history already seeded in this data folder (use --reseed to add more)")
 
         env = dict(os.environ)
         # The checkout's own code first, whatever is installed in site-packages.
@@ -227,15 +276,16 @@ def main(argv: list[str] | None = None) -> int:
 
         password = os.environ.get("DEMO_PASSWORD") or "riverside-demo"
         prefix = os.environ.get("JOBBOARD_URL_PREFIX", "/admin/queues").rstrip("/")
-        print(
+        say(
             "\njobboard demo is running\n"
             f"  dashboard:  {base}{prefix}/\n"
             f"  clinic app: {base}/   (book an appointment to queue jobs)\n"
             f"  sign in:    admin / {password}   (reception = operator, doctor = viewer)\n"
             f"  redis:      {redis_note}\n"
+            f"  cli:        {_cli()} --redis-url {os.environ['REDIS_URL'] if server else demo_settings.redis_display_url()} stats\n"
             f"  emails:     {settings.outbox_dir}/*.eml\n"
             f"  logs:       {logs}/\n"
-            "Press Ctrl-C to stop.\n", flush=True)
+            "Press Ctrl-C to stop.\n")
 
         deadline = time.monotonic() + args.exit_after if args.exit_after else None
         while not stop.wait(0.5):
@@ -244,16 +294,19 @@ def main(argv: list[str] | None = None) -> int:
             dead = [c for c in children if not c.alive()]
             if dead:
                 for child in dead:
-                    print(f"{child.name} exited unexpectedly:\n{child.tail()}", file=sys.stderr)
+                    say(f"{child.name} exited unexpectedly:\n{child.tail()}")
                 exit_code = 1
                 break
     except Exception as exc:  # noqa: BLE001 - report any start-up failure, then clean up
-        print(f"demo failed: {exc}", file=sys.stderr)
+        try:
+            print(f"demo failed: {exc}", file=sys.stderr, flush=True)
+        except OSError:
+            pass
         exit_code = 1
     finally:
         # A second Ctrl-C while stopping must not leave orphans behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("stopping...", flush=True)
+        say("stopping...")
         stop.set()
         if traffic is not None:
             traffic.join(5)
@@ -268,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             t.join()
         if server is not None:
             server.stop()
-        print("stopped cleanly" if exit_code == 0 else "stopped", flush=True)
+        say("stopped cleanly" if exit_code == 0 else "stopped")
     return exit_code
 
 

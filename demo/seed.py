@@ -15,8 +15,8 @@ dashboard is what jobboard really recorded. The mix is chosen so every state sho
   daily aggregation while the first holds the lock, SMS bursts with no retry left;
 - periodic runs: each periodic task queued a few times, as if their schedules had fired.
 
-Because it all really runs when the demo starts, the history's timestamps are the last few
-minutes, not the last few days.
+Because it all really runs when the demo starts, these timestamps are the last few
+minutes; :mod:`demo.history` runs the days before (on a clock set back in time) first.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .display import DEFAULT_REDACT, redact_pattern
 from .errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
+from .primitives import short_name
 from .records import COMPLETED, FINISHED_STATES
 
 DAY = 86400
@@ -113,7 +114,7 @@ class TrackingConfig:
 
         A task's own setting is matched by its full name or by its short name."""
         q_age, q_count = self.retention.get(state, Retention()).as_argv()
-        per_task = self.task_retention.get(task) or self.task_retention.get(task.rsplit(".", 1)[-1])
+        per_task = self.task_retention.get(task) or self.task_retention.get(short_name(task))
         t_age, t_count = (0, -1)
         if per_task and state in per_task:
             t_age, t_count = per_task[state].as_argv()

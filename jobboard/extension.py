@@ -108,7 +108,7 @@ class JobBoard:
 
         @app.after_request
         def security_headers(response: Response) -> Response:
-            if get_state().owns(request.path):
+            if get_state().owns_request():
                 add_security_headers(response)
             return response
 
@@ -153,7 +153,7 @@ def _routing_errors() -> Response | None:
     unknown page would get the host app's (or Flask's) bare 404, without our headers.
     """
     exc = request.routing_exception
-    if isinstance(exc, (NotFound, MethodNotAllowed)) and get_state().owns(request.path):
+    if isinstance(exc, (NotFound, MethodNotAllowed)) and get_state().owns_request():
         return http_error(exc)
     return None
 
@@ -167,7 +167,7 @@ def _follow_config_file(app: Flask, state: JobBoardState) -> None:
     sync = ConfigSync(app.config, path, float(state.config["JOBBOARD_CONFIG_RELOAD_SECONDS"]))
 
     def follow_config_file() -> None:
-        if get_state().owns(request.path):  # the host app's own pages need no reload
+        if get_state().owns_request():  # the host app's own pages need no reload
             sync.refresh()
 
     # Before the auth checks (and the API preflight) that read the merged config.

@@ -8,8 +8,8 @@ escape it (Jinja2 autoescaping does).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from .primitives import short_name
@@ -49,7 +49,7 @@ REVOCABLE_STATES: tuple[str, ...] = (WAITING, SCHEDULED)
 REMOVABLE_STATES: tuple[str, ...] = tuple(s for s in STATES if s != ACTIVE)
 
 
-class Counts(dict):
+class Counts(dict[str, int]):
     """Jobs per state of one queue (every state present, 0 when empty).
 
     A dict ``{state: count}`` with two extra attributes: ``paused`` and ``total``.

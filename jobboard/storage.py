@@ -19,8 +19,9 @@ from . import scripts
 from .connections import DirectScript, client_from_url, is_cluster
 from .errors import NotReplicated, RedisOutOfMemory
 from .keys import QueueKeys
+from .primitives import PRIORITY_LIMIT as PRIORITY_LIMIT  # re-exported: tracking imports
+from .primitives import now_ms as now_ms  # them from here
 from .records import SCHEDULED, STATES, WAITING
-from .primitives import PRIORITY_LIMIT, now_ms  # noqa: F401  (tracking imports them from here)
 
 if TYPE_CHECKING:
     from .tracking import Tracker

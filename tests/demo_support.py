@@ -6,13 +6,9 @@ test imports a fresh copy after setting the environment (and drops it afterwards
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import sys
-import time
-from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
 
 DEMO_MODULES = ("worker", "wsgi")
 
@@ -30,30 +26,3 @@ def forget_demo_modules() -> None:
         pool = getattr(mod, "_pool", None)
         if pool is not None:
             pool.disconnect()
-
-
-@contextlib.contextmanager
-def consumers(hueys: list[Any], workers: int = 2) -> Iterator[list[Any]]:
-    """Huey's own consumer for each queue, in this process with thread workers."""
-    started = []
-    try:
-        for huey in hueys:
-            consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=False,
-                                            check_worker_health=False)
-            consumer.start()
-            started.append(consumer)
-        yield started
-    finally:
-        for consumer in started:
-            consumer.stop(graceful=True)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something true; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()

@@ -16,19 +16,8 @@ from openapi_spec_validator import validate as validate_openapi
 from werkzeug.security import generate_password_hash
 
 import jobboard
-from test_api_helpers import (  # noqa: F401  (fixtures)
-    API,
-    PREFIX,
-    RunningConsumer,
-    app,
-    auth,
-    client,
-    consumer,
-    error_of,
-    huey,
-    make_app,
-    make_huey,
-    wait_for,
+from tests.support import (
+    API, PREFIX, RunningConsumer, auth, blocked_clients, error_of, make_app, make_huey, wait_for,
 )
 
 
@@ -73,12 +62,13 @@ def test_the_same_id_submitted_twice_is_queued_once(client: FlaskClient) -> None
 
 
 def test_idempotent_submission_survives_the_job_running(
-        client: FlaskClient, consumer: RunningConsumer) -> None:
+        client: FlaskClient, consumer: RunningConsumer, redis_client: Any) -> None:
     assert submit(client, {"task": "add", "args": [1], "id": "once"}).status_code == 201
     wait_for(lambda: job(client, "once")["state"] == "completed")
     again = submit(client, {"task": "add", "args": [1], "id": "once"})
     assert again.get_json()["created"] is False
-    time.sleep(0.3)
+    # Had it queued a job, the push would have woken a worker: wait until both are idle.
+    wait_for(lambda: blocked_clients(redis_client) == 2)
     assert counts(client)["completed"] == 1 and counts(client)["waiting"] == 0
 
 
@@ -392,7 +382,7 @@ def test_job_list_paging_filters_and_search(client: FlaskClient) -> None:
     page = client.get(f"{API}/queues/emails/jobs?state=waiting&per_page=3&page=3&order=oldest",
                       headers=auth("viewer")).get_json()
     assert (page["total"], page["pages"], [j["id"] for j in page["jobs"]]) == (8, 3, ["job-6", "sleeper"])
-    by_task = client.get(f"{API}/queues/emails/jobs?state=waiting&task=test_api_helpers.sleepy",
+    by_task = client.get(f"{API}/queues/emails/jobs?state=waiting&task=tests.support.sleepy",
                          headers=auth("viewer")).get_json()
     assert [j["id"] for j in by_task["jobs"]] == ["sleeper"]
     found = client.get(f"{API}/queues/emails/jobs?state=waiting&q=job-4",
@@ -415,7 +405,7 @@ def test_workers_and_periodic_tasks(redis_url: str) -> None:
         assert workers[0]["queue"] == "reports" and workers[0]["workers"] == 2
         periodic = wait_for(lambda: client.get(f"{API}/periodic?queue=reports",
                                                headers=auth("viewer")).get_json()["periodic"])
-        assert [p["short_name"] for p in periodic] == ["nightly"]
+        assert [p["short_name"] for p in periodic] == ["nightly", "nightly_report"]
         run = client.post(f"{API}/periodic/nightly/run", headers=auth("operator"))
         assert run.status_code == 201
         run_id = run.get_json()["id"]

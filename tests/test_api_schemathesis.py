@@ -20,7 +20,7 @@ from huey import crontab
 from hypothesis import HealthCheck, settings
 
 from jobboard.redis_server import RedisServer
-from test_api_helpers import API, RunningConsumer, auth, make_app, make_huey, wait_for
+from tests.support import API, RunningConsumer, auth, make_app, make_huey, wait_for
 
 SEEDED_IDS = ("seed-done", "seed-failed", "seed-later", "seed-waiting")
 

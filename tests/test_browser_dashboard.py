@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis
-from test_web_support import (
+from tests.support import (
     FLAKY, PASSWORD, PREFIX, XSS_IMG, XSS_SCRIPT, RunningConsumer, make_app, make_huey, wait_for,
 )
 from werkzeug.serving import make_server
@@ -298,3 +298,46 @@ def test_bulk_remove_selection_confirms_count_and_updates_in_place(context: Any,
     assert "q=bulk" in page.locator('#bulk input[name="next"]').get_attribute("value")
     assert page.evaluate("window.__sameDocument") is True
     assert site.queue.job(ids[2]).state == "failed"
+
+
+def test_behind_a_proxy_prefix_paging_polling_and_login_keep_it(browser: Any, redis_url: str) -> None:
+    """The app mounted at /ops (as a reverse proxy's SCRIPT_NAME does): the login redirect,
+    the pager and the live poll all stay under /ops in a real browser."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.wrappers import Response
+
+    huey = make_huey(redis_url)
+    app = make_app(huey, JOBBOARD_POLL_SECONDS=2)
+    queue = app.extensions["jobboard"].board.queue("emails")
+    for n in range(30):  # no consumer: 30 waiting jobs, two pages
+        queue.enqueue("add", [n, 1])
+    outside = Response("not found outside /ops", status=404)
+    server = make_server("127.0.0.1", 0, DispatcherMiddleware(outside, {"/ops": app.wsgi_app}),
+                         threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}/ops{PREFIX}"
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = ctx.new_page()
+        polls: list[str] = []
+        page.on("request", lambda r: polls.append(r.url)
+                if r.headers.get("x-jobboard-poll") == "1" else None)
+        page.goto(base + "/queues/emails?state=waiting")
+        assert page.url.startswith(base + "/login?next=")  # sent to the login under /ops
+        page.fill("input[name=username]", "viewer")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(base + "/queues/emails?state=waiting")  # back where it started
+        page.locator("a[rel=next]").click()
+        page.wait_for_url(re.compile(re.escape(base + "/queues/emails?") + ".*page=2"))
+        assert page.locator("tr[data-job-id]").count() == 5
+        # More jobs arrive: the live poll (under /ops) shows the new total without a reload.
+        for n in range(3):
+            queue.enqueue("add", [n, 2])
+        page.locator('a.tab[data-state="waiting"] .count', has_text="33").wait_for(timeout=10000)
+        assert polls and all(url.startswith(base + "/queues/emails?") for url in polls), polls
+    finally:
+        ctx.close()
+        server.shutdown()
+        thread.join(5)

@@ -14,7 +14,7 @@ import pytest
 
 import jobboard.cli
 from jobboard.cli import main
-from test_api_helpers import API, RunningConsumer, auth, make_app, make_huey, wait_for
+from tests.support import API, RunningConsumer, auth, make_app, make_huey, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,8 +183,12 @@ def test_flask_jobboard_commands(queue_with_jobs: Any, redis_url: str) -> None:
 
 def test_console_script_needs_no_task_modules(queue_with_jobs: Any, redis_url: str,
                                               tmp_path: Path) -> None:
-    # A fresh process, away from tests/: the task module (test_api_helpers) is not importable.
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
+    # A fresh process that can import jobboard and nothing else of this checkout: the task
+    # module (tests/support.py) is not importable there.
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "jobboard").symlink_to(ROOT / "jobboard")
+    env = {**os.environ, "PYTHONPATH": str(lib), "REDIS_URL": redis_url}
     proc = subprocess.run([sys.executable, "-m", "jobboard.cli", "--json", "show", "emails",
                            "bad-0"], capture_output=True, text=True, cwd=tmp_path, env=env,
                           timeout=60)

@@ -11,7 +11,7 @@ import redis
 from jobboard.board import Board
 from jobboard.connections import DirectScript, pack_command
 from jobboard.redis_server import free_port
-from tests.core_helpers import make_huey
+from tests.support import make_core_huey
 
 ECHO = "redis.call('incr', 'calls') return ARGV"
 
@@ -137,8 +137,8 @@ def test_a_forked_child_uses_its_own_connections(redis_client: redis.Redis) -> N
 
 
 def test_enqueue_takes_the_direct_path_and_records_the_job(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     assert huey.storage._enqueue_script.direct
     result = huey.test_tasks["double"](21)
     job = Board([huey]).queue("core").job(result.id)
-    assert (job.state, job.task, job.args) == ("waiting", "tests.core_helpers.double", "21")
+    assert (job.state, job.task, job.args) == ("waiting", "tests.support.double", "21")

@@ -12,12 +12,12 @@ import redis
 import jobboard
 from jobboard.board import Board, percentiles
 from jobboard.records import STATES
-from tests.core_helpers import make_huey, running_consumer, wait_until
+from tests.support import blocked_clients, make_core_huey, running_consumers, wait_for
 
 
 def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url: str,
                                                                        redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url, retention={"completed": (None, 800)})
+    huey = make_core_huey(redis_url, retention={"completed": (None, 800)})
     t = huey.test_tasks
     ok_ids = [t["double"](i).id for i in range(900)]
     bad_ids = [t["flaky"](i).id for i in range(100)]
@@ -25,8 +25,8 @@ def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url
     q = board.queue("core")
     assert q.counts()["waiting"] == 1000
 
-    with running_consumer(huey, workers=4):
-        assert wait_until(lambda: q.counts()["failed"] == 100 and q.counts()["completed"] == 800, 60)
+    with running_consumers([huey], workers=4):
+        assert wait_for(lambda: q.counts()["failed"] == 100 and q.counts()["completed"] == 800, 60)
 
     counts = q.counts()
     # retention: exactly 800 of the 900 completed jobs are kept, the oldest trimmed as jobs finished
@@ -64,7 +64,7 @@ def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url
 
     page = q.jobs("failed", limit=100)
     assert page.total == 100 and {j.id for j in page.jobs} == set(bad_ids)
-    assert q.task_counts("failed") == {"tests.core_helpers.flaky": 100}
+    assert q.task_counts("failed") == {"tests.support.flaky": 100}
 
     metrics = q.metrics("1h")
     totals = metrics.totals
@@ -85,8 +85,8 @@ def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url
     redis_client.set("fixed", "1")
     assert q.count_matching("failed") == 100
     assert q.retry_all("failed") == 100
-    with running_consumer(huey, workers=4):
-        assert wait_until(lambda: q.counts()["failed"] == 0 and q.counts()["waiting"] == 0
+    with running_consumers([huey], workers=4):
+        assert wait_for(lambda: q.counts()["failed"] == 0 and q.counts()["waiting"] == 0
                           and q.counts()["active"] == 0, 30)
     for i, job_id in enumerate(bad_ids):
         job = q.job(job_id)
@@ -96,7 +96,7 @@ def test_thousand_jobs_end_to_end_with_retries_retention_and_retry_all(redis_url
 
 
 def test_priority_higher_number_runs_first(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     order: list[str] = []
 
     @huey.task()
@@ -107,13 +107,13 @@ def test_priority_higher_number_runs_first(redis_url: str) -> None:
         sig = mark.s(label)
         sig.priority = pri
         huey.enqueue(sig)
-    with running_consumer(huey, workers=1):
-        assert wait_until(lambda: len(order) == 5, 10)
+    with running_consumers([huey], workers=1):
+        assert wait_for(lambda: len(order) == 5, 10)
     assert order == ["high", "mid", "low", "a", "b"]  # FIFO within a priority
 
 
 def test_actions_and_errors(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     t = huey.test_tasks
     board = Board([huey])
     q = board.queue("core")
@@ -123,10 +123,10 @@ def test_actions_and_errors(redis_url: str) -> None:
     assert q.counts()["scheduled"] == 1 and q.counts()["waiting"] == 2
     assert q.job(later).scheduled_for and q.job(later).scheduled_for > time.time() + 3000
     # a task filter on a state without a per-task index is a scan, never a silent empty list
-    page = q.jobs("waiting", task="tests.core_helpers.double")
+    page = q.jobs("waiting", task="tests.support.double")
     assert {j.id for j in page.jobs} == {waiting, gone} and page.complete
-    assert q.count_matching("waiting", task="tests.core_helpers.double") == 2
-    assert q.task_counts("waiting") == {"tests.core_helpers.double": 2}
+    assert q.count_matching("waiting", task="tests.support.double") == 2
+    assert q.task_counts("waiting") == {"tests.support.double": 2}
 
     with pytest.raises(jobboard.JobStateError):
         q.promote(waiting)
@@ -151,8 +151,8 @@ def test_actions_and_errors(redis_url: str) -> None:
 
     q.promote(later)
     assert q.job(later).state == "waiting"
-    with running_consumer(huey, workers=2):
-        assert wait_until(lambda: q.counts()["completed"] == 2, 10)
+    with running_consumers([huey], workers=2):
+        assert wait_for(lambda: q.counts()["completed"] == 2, 10)
     assert q.job(later).result == "4"
     assert board.find_job(later).id == later
 
@@ -170,40 +170,41 @@ def test_actions_and_errors(redis_url: str) -> None:
 
 
 def test_pause_is_visible_in_counts_and_stops_consumers(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = Board([huey]).queue("core")
     q.pause()
     assert q.counts().paused and q.is_paused()
     job = huey.test_tasks["double"](21).id
-    with running_consumer(huey, workers=2):
-        time.sleep(1.5)
+    side = redis.Redis.from_url(redis_url)
+    with running_consumers([huey], workers=2):
+        wait_for(lambda: blocked_clients(side) == 2)  # both workers looked, found it paused
         assert q.job(job).state == "waiting"
         q.resume()
-        assert wait_until(lambda: q.job(job).state == "completed", 10)
+        assert wait_for(lambda: q.job(job).state == "completed", 10)
     assert not q.counts().paused
 
 
 def test_progress_logs_and_search(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = Board([huey]).queue("core")
     job = huey.test_tasks["reporting"](5).id
     other = huey.test_tasks["double"](6).id
     # outside a task, progress and log are harmless no-ops
     assert jobboard.progress(50) is False and jobboard.log("x") is False
-    with running_consumer(huey, workers=1):
-        assert wait_until(lambda: q.counts()["completed"] == 2, 10)
+    with running_consumers([huey], workers=1):
+        assert wait_for(lambda: q.counts()["completed"] == 2, 10)
     rec = q.job(job)
     assert rec.progress == 100.0 and rec.progress_message is None
     assert [line.message for line in rec.logs] == ["working on 5"]
     page = q.jobs("completed", search="REPORTING")
     assert [j.id for j in page.jobs] == [job] and page.complete and page.total == 1
     assert [j.id for j in q.jobs("completed", search=other[:8]).jobs] == [other]
-    assert [j.id for j in q.jobs("completed", task="tests.core_helpers.double").jobs] == [other]
+    assert [j.id for j in q.jobs("completed", task="tests.support.double").jobs] == [other]
     assert q.jobs("completed", search="nothing-matches").total == 0
 
 
 def test_display_text_is_redacted_truncated_and_printable(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = Board([huey]).queue("core")
 
     @huey.task()
@@ -222,18 +223,18 @@ def test_enqueue_wakes_a_blocked_consumer_and_a_backlog_keeps_few_tokens(
         redis_url: str, redis_client: redis.Redis) -> None:
     # A consumer blocked on the empty queue waits up to read_timeout for a wake token: 20 s
     # here, so a job picked up within 10 s was woken by its enqueue, not by the timeout.
-    huey = make_huey(redis_url, read_timeout=20)
+    huey = make_core_huey(redis_url, read_timeout=20)
     q = Board([huey]).queue("core")
     for i in range(100):
         huey.test_tasks["double"](i)
     # With nobody blocked, tokens pile up to a handful, not one per job.
     assert 1 <= redis_client.llen(q.keys.wake) <= 8
-    with running_consumer(huey, workers=2):
-        assert wait_until(lambda: q.counts()["completed"] == 100, 30)
-        assert wait_until(lambda: redis_client.llen(q.keys.wake) == 0, 10)  # leftovers taken
-        time.sleep(0.3)  # let both workers reach their blocking pop
+    with running_consumers([huey], workers=2):
+        assert wait_for(lambda: q.counts()["completed"] == 100, 30)
+        assert wait_for(lambda: redis_client.llen(q.keys.wake) == 0, 10)  # leftovers taken
+        wait_for(lambda: blocked_clients(redis_client) == 2)  # both in their blocking pop
         huey.test_tasks["double"](7)
-        assert wait_until(lambda: q.counts()["completed"] == 101, 10)
+        assert wait_for(lambda: q.counts()["completed"] == 101, 10)
 
 
 def test_args_text_fast_path_matches_the_general_one() -> None:
@@ -249,7 +250,7 @@ def test_args_text_fast_path_matches_the_general_one() -> None:
 
 
 def test_undecodable_record_lists_and_can_be_removed(redis_url: str, redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = Board([huey]).queue("core")
     good = huey.test_tasks["double"](1).id
     redis_client.hset(q.keys.record(good), "pri", "not-a-number")
@@ -260,27 +261,27 @@ def test_undecodable_record_lists_and_can_be_removed(redis_url: str, redis_clien
 
 
 def test_pipeline_links_parent_and_children(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = Board([huey]).queue("core")
     t = huey.test_tasks
     pipe = t["double"].s(2).then(t["double"])
     parent_id, child_id = pipe.id, pipe.on_complete.id
     huey.enqueue(pipe)
-    with running_consumer(huey, workers=1):
-        assert wait_until(lambda: q.counts()["completed"] == 2, 10)
+    with running_consumers([huey], workers=1):
+        assert wait_for(lambda: q.counts()["completed"] == 2, 10)
     assert q.job(parent_id).children == [child_id]
     child = q.job(child_id)
     assert child.parent == parent_id and child.result == "8"
 
 
 def test_reads_never_write(redis_url: str, redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     t = huey.test_tasks
     for i in range(20):
         t["double"](i)
     t["flaky"](1)
-    with running_consumer(huey, workers=2):
-        assert wait_until(lambda: Board([huey]).queue("core").counts()["completed"] == 20, 10)
+    with running_consumers([huey], workers=2):
+        assert wait_for(lambda: Board([huey]).queue("core").counts()["completed"] == 20, 10)
     # stop the heartbeat's writes from muddying the digest: consumers are stopped now
     time.sleep(0.2)
 
@@ -311,7 +312,7 @@ def test_reads_never_write(redis_url: str, redis_client: redis.Redis) -> None:
 
 
 def test_board_from_redis_without_task_modules(redis_url: str) -> None:
-    huey = make_huey(redis_url, name="mail")
+    huey = make_core_huey(redis_url, name="mail")
     huey.test_tasks["double"](4)
     board = Board(redis=redis.Redis.from_url(redis_url))  # discovers queues from Redis
     assert [q.name for q in board.queues()] == ["mail"]
@@ -321,8 +322,8 @@ def test_board_from_redis_without_task_modules(redis_url: str) -> None:
     q.revoke(job.id)
     q.retry(job.id)  # no task import needed: the stored message is re-queued
     assert q.job(job.id).state == "waiting"
-    with running_consumer(huey, workers=1):
-        assert wait_until(lambda: q.job(job.id).state == "completed", 10)
+    with running_consumers([huey], workers=1):
+        assert wait_for(lambda: q.job(job.id).state == "completed", 10)
 
 
 def test_track_existing_huey(redis_url: str) -> None:
@@ -337,8 +338,8 @@ def test_track_existing_huey(redis_url: str) -> None:
     jobboard.track(plain, lease_timeout=5)
     job = hello("ann")
     q = Board([plain]).queue("legacy")
-    with running_consumer(plain, workers=1):
-        assert wait_until(lambda: q.counts()["completed"] == 1, 10)
+    with running_consumers([plain], workers=1):
+        assert wait_for(lambda: q.counts()["completed"] == 1, 10)
     assert q.job(job.id).result == "'hello ann'"
     assert job.get() == "hello ann"  # Huey's own result store still works
 
@@ -358,7 +359,7 @@ def test_retention_config_is_validated() -> None:
 
 
 def test_records_are_json_ready(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = Board([huey]).queue("core")
     job_id = huey.test_tasks["double"](3).id
     json.dumps(q.job(job_id).as_dict(detail=True))
@@ -367,13 +368,13 @@ def test_records_are_json_ready(redis_url: str) -> None:
 
 def test_undecodable_message_fails_its_job_with_the_reason(redis_url: str,
                                                            redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = Board([huey]).queue("core")
     broken = huey.test_tasks["double"](1).id
     fine = huey.test_tasks["double"](2).id
     redis_client.set(q.keys.message(broken), b"\x80\x05not a pickle")
-    with running_consumer(huey, workers=1):
-        assert wait_until(lambda: q.counts()["failed"] == 1 and q.counts()["completed"] == 1, 10)
+    with running_consumers([huey], workers=1):
+        assert wait_for(lambda: q.counts()["failed"] == 1 and q.counts()["completed"] == 1, 10)
     job = q.job(broken)
     assert job.state == "failed" and job.error and job.error.startswith("Undecodable message")
     assert q.counts()["active"] == 0 and q.job(fine).result == "4"

@@ -9,11 +9,11 @@ import pytest
 import jobboard
 from jobboard.board import MAX_PAGE_SIZE, Board, Queue
 from jobboard.cli import jobs as jobs_command
-from tests.core_helpers import make_huey
+from tests.support import make_core_huey
 
 
 def test_a_page_iterates_over_its_jobs_and_has_a_length(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     double = huey.test_tasks["double"]  # type: ignore[attr-defined]
     ids = [huey.enqueue(double.s(n)).id for n in range(3)]
     page = Board([huey]).queue("core").jobs("waiting", order="oldest", limit=2)
@@ -24,15 +24,15 @@ def test_a_page_iterates_over_its_jobs_and_has_a_length(redis_url: str) -> None:
 
 
 def test_board_refuses_queues_on_different_redis_or_prefix(redis_url: str) -> None:
-    a = make_huey(redis_url, name="a")
+    a = make_core_huey(redis_url, name="a")
     other_db = redis_url.rsplit("/", 1)[0] + "/0"
-    b = make_huey(other_db, name="b")
+    b = make_core_huey(other_db, name="b")
     with pytest.raises(jobboard.ConfigurationError, match="one Redis connection"):
         Board([a, b])
     c = jobboard.RedisHuey("c", url=redis_url, prefix="other")
     with pytest.raises(jobboard.ConfigurationError, match="prefix 'other'"):
         Board([a, c])
-    same = make_huey(redis_url, name="same")
+    same = make_core_huey(redis_url, name="same")
     assert [q.name for q in Board([a, same]).queues()] == ["a", "same"]
 
 

@@ -33,20 +33,11 @@ import redis
 import jobboard
 from jobboard.records import PENDING_STATES
 from tests import delivery_tasks
+from tests.support import blocked_clients, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = socket.gethostname()
 T = "tests.delivery_tasks."  # task name prefix
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Poll until predicate() is truthy; returns its last value (falsy on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 class Consumers:
@@ -60,9 +51,12 @@ class Consumers:
         self._n = 0
 
     def start(self, kind: str = "thread", workers: int = 2, periodic: bool = False,
-              lease_timeout: float = 2, max_stalls: int = 5, quiet: bool = False) -> subprocess.Popen[bytes]:
+              lease_timeout: float = 2, max_stalls: int = 5, quiet: bool = False,
+              periodic_clock: str | None = None) -> subprocess.Popen[bytes]:
         env = dict(os.environ, REDIS_URL=self.redis_url, LEASE_TIMEOUT=str(lease_timeout),
                    MAX_STALLS=str(max_stalls), PYTHONPATH=str(ROOT))
+        if periodic_clock:
+            env["PERIODIC_CLOCK"] = periodic_clock
         if kind == "greenlet":
             env["JB_GEVENT"] = "1"
         cmd = [sys.executable, "-m", "huey.bin.huey_consumer", "tests.delivery_tasks.huey",
@@ -136,7 +130,7 @@ def registered(board: jobboard.Board, proc: subprocess.Popen[bytes], timeout: fl
     """Wait until the consumer's registry entry shows up; returns it."""
     def find() -> Any:
         return next((c for c in board.consumers("fault") if c.pid == proc.pid), None)
-    entry = wait_until(find, timeout)
+    entry = wait_for(find, timeout)
     assert entry is not None, f"consumer {proc.pid} did not register"
     return entry
 
@@ -190,8 +184,8 @@ def test_fault_sigkill_restarts_lose_nothing(consumers: Consumers, huey: jobboar
         (lambda f=f: q.counts()["completed"] >= f * FAULT_JOBS) for f in (0.15, 0.30, 0.45, 0.60)]
     triggers.append(lambda: q.counts()["waiting"] < 20)
     for i, trigger in enumerate(triggers):
-        assert wait_until(trigger, 60, 0.02), f"kill {i + 1} never triggered: {dict(q.counts())}"
-        held = wait_until(lambda: active_on(q, victim.pid), 10, 0.01)
+        assert wait_for(trigger, 60, 0.02), f"kill {i + 1} never triggered: {dict(q.counts())}"
+        held = wait_for(lambda v=victim: active_on(q, v.pid), 10, 0.01)
         assert held, f"kill {i + 1}: the victim holds no lease: {dict(q.counts())}"
         consumers.kill(victim)
         at = time.monotonic() - start
@@ -207,7 +201,7 @@ def test_fault_sigkill_restarts_lose_nothing(consumers: Consumers, huey: jobboar
         c = q.counts()
         return c["completed"] + c["failed"] >= FAULT_JOBS and not any(c[s] for s in PENDING_STATES)
 
-    assert wait_until(finished, 60, 0.05), f"not done: {dict(q.counts())}\n{consumers.logs()}"
+    assert wait_for(finished, 60, 0.05), f"not done: {dict(q.counts())}\n{consumers.logs()}"
     done_at = time.monotonic() - start
     after_last_kill = done_at - last_kill
 
@@ -264,31 +258,30 @@ def test_pause_blocks_new_jobs_survives_restart_and_resume_drains(
     first = consumers.start("process", workers=2)
     registered(board, first)
     running = tasks(huey)["long_job"](-1, 1.5).id
-    assert wait_until(lambda: state_of(q, running) == "active", 10)
+    assert wait_for(lambda: state_of(q, running) == "active", 10)
 
     q.pause()
     assert q.is_paused() and q.counts().paused
     ids = [work(n, 50).id for n in range(20)]  # enqueueing still works while paused
-    # paused for >= 2 s: no job starts; the one already running finishes
-    deadline = time.monotonic() + 2.5
-    while time.monotonic() < deadline:
-        c = q.counts()
-        assert c.paused and c["waiting"] == 20, dict(c)
-        assert set(ints(redis_client, "started")) == {-1}
-        time.sleep(0.05)
-    assert state_of(q, running) == "completed"
+    # paused: the one already running finishes, then both workers look, find the queue
+    # paused and block on its wake list; no job has started
+    assert wait_for(lambda: state_of(q, running) == "completed", 10)
+    wait_for(lambda: blocked_clients(redis_client) == 2)
+    c = q.counts()
+    assert c.paused and c["waiting"] == 20, dict(c)
+    assert set(ints(redis_client, "started")) == {-1}
     # the pause lives in Redis: a restarted consumer does not start anything either
     consumers.kill(first)
     first = consumers.start("thread", workers=2)
     registered(board, first)
-    time.sleep(1.5)  # the new consumer has polled the paused queue
+    wait_for(lambda: blocked_clients(redis_client) == 2)  # it polled the paused queue
     c = q.counts()
     assert c.paused and c["waiting"] == 20 and c["active"] == 0, dict(c)
     assert set(ints(redis_client, "started")) == {-1}
 
     q.resume()
     assert not q.is_paused() and not q.counts().paused
-    assert wait_until(lambda: q.counts()["completed"] >= 21, 20), dict(q.counts())
+    assert wait_for(lambda: q.counts()["completed"] >= 21, 20), dict(q.counts())
     assert all(state_of(q, i) == "completed" for i in ids)
     assert sorted(ints(redis_client, "executions")) == [-1, *range(20)]
 
@@ -304,7 +297,7 @@ def test_sigterm_puts_running_job_back_at_once(kind: str, consumers: Consumers,
     # two workers: the idle one is blocked waiting for work when the signal comes
     first = consumers.start(kind, workers=2, lease_timeout=30)  # a lease that would not lapse here
     job = tasks(huey)["long_job"](7, 2.0).id
-    assert wait_until(lambda: state_of(q, job) == "active", 15), consumers.logs()
+    assert wait_for(lambda: state_of(q, job) == "active", 15), consumers.logs()
     os.kill(first.pid, signal.SIGTERM)
     first.wait(timeout=15)
     # back in waiting at once (no lease timeout involved), with an "interrupted" event
@@ -314,7 +307,7 @@ def test_sigterm_puts_running_job_back_at_once(kind: str, consumers: Consumers,
     assert ints(redis_client, "executions") == []
 
     second = consumers.start(kind, workers=1, lease_timeout=30)
-    assert wait_until(lambda: state_of(q, job) == "completed", 20), consumers.logs()
+    assert wait_for(lambda: state_of(q, job) == "completed", 20), consumers.logs()
     j = q.job(job)
     assert j.consumer and j.consumer.startswith(f"{HOST}:{second.pid}/")
     assert j.attempt == 2 and j.stalls == 0
@@ -334,13 +327,13 @@ def test_stalled_job_is_recovered_then_fails_after_max_stalls(
     opts: dict[str, Any] = {"kind": "process", "workers": 1, "lease_timeout": 2, "max_stalls": 1}
     a = consumers.start(**opts)
     job = tasks(huey)["work"](1, 30_000).id
-    assert wait_until(lambda: active_on(q, a.pid) == [job], 15), consumers.logs()
+    assert wait_for(lambda: active_on(q, a.pid) == [job], 15), consumers.logs()
     b = consumers.start(**opts)
     registered(board, b)
     consumers.kill(a)
     killed = time.monotonic()
     # recovered by b's heartbeat once the lease lapsed, then run by b
-    assert wait_until(lambda: active_on(q, b.pid) == [job], 15), consumers.logs()
+    assert wait_for(lambda: active_on(q, b.pid) == [job], 15), consumers.logs()
     assert time.monotonic() - killed >= 1.0  # not before the lease could lapse
     j = q.job(job)
     assert j.stalls == 1 and j.attempt == 2
@@ -350,13 +343,14 @@ def test_stalled_job_is_recovered_then_fails_after_max_stalls(
     c = consumers.start(**opts)
     registered(board, c)
     consumers.kill(b)
-    assert wait_until(lambda: state_of(q, job) == "failed", 15), consumers.logs()
+    assert wait_for(lambda: state_of(q, job) == "failed", 15), consumers.logs()
     j = q.job(job)
     assert j.stalls == 2
     assert j.attempts and j.attempts[-1].error_class == "StalledJobError"
     assert "stalled 2 times" in (j.error or "")
     assert j.has_message  # a failed job keeps its message: an operator can retry it
-    time.sleep(1.0)  # and it does not loop: nobody starts it again
+    # c's worker is idle, blocked on the wake list: the failed job does not loop
+    wait_for(lambda: blocked_clients(redis_client) == opts["workers"])
     assert state_of(q, job) == "failed"
     assert ints(redis_client, "started") == [1, 1]
     assert ints(redis_client, "executions") == []
@@ -368,11 +362,11 @@ def test_max_stalls_zero_fails_on_first_stall(consumers: Consumers, huey: jobboa
     opts: dict[str, Any] = {"kind": "thread", "workers": 1, "lease_timeout": 2, "max_stalls": 0}
     a = consumers.start(**opts)
     job = tasks(huey)["work"](2, 30_000).id
-    assert wait_until(lambda: active_on(q, a.pid) == [job], 15), consumers.logs()
+    assert wait_for(lambda: active_on(q, a.pid) == [job], 15), consumers.logs()
     b = consumers.start(**opts)
     registered(board, b)
     consumers.kill(a)
-    assert wait_until(lambda: state_of(q, job) == "failed", 15), consumers.logs()
+    assert wait_for(lambda: state_of(q, job) == "failed", 15), consumers.logs()
     j = q.job(job)
     assert j.stalls == 1 and j.attempts[-1].error_class == "StalledJobError"
     assert "stalled" not in [e.kind for e in j.events]
@@ -393,7 +387,7 @@ def test_long_jobs_keep_their_lease(consumers: Consumers, huey: jobboard.RedisHu
     registered(board, p)
     registered(board, t)
     jobs = [long_job(n, 6.0).id for n in (1, 2)]
-    assert wait_until(lambda: q.counts()["completed"] == 2, 25), consumers.logs()
+    assert wait_for(lambda: q.counts()["completed"] == 2, 25), consumers.logs()
     by = set()
     for job in jobs:
         j = q.job(job)
@@ -424,22 +418,22 @@ def test_consumer_registry_lifecycle(consumers: Consumers, huey: jobboard.RedisH
 
     t = tasks(huey)
     finished = [t["work"](1, 10).id, t["boom"](2).id]
-    assert wait_until(lambda: {state_of(q, i) for i in finished} == {"completed", "failed"}, 15)
+    assert wait_for(lambda: {state_of(q, i) for i in finished} == {"completed", "failed"}, 15)
     job = t["long_job"](3, 2.5).id
-    assert wait_until(lambda: state_of(q, job) == "active", 15)
+    assert wait_for(lambda: state_of(q, job) == "active", 15)
 
     def running_entry() -> Any:
         e = next((c for c in q.consumers() if c.pid == a.pid), None)
         return e if e is not None and e.running else None
-    entry = wait_until(running_entry, 5)
+    entry = wait_for(running_entry, 5)
     assert entry, q.consumers()
     (run,) = entry.running
     started = q.job(job).started_at
     assert (run.job_id, run.task, run.queue) == (job, T + "long_job", "fault")
     assert started is not None and abs(run.started_at - started) < 0.01
     assert run.worker.startswith(f"{HOST}:{a.pid}/") and "Worker-" in run.worker
-    assert wait_until(lambda: state_of(q, job) == "completed", 15)
-    entry = wait_until(lambda: next((c for c in q.consumers()
+    assert wait_for(lambda: state_of(q, job) == "completed", 15)
+    entry = wait_for(lambda: next((c for c in q.consumers()
                                      if c.pid == a.pid and c.done >= 2 and not c.running), None), 5)
     assert entry, q.consumers()
     assert (entry.done, entry.failed) == (2, 1)
@@ -447,7 +441,7 @@ def test_consumer_registry_lifecycle(consumers: Consumers, huey: jobboard.RedisH
     # SIGKILL: no goodbye, the entry expires with its heartbeat (TTL 10 s here)
     consumers.kill(a)
     killed = time.monotonic()
-    assert wait_until(lambda: all(c.pid != a.pid for c in board.consumers()), 15, 0.2)
+    assert wait_for(lambda: all(c.pid != a.pid for c in board.consumers()), 15, 0.2)
     assert time.monotonic() - killed <= 12
 
     # a clean stop unregisters at once
@@ -471,7 +465,7 @@ def test_worker_types_run_jobs_with_progress_and_logs(kind: str, consumers: Cons
     entry = registered(board, proc)
     assert (entry.worker_type, entry.workers, entry.periodic) == (kind, 2, False)
     ids = {n: tasks(huey)["reporting"](n).id for n in range(4)}
-    assert wait_until(lambda: q.counts()["completed"] == 4, 20), (dict(q.counts()), consumers.logs())
+    assert wait_for(lambda: q.counts()["completed"] == 4, 20), (dict(q.counts()), consumers.logs())
     for n, job_id in ids.items():
         j = q.job(job_id)
         assert j.state == "completed" and j.result == repr(f"ok {n}")
@@ -488,7 +482,7 @@ def test_two_consumers_share_one_queue(consumers: Consumers, huey: jobboard.Redi
     for p in procs:
         registered(board, p)
     ids = [tasks(huey)["work"](n, 100).id for n in range(40)]
-    assert wait_until(lambda: q.counts()["completed"] == 40, 30), dict(q.counts())
+    assert wait_for(lambda: q.counts()["completed"] == 40, 30), dict(q.counts())
     by = collections.Counter((q.job(i).consumer or "").split("/")[0] for i in ids)
     assert set(by) == {f"{HOST}:{p.pid}" for p in procs}, by
     assert sorted(ints(redis_client, "executions")) == list(range(40))
@@ -497,26 +491,20 @@ def test_two_consumers_share_one_queue(consumers: Consumers, huey: jobboard.Redi
 # Periodic tasks --------------------------------------------------------------------------
 
 
-def away_from_quarter_hours(before: float = 15, after: float = 75) -> None:
-    """Sleep while a quarter hour (UTC) is near: the consumer's own scheduler would run
-    ``every_quarter`` (and ``nightly`` at 01:00) in the middle of a test that counts runs."""
-    into = time.time() % 900
-    if into < after:
-        time.sleep(after - into)
-    elif into > 900 - before:
-        time.sleep(900 - into + after)
+#: The clock the consumer's scheduler sees in periodic tests: a minute when neither
+#: ``every_quarter`` nor ``nightly`` is due, so only the test decides when they run.
+QUIET_MINUTE = "2030-01-01T00:07:00"
 
 
 def test_periodic_registry_run_now_and_pause(consumers: Consumers, huey: jobboard.RedisHuey,
                                              board: jobboard.Board, redis_client: redis.Redis) -> None:
     from huey.consumer import Scheduler
 
-    away_from_quarter_hours()
     q = board.queue("fault")
-    proc = consumers.start("thread", workers=2, periodic=True)
+    proc = consumers.start("thread", workers=2, periodic=True, periodic_clock=QUIET_MINUTE)
     assert registered(board, proc).periodic
     quarter, nightly = T + "every_quarter", T + "nightly"
-    found = wait_until(lambda: {p.name: p for p in board.periodic()}, 10)
+    found = wait_for(lambda: {p.name: p for p in board.periodic()}, 10)
     assert set(found) == {quarter, nightly}
     now = time.time()
     assert found[quarter].schedule == "*/15 * * * *"
@@ -531,7 +519,7 @@ def test_periodic_registry_run_now_and_pause(consumers: Consumers, huey: jobboar
 
     # run now: queued at once, run by the consumer; last run and outcome recorded
     job = q.run_periodic(quarter)
-    assert wait_until(lambda: state_of(q, job) == "completed", 15), consumers.logs()
+    assert wait_for(lambda: state_of(q, job) == "completed", 15), consumers.logs()
     p = {p.name: p for p in q.periodic()}[quarter]
     assert (p.last_job_id, p.last_outcome) == (job, "completed")
     assert p.last_run is not None and abs(p.last_run - q.job(job).finished_at) < 0.01  # type: ignore[operator]
@@ -547,14 +535,16 @@ def test_periodic_registry_run_now_and_pause(consumers: Consumers, huey: jobboar
     before = (runs_of(quarter), runs_of(nightly))
     due = dt.datetime(2030, 1, 1, 1, 0)  # matches both crontabs
     Scheduler(huey, threading.Event(), 1, True).enqueue_periodic_tasks(due)
-    assert wait_until(lambda: runs_of(nightly) == before[1] + 1, 15), consumers.logs()
-    time.sleep(0.5)
+    assert wait_for(lambda: runs_of(nightly) == before[1] + 1, 15), consumers.logs()
+    # The scheduler enqueued whatever it enqueues in that one call: once the queue is
+    # drained, a run of the paused task would have happened already.
+    assert wait_for(lambda: q.counts()["waiting"] + q.counts()["active"] == 0, 15)
     assert runs_of(quarter) == before[0]
     assert {p.name: p for p in q.periodic()}[nightly].last_outcome == "completed"
 
     # run now still works while paused
     job2 = q.run_periodic(quarter)
-    assert wait_until(lambda: state_of(q, job2) == "completed", 15)
+    assert wait_for(lambda: state_of(q, job2) == "completed", 15)
     assert runs_of(quarter) == before[0] + 1
     assert {p.name: p for p in q.periodic()}[quarter].paused
 
@@ -562,7 +552,7 @@ def test_periodic_registry_run_now_and_pause(consumers: Consumers, huey: jobboar
     q.resume_periodic(quarter)
     assert not {p.name: p for p in q.periodic()}[quarter].paused
     Scheduler(huey, threading.Event(), 1, True).enqueue_periodic_tasks(due)
-    assert wait_until(lambda: runs_of(quarter) >= before[0] + 2, 15), consumers.logs()
+    assert wait_for(lambda: runs_of(quarter) >= before[0] + 2, 15), consumers.logs()
 
 
 def ints_or_names(client: redis.Redis) -> list[str]:
@@ -579,7 +569,7 @@ def test_worker_process_killed_alone_is_recovered(consumers: Consumers, huey: jo
     proc = consumers.start("process", workers=2, lease_timeout=2)
     registered(board, proc)
     job = tasks(huey)["work"](9, 4000).id
-    assert wait_until(lambda: state_of(q, job) == "active", 15)
+    assert wait_for(lambda: state_of(q, job) == "active", 15)
     ck = huey.storage.keys.consumer(f"{HOST}:{proc.pid}")
 
     def worker_pid() -> int | None:
@@ -587,13 +577,13 @@ def test_worker_process_killed_alone_is_recovered(consumers: Consumers, huey: jo
             if k.startswith(b"run:") and any(r[0] == job for r in json.loads(v)["jobs"]):
                 return int(k[4:])
         return None
-    pid = wait_until(worker_pid, 5)
+    pid = wait_for(worker_pid, 5)
     assert pid and pid != proc.pid
     os.kill(pid, signal.SIGKILL)
-    assert wait_until(lambda: "stalled" in event_kinds(q, job), 15), consumers.logs()
-    assert wait_until(lambda: state_of(q, job) == "completed", 20), consumers.logs()
+    assert wait_for(lambda: "stalled" in event_kinds(q, job), 15), consumers.logs()
+    assert wait_for(lambda: state_of(q, job) == "completed", 20), consumers.logs()
     assert ints(redis_client, "started") == [9, 9] and ints(redis_client, "executions") == [9]
     # the consumer lives on; the dead worker's job is no longer listed as running
-    entry = wait_until(lambda: next((c for c in q.consumers() if c.pid == proc.pid
+    entry = wait_for(lambda: next((c for c in q.consumers() if c.pid == proc.pid
                                      and not c.running), None), 10)
     assert entry is not None, q.consumers()

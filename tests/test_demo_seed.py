@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import jobboard
-from tests.demo_support import consumers, forget_demo_modules, fresh_import, wait_until
+from tests.demo_support import forget_demo_modules, fresh_import
+from tests.support import running_consumers, wait_for
 
 EXPECTED = ("completed", "failed", "scheduled", "revoked", "expired", "canceled", "locked",
             "rate_limited")
@@ -41,8 +42,8 @@ def test_seed_produces_every_state(redis_url: str, tmp_path: Path, monkeypatch: 
                     out[state] = out.get(state, 0) + n
             return out
 
-        with consumers(worker.HUEYS, workers=3):
-            seen = wait_until(lambda: all(totals()[s] for s in EXPECTED) and totals(), timeout=45)
+        with running_consumers(worker.HUEYS, workers=3):
+            seen = wait_for(lambda: all(totals()[s] for s in EXPECTED) and totals(), timeout=45)
         missing = [s for s in EXPECTED if not totals()[s]]
         assert not missing, f"no {missing} jobs after seeding: {seen}"
         # Failures carry their traceback.

@@ -17,7 +17,8 @@ import pytest
 
 import jobboard
 from demo import clinic
-from tests.demo_support import consumers, forget_demo_modules, fresh_import, wait_until
+from tests.demo_support import forget_demo_modules, fresh_import
+from tests.support import running_consumers, wait_for
 
 
 @pytest.fixture
@@ -82,11 +83,11 @@ def test_booking_queues_email_notification_and_reminder_that_consumers_run(demo_
         email_job = re.search(r"email job ([0-9a-f-]{36})", flashed).group(1)
 
         board = jobboard.Board(worker.HUEYS)
-        with consumers(worker.HUEYS):
-            assert wait_until(lambda: _state(board, "emails", email_job) == "completed"), \
+        with running_consumers(worker.HUEYS):
+            assert wait_for(lambda: _state(board, "emails", email_job) == "completed"), \
                 board.queue("emails").job(email_job)
             appointment = clinic.recent_appointments(worker.clinic_db(), 1)[0]
-            assert wait_until(lambda: clinic.inbox(worker.clinic_db(), appointment["client_id"]))
+            assert wait_for(lambda: clinic.inbox(worker.clinic_db(), appointment["client_id"]))
         [eml] = (demo_env / "outbox").glob("*.eml")
         message = _read_email(eml.read_bytes())
         assert message["To"] == "maya.patel@example.org"
@@ -104,8 +105,8 @@ def test_booking_queues_email_notification_and_reminder_that_consumers_run(demo_
         client.post(f"/appointments/{appointment['id']}/cancel", data={"csrf_token": token})
         reminder_id = board.queue("reminders").jobs("scheduled").jobs[0].id
         board.queue("reminders").promote(reminder_id)
-        with consumers([worker.reminders]):
-            assert wait_until(lambda: _state(board, "reminders", reminder_id) == "canceled")
+        with running_consumers([worker.reminders]):
+            assert wait_for(lambda: _state(board, "reminders", reminder_id) == "canceled")
         assert not (demo_env / "outbox" / "sms.log").exists()
     finally:
         forget_demo_modules()
@@ -134,9 +135,9 @@ def test_report_writes_csv_with_progress_and_logs_then_emails_link(worker: Modul
                                   "email": "alex@example.org",
                                   "date_range": {"start": "2024-03-01", "end": "2024-03-31"}})
     board = jobboard.Board(worker.HUEYS)
-    with consumers([worker.reports, worker.emails]):
-        assert wait_until(lambda: _state(board, "reports", job_id) == "completed")
-        assert wait_until(lambda: list((demo_env / "outbox").glob("*.eml")))
+    with running_consumers([worker.reports, worker.emails]):
+        assert wait_for(lambda: _state(board, "reports", job_id) == "completed")
+        assert wait_for(lambda: list((demo_env / "outbox").glob("*.eml")))
     job = board.queue("reports").job(job_id)
     assert job.progress == 100
     assert any("wrote 31 rows" in line.message for line in job.logs)
@@ -158,9 +159,9 @@ def test_failures_keep_tracebacks_and_flaky_api_backs_off(worker: ModuleType, mo
     lab = worker.queue_lab_sync("lab-4242", "client-7")
     assert worker.sync_lab_results.retries == 3  # task defaults: 2 s, 4 s, 8 s
     board = jobboard.Board(worker.HUEYS)
-    with consumers([worker.emails, worker.notifications]):
+    with running_consumers([worker.emails, worker.notifications]):
         # First failure of the lab call: rescheduled for 2 s later, then 4 s after that.
-        assert wait_until(lambda: len(board.queue("notifications").job(lab).attempts) >= 2, timeout=10)
+        assert wait_for(lambda: len(board.queue("notifications").job(lab).attempts) >= 2, timeout=10)
         job = board.queue("notifications").job(lab)
         assert job.state == "scheduled"
         first, second = job.attempts[:2]

@@ -17,7 +17,7 @@ from huey import signals as S
 
 import jobboard
 from jobboard.redis_server import free_port
-from tests.core_helpers import make_huey
+from tests.support import make_core_huey
 
 DEAD_REDIS = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens here
 
@@ -42,7 +42,7 @@ def test_immediate_mode_runs_in_memory_without_redis() -> None:
 
 
 def test_immediate_mode_switches_on_and_off_at_any_time(redis_url: str) -> None:
-    h = make_huey(redis_url, name="switch")
+    h = make_core_huey(redis_url, name="switch")
     q = jobboard.Board([h]).queue("switch")
     double = h.test_tasks["double"]
     client = redis.Redis.from_url(redis_url)
@@ -100,7 +100,7 @@ def test_a_flask_apps_unit_tests_run_in_immediate_mode_without_redis() -> None:
 
 
 def test_the_same_id_twice_while_pending_is_one_job_that_the_record_describes(redis_url: str) -> None:
-    h = make_huey(redis_url, name="ids")
+    h = make_core_huey(redis_url, name="ids")
     q = jobboard.Board([h]).queue("ids")
     double = h.test_tasks["double"]
     h.enqueue(double.s(1, id="fixed"))
@@ -123,7 +123,7 @@ def test_the_same_id_twice_while_pending_is_one_job_that_the_record_describes(re
 
 
 def test_results_follow_the_jobs_retention(redis_url: str) -> None:
-    h = make_huey(redis_url, name="res", retention={"completed": (0, 5)})
+    h = make_core_huey(redis_url, name="res", retention={"completed": (0, 5)})
     double = h.test_tasks["double"]
     ids = [double(i).id for i in range(20)]
     for _ in ids:
@@ -138,7 +138,7 @@ def test_results_follow_the_jobs_retention(redis_url: str) -> None:
 
 
 def test_flush_leaves_nothing_of_the_queues_jobs(redis_url: str) -> None:
-    h = make_huey(redis_url, name="flush")
+    h = make_core_huey(redis_url, name="flush")
     double = h.test_tasks["double"]
     for i in range(3):
         double(i)
@@ -153,7 +153,7 @@ def test_flush_leaves_nothing_of_the_queues_jobs(redis_url: str) -> None:
 
 
 def test_restore_of_the_job_just_taken_is_honoured(redis_url: str) -> None:
-    h = make_huey(redis_url, name="revoke")
+    h = make_core_huey(redis_url, name="revoke")
     double = h.test_tasks["double"]
     result = double(4)
     assert h.restore_by_id(result.id) is False  # never revoked
@@ -174,7 +174,7 @@ def test_restore_of_the_job_just_taken_is_honoured(redis_url: str) -> None:
 
 
 def test_opaque_arguments_are_accepted_as_huey_accepts_them(redis_url: str) -> None:
-    h = make_huey(redis_url, name="opaque")
+    h = make_core_huey(redis_url, name="opaque")
     double = h.test_tasks["double"]
     res = double.schedule(3, delay=60)  # args not a tuple: Huey accepts it at enqueue
     q = jobboard.Board([h]).queue("opaque")
@@ -185,7 +185,7 @@ def _signals_of_a_workload(h: Any) -> dict[str, int]:
     """Run a small mixed workload on an in-process consumer; count the signals Huey sent."""
     from collections import Counter
 
-    from tests.core_helpers import running_consumer, wait_until
+    from tests.support import running_consumers, wait_for
 
     seen: Counter[str] = Counter()
     lock = threading.Lock()
@@ -205,12 +205,12 @@ def _signals_of_a_workload(h: Any) -> dict[str, int]:
         done.append(n)
         return n
 
-    with running_consumer(h, workers=2, scheduler_interval=1):
+    with running_consumers([h], workers=2):
         for n in range(6):
             work(n)
         for n in range(6, 8):
             work.schedule((n,), delay=1)
-        assert wait_until(lambda: len(done) == 8, 30)
+        assert wait_for(lambda: len(done) == 8, 30)
     return dict(seen)
 
 

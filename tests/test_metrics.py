@@ -11,19 +11,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobboard.records import STATES
-from test_api_helpers import (  # noqa: F401  (fixtures)
-    API,
-    PREFIX,
-    RunningConsumer,
-    app,
-    auth,
-    client,
-    consumer,
-    huey,
-    make_app,
-    make_huey,
-    wait_for,
-)
+from tests.support import API, PREFIX, RunningConsumer, auth, make_app, make_huey, wait_for
 
 
 def scrape(client: FlaskClient, **headers: str) -> dict[str, Any]:

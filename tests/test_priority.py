@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from test_api_helpers import auth
+from tests.support import auth
 
 import jobboard
 from jobboard import InvalidArgument
 from jobboard.primitives import PRIORITY_LIMIT
-from tests.core_helpers import make_huey
+from tests.support import make_core_huey
 
 
 def order(board: jobboard.Board, queue: str) -> list[str]:
@@ -21,7 +21,7 @@ def order(board: jobboard.Board, queue: str) -> list[str]:
 
 @pytest.mark.parametrize("priority", [PRIORITY_LIMIT, -PRIORITY_LIMIT, 0])
 def test_fifo_within_a_priority_at_the_limits(redis_url: str, priority: int) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     double = huey.test_tasks["double"]  # type: ignore[attr-defined]
     board = jobboard.Board([huey])
     queued = [huey.enqueue(double.s(n, priority=priority)).id for n in range(60)]
@@ -29,7 +29,7 @@ def test_fifo_within_a_priority_at_the_limits(redis_url: str, priority: int) -> 
 
 
 def test_priorities_beyond_the_limit_are_clamped_and_stay_fifo(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     double = huey.test_tasks["double"]  # type: ignore[attr-defined]
     top = [huey.enqueue(double.s(n, priority=10**9)).id for n in range(20)]
     edge = [huey.enqueue(double.s(n, priority=PRIORITY_LIMIT)).id for n in range(20)]
@@ -41,7 +41,7 @@ def test_priorities_beyond_the_limit_are_clamped_and_stay_fifo(redis_url: str) -
 
 
 def test_core_and_api_refuse_a_priority_out_of_range(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     queue = jobboard.Board([huey]).queue("core")
     with pytest.raises(InvalidArgument, match="priority must be between"):
         queue.enqueue("double", args=(1,), priority=PRIORITY_LIMIT + 1)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import redis
-from test_web_support import PASSWORD, PREFIX, TOKENS, csrf_from, login, make_app, make_huey
+from tests.support import PASSWORD, PREFIX, TOKENS, csrf_from, login, make_app, make_huey
 
 from jobboard.redis_server import RedisServer
 
@@ -34,12 +34,11 @@ def fill(client: redis.Redis) -> None:
     Big values first, then smaller ones: a big write's own query buffer counts towards
     used_memory while it is parsed, so the last gaps are only filled by small writes."""
     client.config_set("maxmemory", int(client.info("memory")["used_memory"]) + 2 * 1024 * 1024)
-    n = 0
+    counter = iter(range(10**9))
     for size in (64 * 1024, 1024, 16):
         with pytest.raises(redis.exceptions.OutOfMemoryError):
-            for n in range(n, n + 100_000):
-                client.set(f"filler:{n}", b"x" * size)
-        n += 1
+            for _ in range(100_000):
+                client.set(f"filler:{next(counter)}", b"x" * size)
     # At the edge, freeing one client's buffers lets the next small write through; a full
     # Redis of a real outage is well past it. Put the cap 1 MB under what is used.
     client.config_set("maxmemory", int(client.info("memory")["used_memory"]) - 1024 * 1024)

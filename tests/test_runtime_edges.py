@@ -20,7 +20,7 @@ from huey import crontab
 import jobboard
 from jobboard.keys import queues_key
 from jobboard.tracking import Heartbeat
-from tests.core_helpers import make_huey, wait_until
+from tests.support import make_core_huey, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +91,7 @@ def lapse_leases(huey: jobboard.RedisHuey) -> Any:
 
 
 def test_a_late_end_from_a_delivery_that_lost_its_lease_changes_nothing(redis_url: str) -> None:
-    huey = make_huey(redis_url, lease_timeout=1, max_stalls=5)
+    huey = make_core_huey(redis_url, lease_timeout=1, max_stalls=5)
     q = jobboard.Board([huey]).queue("core")
     job = huey.test_tasks["double"](21).id
     zombie, live = Worker(huey), Worker(huey)
@@ -114,7 +114,7 @@ def test_a_late_end_from_a_delivery_that_lost_its_lease_changes_nothing(redis_ur
 
 
 def test_a_late_failure_does_not_cause_another_run(redis_url: str, redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url, lease_timeout=1, max_stalls=5)
+    huey = make_core_huey(redis_url, lease_timeout=1, max_stalls=5)
     q = jobboard.Board([huey]).queue("core")
     job = huey.test_tasks["flaky"](7).id  # fails until "fixed" exists; 2 retries
     zombie, live = Worker(huey), Worker(huey)
@@ -134,7 +134,7 @@ def test_a_late_failure_does_not_cause_another_run(redis_url: str, redis_client:
 
 
 def test_heartbeat_extends_only_its_own_delivery(redis_url: str) -> None:
-    huey = make_huey(redis_url, lease_timeout=1, max_stalls=5)
+    huey = make_core_huey(redis_url, lease_timeout=1, max_stalls=5)
     t = huey.jobboard
     job = huey.test_tasks["double"](1).id
     zombie, live = Worker(huey), Worker(huey)
@@ -160,7 +160,7 @@ def test_heartbeat_extends_only_its_own_delivery(redis_url: str) -> None:
 
 def test_an_end_that_redis_refuses_waits_and_is_recorded_in_order(redis_url: str,
                                                                   redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url, end_retry_timeout=60)
+    huey = make_core_huey(redis_url, end_retry_timeout=60)
     q = jobboard.Board([huey]).queue("core")
     job = huey.test_tasks["flaky"](3).id
     w = Worker(huey)
@@ -173,14 +173,14 @@ def test_an_end_that_redis_refuses_waits_and_is_recorded_in_order(redis_url: str
         assert redis_client.hget(huey.jobboard.keys.record(job), "st") == b"active"
     finally:
         redis_client.config_set("maxmemory", 0)
-    assert wait_until(lambda: len(huey.jobboard.outbox) == 0, 10)
+    assert wait_for(lambda: len(huey.jobboard.outbox) == 0, 10)
     rec = q.job(job)
     assert rec.state == "scheduled" and len(rec.attempts) == 1  # attempt, then its retry
     assert job not in huey.jobboard.inflight
 
 
 def test_an_end_given_up_lets_the_job_go(redis_url: str, redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url, end_retry_timeout=0.3, lease_timeout=1)
+    huey = make_core_huey(redis_url, end_retry_timeout=0.3, lease_timeout=1)
     job = huey.test_tasks["double"](3).id
     w = Worker(huey)
     w.take()
@@ -188,7 +188,7 @@ def test_an_end_given_up_lets_the_job_go(redis_url: str, redis_client: redis.Red
     redis_client.config_set("maxmemory", 1)
     try:
         w.finish()
-        assert wait_until(lambda: len(huey.jobboard.outbox) == 0, 10)
+        assert wait_for(lambda: len(huey.jobboard.outbox) == 0, 10)
         assert huey.jobboard.outbox.given_up == 1
     finally:
         redis_client.config_set("maxmemory", 0)
@@ -197,7 +197,7 @@ def test_an_end_given_up_lets_the_job_go(redis_url: str, redis_client: redis.Red
 
 def test_enqueue_on_a_full_redis_raises_a_clear_error_and_writes_nothing(
         redis_url: str, redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     huey.test_tasks["double"](1)
     before = sorted(redis_client.keys("*"))
     redis_client.config_set("maxmemory-policy", "noeviction")
@@ -216,7 +216,7 @@ def test_enqueue_on_a_full_redis_raises_a_clear_error_and_writes_nothing(
 
 
 def test_a_running_job_cannot_be_removed(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = jobboard.Board([huey]).queue("core")
     job = huey.test_tasks["double"](5).id
     w = Worker(huey)
@@ -234,7 +234,7 @@ def test_a_running_job_cannot_be_removed(redis_url: str) -> None:
 
 
 def test_a_stalled_job_whose_lease_lapsed_can_be_removed(redis_url: str) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = jobboard.Board([huey]).queue("core")
     job = huey.test_tasks["double"](5).id
     w = Worker(huey)
@@ -249,7 +249,7 @@ def test_a_stalled_job_whose_lease_lapsed_can_be_removed(redis_url: str) -> None
 
 def test_keys_of_the_wrong_type_list_as_undecodable_and_can_be_removed(
         redis_url: str, redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = jobboard.Board([huey]).queue("core")
     t = huey.test_tasks
     bad_record, bad_message, good = t["double"](1).id, t["double"](2).id, t["double"](3).id
@@ -286,7 +286,7 @@ def test_keys_of_the_wrong_type_list_as_undecodable_and_can_be_removed(
 
 
 def test_stalled_and_interrupted_jobs_go_back_to_the_head_of_their_priority(redis_url: str) -> None:
-    huey = make_huey(redis_url, max_stalls=5)
+    huey = make_core_huey(redis_url, max_stalls=5)
     q = jobboard.Board([huey]).queue("core")
     double = huey.test_tasks["double"]
     first = double(1).id
@@ -329,7 +329,7 @@ def test_each_periodic_tick_is_enqueued_once_whatever_the_number_of_schedulers(r
 
 def test_the_heartbeat_registers_the_queue_again_after_redis_lost_its_data(
         redis_url: str, redis_client: redis.Redis) -> None:
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     board = jobboard.Board(redis=redis_client)
     huey.test_tasks["double"](1)
     huey.jobboard.consumer_started({"workers": 1, "periodic": True})

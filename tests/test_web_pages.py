@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from test_web_support import (
-    FLAKY, PREFIX, XSS_IMG, XSS_SCRIPT, RunningConsumer, login, make_app, make_huey, wait_for,
+from tests.support import (
+    FLAKY, PREFIX, XSS_IMG, XSS_SCRIPT, RunningConsumer, login, make_app, make_huey, soup,
+    wait_for,
 )
 
 from jobboard.redis_server import RedisServer
 from jobboard import JobBoard
-
-
-@pytest.fixture
-def huey(redis_url: str) -> Any:
-    return make_huey(redis_url)
-
-
-@pytest.fixture
-def app(huey: Any) -> Flask:
-    return make_app(huey)
 
 
 @pytest.fixture
@@ -38,13 +26,6 @@ def queue(app: Flask) -> Any:
 def admin(app: Flask) -> tuple[FlaskClient, str]:
     client = app.test_client()
     return client, login(client, "admin")
-
-
-@pytest.fixture
-def consumer(huey: Any) -> Iterator[RunningConsumer]:
-    running = RunningConsumer(huey)
-    yield running
-    running.stop()
 
 
 def failed_jobs(queue: Any, n: int, consumer: RunningConsumer, message: str = "boom") -> list[str]:
@@ -61,13 +42,13 @@ def test_overview_lists_queues_with_counts(admin: tuple[FlaskClient, str], queue
     failed_jobs(queue, 2, consumer)
     queue.enqueue("add", [1, 2])
     wait_for(lambda: queue.counts()["completed"] == 1)
-    html = client.get(f"{PREFIX}/").get_data(as_text=True)
-    row = re.search(r'<tr data-queue="emails">(.*?)</tr>', html, re.S)
-    assert row, html[:2000]
-    cells = re.findall(r'class="(?:n-\w+|zero)">([\d,]+)</a>', row.group(1))
-    # waiting, scheduled, active, completed, failed
+    page = soup(client.get(f"{PREFIX}/"))
+    row = page.find("tr", attrs={"data-queue": "emails"})
+    assert row is not None, page.prettify()[:2000]
+    # The count links of the row: waiting, scheduled, active, completed, failed.
+    cells = [a.get_text(strip=True) for a in row.select("td.num > a")]
     assert cells == ["0", "0", "0", "1", "2"], cells
-    assert "1 consumer alive" in html
+    assert "1 consumer alive" in page.get_text(" ", strip=True)
 
 
 def test_queue_tabs_table_filters_and_paging(admin: tuple[FlaskClient, str], queue: Any,
@@ -75,22 +56,24 @@ def test_queue_tabs_table_filters_and_paging(admin: tuple[FlaskClient, str], que
     client, _ = admin
     failed_jobs(queue, 30, consumer)
     url = f"{PREFIX}/queues/emails?state=failed"
-    html = client.get(url).get_data(as_text=True)
-    assert html.count('<tr data-job-id=') == 25
-    assert re.search(r'data-state="failed">\s*failed <span class="count">30</span>', html)
-    assert "1–25 of 30" in html and "Page 1 of 2" in html
-    page2 = client.get(url + "&page=2").get_data(as_text=True)
-    assert page2.count('<tr data-job-id=') == 5
-    big = client.get(url + "&per_page=50").get_data(as_text=True)
-    assert big.count('<tr data-job-id=') == 30
-    found = client.get(url + "&q=boom%207").get_data(as_text=True)
-    assert found.count('<tr data-job-id=') == 1
-    none = client.get(url + "&task=add").get_data(as_text=True)
-    assert "No failed jobs match these filters" in none
-    newest = re.findall(r'data-job-id="([^"]+)"', html)
-    oldest = re.findall(r'data-job-id="([^"]+)"',
-                        client.get(url + "&order=oldest").get_data(as_text=True))
-    assert newest[0] != oldest[0]
+    def rows(query: str = "") -> list[str]:
+        return [tr["data-job-id"] for tr in soup(client.get(url + query)).select("tr[data-job-id]")]
+
+    page = soup(client.get(url))
+    assert len(page.select("tr[data-job-id]")) == 25
+    tab = page.select_one('a.tab[data-state="failed"]')
+    assert tab is not None and tab.select_one(".count").get_text() == "30"
+    assert tab.get("aria-current") == "page"
+    text = page.get_text(" ", strip=True)
+    assert "1–25 of 30" in text and "Page 1 of 2" in text
+    assert len(rows("&page=2")) == 5
+    assert len(rows("&per_page=50")) == 30
+    assert len(rows("&q=boom%207")) == 1
+    none = soup(client.get(url + "&task=add"))
+    assert not none.select("tr[data-job-id]")
+    assert "No failed jobs match these filters" in none.get_text(" ", strip=True)
+    newest, oldest = rows(), rows("&order=oldest")
+    assert newest[0] != oldest[0] and sorted(newest + rows("&page=2")) == sorted(rows("&per_page=50"))
 
 
 def test_job_page_shows_everything_and_polls_only_while_running(
@@ -100,8 +83,9 @@ def test_job_page_shows_everything_and_polls_only_while_running(
     html = client.get(f"{PREFIX}/queues/emails/jobs/{job_id}").get_data(as_text=True)
     assert "RuntimeError" in html and "Traceback (most recent call last)" in html
     assert "about to fail with kaboom 0" in html  # a log line
-    assert 'class="badge st-failed">failed<' in html
-    assert "data-poll" not in html  # finished: no live polling
+    badge = soup(html).select_one(".badge.st-failed")
+    assert badge is not None and badge.get_text(strip=True) == "failed"
+    assert soup(html).find(attrs={"data-poll": True}) is None  # finished: no live polling
     slow_id, _ = queue.enqueue("slow", [6, 0.3])
     wait_for(lambda: queue.job(slow_id).progress)
     running = client.get(f"{PREFIX}/queues/emails/jobs/{slow_id}").get_data(as_text=True)
@@ -338,9 +322,8 @@ def test_polls_share_one_computation_per_interval(app: Flask, queue: Any,
     login(client, "viewer")
     state = app.extensions["jobboard"]
     headers = {"HX-Request": "true", "X-Jobboard-Poll": "1"}
-    # Start just after an interval boundary so all polls land in the same interval.
-    while time.time() % 60 > 50:
-        time.sleep(0.5)
+    # A fixed clock: all polls land in the same interval, whatever the wall clock does.
+    state.live.clock = lambda: 1_000_020.0
     client.get(f"{PREFIX}/", headers=headers)
     redis_client.config_resetstat()
     for _ in range(20):
@@ -381,8 +364,11 @@ def test_works_under_any_prefix(huey: Any, prefix: str) -> None:
     assert f'href="{prefix}/static/jobboard.css' in html
     assert f'action="{prefix}/queues/emails/pause"' in html
     assert client.post(f"{prefix}/queues/emails/pause", data={"csrf_token": token}).status_code == 303
-    assert client.get("/host-page").get_data(as_text=True) == "host"
+    host = client.get("/host-page")
+    assert host.get_data(as_text=True) == "host"
+    assert "Content-Security-Policy" not in host.headers  # the host's pages keep theirs
     assert client.post("/host-page").status_code == 405  # the host's routes are not guarded
+    assert "jobboard" not in client.get("/no-such-host-page").get_data(as_text=True)
 
 
 def test_init_app_pattern_and_option_defaults(huey: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 from flask import Flask
-from test_web_support import PASSWORD, PREFIX, make_app, make_huey
+from tests.support import PASSWORD, PREFIX, make_app, make_huey
 
 ROOT = "/ops"
 BASE = "http://localhost" + ROOT  # the test client's script root

@@ -278,12 +278,14 @@ QUEUE_Q = query("queue", {"type": "string", "maxLength": 200},
 
 
 def paths() -> dict[str, Any]:
-    job_action = lambda verb, what, role, op_id: {"post": op(  # noqa: E731
-        what, success("200", ref("JobAction")), ["404", "409", "413", "415"],
-        role=role, tag="jobs", op_id=op_id)}
-    periodic_action = lambda what, schema, status, op_id: {"post": op(  # noqa: E731
-        what, success(status, ref(schema)), ["404", "409", "413", "415", "422"],
-        params=[QUEUE_Q], role="operator", tag="periodic", op_id=op_id)}
+    def job_action(verb: str, what: str, role: str, op_id: str) -> dict[str, Any]:
+        return {"post": op(what, success("200", ref("JobAction")), ["404", "409", "413", "415"],
+                           role=role, tag="jobs", op_id=op_id)}
+
+    def periodic_action(what: str, schema: str, status: str, op_id: str) -> dict[str, Any]:
+        return {"post": op(what, success(status, ref(schema)),
+                           ["404", "409", "413", "415", "422"],
+                           params=[QUEUE_Q], role="operator", tag="periodic", op_id=op_id)}
     return {
         "/queues": {"get": op(
             "Every queue: counts by state, paused, consumers alive, throughput, health.",

@@ -168,7 +168,7 @@ def render(board: Board, accept: str | None = None, per_task: bool = True,
            health_thresholds: dict[str, Any] | None = None) -> tuple[bytes, str]:
     """The exposition text for ``board`` and its content type (OpenMetrics if accepted)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BoardCollector(board, per_task, health_thresholds))  # type: ignore[arg-type]
+    registry.register(BoardCollector(board, per_task, health_thresholds))
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type
 

@@ -51,7 +51,7 @@ def query_int(args: Any, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def query_choice(args: Any, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
+def query_choice(args: Any, name: str, choices: tuple[str, ...], default: str) -> str:
     raw = args.get(name)
     if raw is None:
         return default
@@ -199,6 +199,7 @@ def submission(body: Any, problems: Problems) -> Submission | None:
         return None
     options = {"priority": priority, "delay": delay, "eta": eta, "retries": retries,
                "retry_delay": retry_delay, "retry_backoff": retry_backoff, "expires": expires}
+    assert isinstance(task, str)  # checked above: a problem was added otherwise
     return Submission(task=task.strip(), args=list(args), kwargs=dict(kwargs),
                       options=options, job_id=job_id)
 
@@ -218,7 +219,7 @@ def state_filter(body: dict[str, Any], problems: Problems, default: str) -> str:
         state = default
     if state not in STATES:
         problems.add("state", f"must be one of {', '.join(STATES)}.")
-    return state
+    return str(state)
 
 
 def finished_state(body: dict[str, Any], problems: Problems) -> str:

@@ -40,7 +40,8 @@ def board() -> Board:
 
 
 def health_thresholds() -> dict[str, Any] | None:
-    return get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None  # type: ignore[no-any-return]
+    thresholds: dict[str, Any] | None = get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None
+    return thresholds
 
 
 def job_url(queue: str, job_id: str) -> str:
@@ -339,6 +340,7 @@ def queue_clean(queue: str) -> Response:
     else:
         older_than = min(older_than, validate.MAX_SECONDS * 10)  # older than that: nothing
     problems.raise_if_any()
+    assert older_than is not None  # a problem was raised otherwise
     q = board().queue(queue)
     return ok({"queue": q.name, "state": state, "older_than": older_than,
                "removed": int(q.clean(state, older_than))})

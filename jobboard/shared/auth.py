@@ -65,7 +65,7 @@ def _role_from_host_login() -> str | None:
 
     if not getattr(current_user, "is_authenticated", False):
         return None
-    role = authorize(current_user._get_current_object())  # type: ignore[attr-defined]
+    role = authorize(current_user._get_current_object())
     return role if role in ROLES else None
 
 
@@ -91,7 +91,7 @@ def session_user() -> str | None:
     sid = session.get(SESSION_ID)
     if not sid or not isinstance(sid, str):
         return None
-    record = get_board().redis.hgetall(_session_key(sid))
+    record: dict[bytes, bytes] = get_board().redis.hgetall(_session_key(sid))  # type: ignore[assignment]
     username = (record.get(b"user") or b"").decode("utf-8", "replace")
     user = get_state().config.users.get(username) if username else None
     if not user:

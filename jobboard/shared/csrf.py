@@ -78,11 +78,7 @@ def guard_request() -> Response | None:
     """``before_request`` hook: CSRF-check every unsafe request under the jobboard prefix."""
     if request.method in SAFE_METHODS:
         return None
-    state = get_state()
-    if not state.owns(request.path):
-        return None
-    if not state.url_prefix and not (request.blueprint or "").startswith("jobboard"):
-        # Mounted at the site root: only guard our own blueprints, not the host app's.
+    if not get_state().owns_request():  # the host app's own routes are its business
         return None
     problem = csrf_problem()
     if problem is not None:

@@ -176,8 +176,8 @@ def redis_error(exc: BaseException) -> Response:
 
 def http_error(exc: HTTPException) -> Response:
     """A werkzeug HTTPException (404, 405, 413, ...) in the envelope."""
-    if exc.response is not None:
-        return exc.response
+    if exc.response is not None:  # abort(response): already the answer
+        return exc.response  # type: ignore[return-value]
     status = exc.code or 500
     headers: dict[str, str] = {}
     valid = getattr(exc, "valid_methods", None)

@@ -28,7 +28,9 @@ MAX_ENTRIES = 512  # distinct views cached at once; old intervals are dropped fi
 class LiveCache:
     """Per-interval, single-flight memo of polled computations (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        #: Where "now" comes from (tests inject a fixed clock to stay inside one interval).
+        self.clock = clock
         self._lock = threading.Lock()
         self._values: dict[Hashable, tuple[int, Any]] = {}
         self._flights: dict[Hashable, threading.Lock] = {}
@@ -38,12 +40,12 @@ class LiveCache:
     def get(self, key: Hashable, interval: float, compute: Callable[[], T],
             now: float | None = None) -> T:
         """``compute()``'s value for ``key`` in the current interval of ``interval`` seconds."""
-        bucket = int((time.time() if now is None else now) // interval)
+        bucket = int((self.clock() if now is None else now) // interval)
         with self._lock:
             entry = self._values.get(key)
             if entry is not None and entry[0] == bucket:
                 self.hits += 1
-                return entry[1]
+                return entry[1]  # type: ignore[no-any-return]  # stored by compute() below
             flight = self._flights.setdefault(key, threading.Lock())
         with flight:
             # Someone else may have computed it while we waited for the flight lock.
@@ -51,7 +53,7 @@ class LiveCache:
                 entry = self._values.get(key)
                 if entry is not None and entry[0] == bucket:
                     self.hits += 1
-                    return entry[1]
+                    return entry[1]  # type: ignore[no-any-return]
             value = compute()  # errors (e.g. Redis down) propagate and are not cached
             with self._lock:
                 self.misses += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 from ..errors import ConfigurationError
 
@@ -183,6 +183,17 @@ class JobBoardState:
         """Whether a request path (without the script root) is under jobboard's prefix."""
         prefix = self.url_prefix
         return not prefix or path == prefix or path.startswith(prefix + "/")
+
+    def owns_request(self) -> bool:
+        """Whether the current request is jobboard's: under its prefix or, mounted at the
+        site root, routed to one of its blueprints (the host app's pages stay the host's:
+        its own headers, its own 404 page)."""
+        if self.url_prefix:
+            return self.owns(request.path)
+        path = request.path
+        # At the root, the API, health and metrics paths are still ours (404s included).
+        return ((request.blueprint or "").startswith("jobboard") or path in ("/api", "/metrics")
+                or path.startswith(("/api/", "/health/")))
 
 
 def get_state() -> JobBoardState:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import current_app, redirect, request, url_for
+from flask import Response, current_app, redirect, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..roles import ACTION_ROLES, ROLES
 from ..shared import auth
@@ -46,7 +47,7 @@ def login_url(next_url: str | None = None) -> str:
     return url_for("jobboard.login", next=next_url)
 
 
-def refuse(needed: str = "viewer") -> Any:
+def refuse(needed: str = "viewer") -> Response | WerkzeugResponse:
     """The response for a request lacking ``needed``: login redirect, 401 or 403."""
     status, message = auth.refusal(needed)
     if status == 401:

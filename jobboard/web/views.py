@@ -3,7 +3,7 @@
 Each page route answers with the whole page, or, for an htmx request (``HX-Request``),
 with just its ``<main id="main">`` fragment (``Vary: HX-Request`` tells caches the
 difference). Live pages poll their own URL; those polls read through the shared poll cache
-(:mod:`jobboard.web.live`). Actions are POSTs (CSRF-checked before they get here) that
+(:mod:`jobboard.shared.live`). Actions are POSTs (CSRF-checked before they get here) that
 flash what they did and redirect (303) to the page they came from, filters and page
 included; htmx follows the redirect and swaps the fresh fragment in place.
 """
@@ -19,6 +19,7 @@ from flask import (
     Blueprint, Response, abort, flash, get_flashed_messages, redirect, render_template,
     request, url_for,
 )
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .. import records
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Queue
@@ -32,6 +33,9 @@ from ..shared.state import get_board, get_state
 from ..shared.throttle import LoginThrottle
 from . import charts
 from .access import can, here, refuse, require_role, safe_next
+
+#: What views answer: a page, a redirect (werkzeug's class) or an error page.
+Answer = Response | WerkzeugResponse
 
 blueprint = Blueprint(
     "jobboard", __name__, template_folder="../templates", static_folder="../static",
@@ -93,7 +97,7 @@ def live(key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
     return state.live.get(key, state.config.poll_seconds, compute)
 
 
-def back(default: str) -> Response:
+def back(default: str) -> WerkzeugResponse:
     """Redirect (303) to the ``next`` form field if it is a local path, else ``default``."""
     return redirect(safe_next(request.form.get("next"), default), code=303)
 
@@ -229,7 +233,7 @@ def login_throttle() -> LoginThrottle:
 
 
 @blueprint.route("/logout", methods=["POST"])
-def logout() -> Response:
+def logout() -> WerkzeugResponse:
     auth.logout_user()
     flash("Logged out.", "info")
     return redirect(url_for("jobboard.login"), code=303)
@@ -396,7 +400,7 @@ PAST = {"retry": "retried", "promote": "promoted", "revoke": "revoked", "remove"
 
 @blueprint.route("/queues/<queue>/jobs/<job_id>/<action>", methods=["POST"])
 @require_role("viewer")
-def job_action(queue: str, job_id: str, action: str) -> Response:
+def job_action(queue: str, job_id: str, action: str) -> Answer:
     """Retry / promote / revoke / remove one job."""
     if action not in JOB_ACTIONS:
         return error_response(404, f"Unknown action {action!r}; try {', '.join(JOB_ACTIONS)}.")
@@ -451,7 +455,7 @@ def bulk_confirm(queue: str) -> Any:
 
 @blueprint.route("/queues/<queue>/bulk", methods=["POST"])
 @require_role("viewer")
-def bulk(queue: str) -> Response:
+def bulk(queue: str) -> Answer:
     """Retry/remove the selected jobs (``ids``) or everything matching the filters."""
     action = request.form.get("action") or ""
     if action not in BULK_ACTIONS:
@@ -486,7 +490,7 @@ def bulk(queue: str) -> Response:
 
 @blueprint.route("/queues/<queue>/<action>", methods=["POST"])
 @require_role("viewer")
-def queue_action(queue: str, action: str) -> Response:
+def queue_action(queue: str, action: str) -> Answer:
     """Pause, resume, empty or clean a queue."""
     if action not in ("pause", "resume", "empty", "clean"):
         return error_response(404, f"Unknown queue action {action!r}.")
@@ -524,7 +528,7 @@ PERIODIC_ACTIONS = {"run": "run_periodic", "pause": "pause_periodic",
 
 @blueprint.route("/queues/<queue>/periodic/<action>", methods=["POST"])
 @require_role("viewer")
-def periodic_action(queue: str, action: str) -> Response:
+def periodic_action(queue: str, action: str) -> Answer:
     """Run a periodic task now, or pause/resume its schedule (``name`` form field)."""
     method = PERIODIC_ACTIONS.get(action)
     if method is None:
@@ -549,7 +553,7 @@ def periodic_action(queue: str, action: str) -> Response:
 
 def messages() -> list[tuple[str, str]]:
     """Flashed messages for the toast area (consumed once)."""
-    return get_flashed_messages(with_categories=True)
+    return get_flashed_messages(with_categories=True)  # type: ignore[return-value]
 
 
 blueprint.add_app_template_global(messages, "jb_messages")
