@@ -14,7 +14,7 @@ import redis
 
 import jobboard
 from tests.cluster_support import LocalCluster, queues_on_distinct_masters
-from tests.core_helpers import running_consumer, wait_until
+from tests.support import running_consumers, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +51,7 @@ def cluster_huey(cluster: LocalCluster, name: str, **options: Any) -> jobboard.R
 
 @contextlib.contextmanager
 def consumers(hueys: list[jobboard.RedisHuey]) -> Iterator[None]:
-    with contextlib.ExitStack() as stack:
-        for h in hueys:
-            stack.enter_context(running_consumer(h, workers=2))
+    with running_consumers(hueys, workers=2):
         yield
 
 
@@ -72,7 +70,7 @@ def test_queues_spread_over_the_masters_run_end_to_end(cluster: LocalCluster) ->
         for i in range(10):
             t["broken"](i)
     with consumers(hueys):
-        assert wait_until(lambda: all(
+        assert wait_for(lambda: all(
             board.queue(n).counts()["completed"] >= 100 and board.queue(n).counts()["failed"] == 10
             and board.queue(n).counts()["waiting"] == 0 and board.queue(n).counts()["active"] == 0
             for n in names), 120)
@@ -86,7 +84,7 @@ def test_queues_spread_over_the_masters_run_end_to_end(cluster: LocalCluster) ->
             assert len(page) == 10 and all("always fails" in (j.error or "") for j in page)
         # Operator actions route to each queue's node too.
         assert board.queue(names[0]).retry_all("failed") == 10
-        assert wait_until(lambda: board.queue(names[0]).totals().failed == 20, 60)
+        assert wait_for(lambda: board.queue(names[0]).totals().failed == 20, 60)
     all_counts = board.all_counts()
     assert sorted(all_counts) == names
     assert set(board.queue_names()) >= set(names)
@@ -105,10 +103,10 @@ def test_a_master_killed_mid_run_loses_nothing(cluster: LocalCluster) -> None:
     master = redis.Redis(port=cluster.master_port_of(victim))
     assert master.execute_command("WAIT", 1, 5000) >= 1  # the enqueues reached the replica
     with consumers(hueys):
-        assert wait_until(lambda: board.queue(names[0]).counts()["completed"] >= 40, 60)
+        assert wait_for(lambda: board.queue(names[0]).counts()["completed"] >= 40, 60)
         killed = cluster.kill_master_of(victim)
         assert killed not in cluster.live_ports()
-        assert wait_until(lambda: all(board.queue(n).counts()["completed"] == total
+        assert wait_for(lambda: all(board.queue(n).counts()["completed"] == total
                                       for n in names), 120), {n: dict(board.queue(n).counts())
                                                               for n in names}
     for n in names:

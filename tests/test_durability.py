@@ -13,7 +13,7 @@ import redis
 
 import jobboard
 from jobboard.redis_server import RedisServer, find_redis_server, free_port
-from tests.core_helpers import running_consumer, wait_until
+from tests.support import running_consumers, wait_for
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def replica(primary: RedisServer) -> Iterator[int]:
                              str(primary.port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        assert wait_until(lambda: _linked(port), 20)
+        assert wait_for(lambda: _linked(port), 20)
         yield port
     finally:
         proc.kill()
@@ -102,7 +102,7 @@ def test_durable_mode_acknowledges_what_a_replica_holds(primary: RedisServer, re
     base = h.jobboard.keys.base
     # Acknowledged means already on the replica, not just on the master.
     assert all(on_replica.hexists(f"{base}j:{i}", "enq") for i in ids)
-    with running_consumer(h, workers=2):
+    with running_consumers([h], workers=2):
         q = jobboard.Board([h]).queue("durable1")
-        assert wait_until(lambda: q.counts()["completed"] == 20, 30)
+        assert wait_for(lambda: q.counts()["completed"] == 20, 30)
     assert all(on_replica.hget(f"{base}j:{i}", "st") == b"completed" for i in ids)
