@@ -176,7 +176,7 @@ def client_from_url(url: str, **options: Any) -> Any:
     if scheme in CLUSTER_SCHEMES:
         from redis.cluster import ClusterNode, RedisCluster
 
-        nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc, url)]
+        nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc, url)]  # type: ignore[no-untyped-call]
         return RedisCluster(startup_nodes=nodes, password=password, username=username,
                             ssl=tls, **options)
     if scheme in SENTINEL_SCHEMES:
@@ -187,10 +187,10 @@ def client_from_url(url: str, **options: Any) -> Any:
             raise ConfigurationError(
                 f"Redis URL {url!r} names no master: use redis+sentinel://host:port/<master name>.")
         db = int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
-        sentinel = Sentinel(_hosts(parts.netloc, url), sentinel_kwargs={"password": password}
-                            if password else None)
-        return sentinel.master_for(path[0], password=password, username=username, db=db,
-                                   ssl=tls, **options)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            _hosts(parts.netloc, url), sentinel_kwargs={"password": password} if password else None)
+        return sentinel.master_for(  # type: ignore[no-untyped-call]
+            path[0], password=password, username=username, db=db, ssl=tls, **options)
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigurationError(
             f"Unsupported Redis URL scheme {parts.scheme!r} in {url!r}: use redis://, rediss://, "

@@ -344,7 +344,7 @@ def test_the_heartbeat_registers_the_queue_again_after_redis_lost_its_data(
 
 def test_an_end_sent_twice_by_its_own_delivery_is_no_duplicate(redis_url: str) -> None:
     # A dropped connection can lose FINISH's reply after it ran; the outbox sends it again.
-    huey = make_huey(redis_url)
+    huey = make_core_huey(redis_url)
     q = jobboard.Board([huey]).queue("core")
     job = huey.test_tasks["double"](4).id
     w = Worker(huey)
