@@ -23,6 +23,7 @@ from huey.serializer import Serializer
 
 from . import cron, scripts
 from .config import TrackingConfig
+from .connections import client_from_url
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
@@ -145,6 +146,15 @@ class Board:
         self.prefix = prefix or (first.jobboard.config.prefix if first is not None else DEFAULT_PREFIX)
         self._static = list(queues or [])
         self._scripts: dict[str, Any] = {}
+
+    @classmethod
+    def from_url(cls, url: str, queues: Iterable[str] | None = None,
+                 prefix: str | None = None) -> "Board":
+        """A Board on the Redis that ``url`` names: ``redis://``, ``rediss://``,
+        ``unix://``, ``redis+cluster://host:port,...`` or
+        ``redis+sentinel://host:port,.../<master>[/db]``. A malformed URL raises
+        ConfigurationError in one line."""
+        return cls(redis=client_from_url(url), queues=queues, prefix=prefix)
 
     def script(self, name: str) -> Any:
         """The Lua script ``jobboard.scripts.<name>``, registered once on this board's Redis."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 import redis
+import redis.sentinel
 
 from . import config_file
 from .board import MAX_PAGE_NUMBER, MAX_PAGE_SIZE, ORDERS, Board
@@ -76,16 +77,22 @@ class ErrorHandlingGroup(click.Group):
                     f"Redis is out of memory and refuses writes ({e}); nothing was changed. "
                     "Free memory (jobboard clean, shorter retention) or raise maxmemory."
                 ) from None
+            if isinstance(e, redis.sentinel.MasterNotFoundError):
+                # redis-py's message is the repr of a whole client: say it in one line
+                raise click.ClickException(
+                    "No Sentinel named a master for that name (none answered, or none "
+                    "monitors it). Check the hosts and master name in --redis-url.") from None
             raise click.ClickException(
                 f"Cannot reach Redis ({e}). Check --redis-url / REDIS_URL.") from None
+        except redis.exceptions.RedisClusterException as e:  # not a RedisError
+            raise click.ClickException(f"Redis Cluster: {e} Check --redis-url.") from None
         except redis.exceptions.RedisError as e:
             raise click.ClickException(f"Redis error: {e}") from None
 
 
 def redis_board(url: str) -> Board:
     """A Board read straight from Redis; queues are the ones found there."""
-    client = redis.Redis.from_url(url)
-    return Board(redis=client, queues=None)
+    return Board.from_url(url)
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -244,3 +244,17 @@ def test_a_running_job_is_not_removed_by_the_cli_or_the_api(queue_with_jobs: Any
     for thread in threading.enumerate():  # the dequeue started this process's heartbeat
         if type(thread).__name__ == "Heartbeat":
             thread.stop()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("url,says", [
+    ("foo://x", "Unsupported Redis URL scheme 'foo'"),
+    ("redis+sentinel://127.0.0.1:1", "names no master"),
+    ("redis+sentinel://127.0.0.1:1/jbmaster", "No Sentinel named a master"),
+    ("redis+cluster://127.0.0.1:1", "Redis Cluster"),
+    ("redis://127.0.0.1:notaport/0", "Bad Redis URL"),
+])
+def test_a_bad_or_unreachable_redis_url_is_one_line(url: str, says: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--redis-url", url, "stats"])
+    err = capsys.readouterr().err
+    assert code == 1 and says in err and len(err.strip().splitlines()) == 1, err

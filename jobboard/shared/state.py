@@ -171,9 +171,8 @@ class JobBoardState:
         url = self.config["JOBBOARD_REDIS_URL"]
         queues = self.config["JOBBOARD_QUEUES"]
         if url and queues:
-            import redis
 
-            return Board(redis=redis.Redis.from_url(url), queues=list(queues))
+            return Board.from_url(url, queues=list(queues))
         raise ConfigurationError(
             "jobboard has no queues to show. Pass hueys=[huey, ...] or board=Board(...) to "
             "JobBoard()/init_app(), or set JOBBOARD_REDIS_URL and JOBBOARD_QUEUES."
