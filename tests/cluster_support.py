@@ -122,12 +122,13 @@ class LocalCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def queues_on_distinct_masters(cluster: LocalCluster, count: int = 3, prefix: str = "jb") -> list[str]:
+def queues_on_distinct_masters(cluster: LocalCluster, count: int = 3, prefix: str = "jb",
+                               stem: str = "q") -> list[str]:
     """Queue names whose key slots are served by ``count`` different masters."""
     c = cluster.client()
     chosen: dict[int, str] = {}
     for i in range(1000):
-        name = f"q{i}"
+        name = f"{stem}{i}"
         port = int(c.get_node_from_key(f"{prefix}:{{{name}}}:waiting").port)
         chosen.setdefault(port, name)
         if len(chosen) == count:
