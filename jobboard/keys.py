@@ -1,8 +1,10 @@
 """The Redis key layout, in one place.
 
 Every key of a queue lives under ``<prefix>:{<queue>}:`` so that all of one queue's keys hash
-to the same Redis Cluster slot (the ``{...}`` is a hash tag) and the Lua scripts, which touch
-several of them, stay legal there. The only global key is the set of queue names.
+to the same Redis Cluster slot (the ``{...}`` is a hash tag). Each Lua script declares the
+base as its one key (KEYS[1]), which sends it to the node owning that slot, and touches only
+keys built from it (see scripts.py). The only global key is the set of queue names, written
+by plain commands (tests/test_cluster.py runs all of it on a real cluster).
 
 ====================  =========  =====================================================
 key (after the base)  type       holds
