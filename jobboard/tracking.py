@@ -660,9 +660,19 @@ class Heartbeat(threading.Thread):
         self._stopped.set()
 
     def run(self) -> None:
+        failing = 0
         while not self._stopped.is_set():
             try:
                 self.tracker.beat()
-            except Exception:
-                logger.warning("jobboard heartbeat failed; retrying", exc_info=True)
+                if failing:
+                    logger.warning("jobboard heartbeat of %s back after %d failed beats",
+                                   self.tracker.queue, failing)
+                failing = 0
+            except Exception as exc:
+                # The traceback once per outage, then one line per beat: an outage of
+                # minutes must not fill the log with identical tracebacks.
+                failing += 1
+                logger.warning("jobboard heartbeat of %s failed (%s: %s); retrying",
+                               self.tracker.queue, type(exc).__name__, exc,
+                               exc_info=failing == 1)
             self._stopped.wait(self.interval)
