@@ -38,7 +38,8 @@ import sys
 import threading
 import time
 import traceback as tb_module
-from typing import Any
+import uuid
+from typing import Any, NamedTuple
 
 from huey import Huey
 from huey import signals as S
@@ -115,6 +116,24 @@ _compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).enco
 _json_string = json.encoder.encode_basestring  # a str as a JSON string literal (C speed)
 
 
+class OpaqueMessage(NamedTuple):
+    """Stands in for a Huey message when the bytes given to the storage are not one."""
+
+    id: str
+    name: str = "(opaque)"
+    eta: Any = None
+    retries: int = 0
+    retry_delay: int = 0
+    retry_backoff: Any = None
+    priority: int | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] | None = None
+    on_complete: Any = None
+    on_error: Any = None
+    expires: Any = None
+    timeout: Any = None
+
+
 class Tracker:
     """Tracking state of one Huey instance in one process."""
 
@@ -178,7 +197,12 @@ class Tracker:
             self._registered_pid = os.getpid()
 
     def decode(self, data: bytes) -> Any:
-        return self.huey.serializer.deserialize(data)
+        """The Huey message in ``data``; bytes that hold none (Huey's storage API takes any
+        bytes) are recorded as an opaque job of their own, as Huey's storage would keep them."""
+        try:
+            return self.huey.serializer.deserialize(data)
+        except Exception:
+            return OpaqueMessage(id=str(uuid.uuid4()))
 
     def is_periodic(self, name: str) -> bool:
         if self._periodic_names is None:
