@@ -12,7 +12,7 @@ from huey.storage import RedisExpireStorage, RedisStorage
 from .config import TrackingConfig
 from .errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
-from .storage import TrackingStorage
+from .storage import TrackingExpireStorage, TrackingStorage
 from .tracking import Tracker
 
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
@@ -120,20 +120,18 @@ def track(huey: Huey, **options: Any) -> Huey:
             f"jobboard.track() needs a Redis-backed Huey; {type(huey).__name__} uses "
             f"{getattr(storage_class, '__name__', storage_class)}. Use jobboard.RedisHuey instead."
         )
-    if issubclass(storage_class, RedisExpireStorage):
-        raise ConfigurationError(
-            f"jobboard.track() does not support {type(huey).__name__}: its results expire "
-            "after expire_time and survive a read, which jobboard's result store does not "
-            "do. Use huey.RedisHuey or PriorityRedisHuey (results then follow the job's "
-            "retention and are read once), or jobboard.RedisHuey.")
+    # RedisExpireHuey: results are keys with a TTL that a read leaves in place.
+    expiring = issubclass(storage_class, RedisExpireStorage)
+    cls = TrackingExpireStorage if expiring else TrackingStorage
     prefix = options.get("prefix", DEFAULT_PREFIX)
     old = huey.storage
     if isinstance(old, RedisStorage):
-        storage = TrackingStorage(old.name, blocking=old.blocking, read_timeout=old.read_timeout,
-                                  connection_pool=old.pool, notify_result=old.notify_result,
-                                  notify_result_ttl=old.notify_result_ttl, prefix=prefix)
+        extra = {"expire_time": old._expire_time} if expiring else {}
+        storage = cls(old.name, blocking=old.blocking, read_timeout=old.read_timeout,
+                      connection_pool=old.pool, notify_result=old.notify_result,
+                      notify_result_ttl=old.notify_result_ttl, prefix=prefix, **extra)
     else:  # immediate mode: Huey holds its memory storage; build ours from its settings
-        storage = TrackingStorage(huey.name, prefix=prefix, **huey.storage_kwargs)
+        storage = cls(huey.name, prefix=prefix, **huey.storage_kwargs)
     config = TrackingConfig.build(**options)
     huey.jobboard = Tracker(huey, config, storage)  # type: ignore[attr-defined]
     if isinstance(old, RedisStorage):

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import redis
-from huey.storage import BaseStorage, RedisStorage
+from huey.storage import BaseStorage, RedisExpireStorage, RedisStorage
 
 from . import scripts
 from .connections import DirectScript, client_from_url, is_cluster
@@ -39,6 +39,9 @@ class TrackingStorage(RedisStorage):
     """Huey storage with job records, leases and pause (see keys.py for the layout)."""
 
     priority = True
+    # Huey's result store is the queue's ``results`` hash: DEQUEUE reads the job's revoke
+    # flags from it and FINISH deletes the flag, saving Huey two round trips per job.
+    results_in_hash = True
 
     def __init__(self, name: str = "huey", blocking: bool = True, read_timeout: float = 1,
                  connection_pool: Any = None, url: str | None = None,
@@ -179,7 +182,8 @@ class TrackingStorage(RedisStorage):
         tracker.started(job, name, now, token.decode())
         # Huey's next call is is_revoked(): answer it from what DEQUEUE read.
         found = {k: v for k, v in ((f"r:{job}", flag), (f"rt:{name}", task_flag)) if v}
-        self._revoke_cache.flags = ([f"r:{job}", f"rt:{name}"], found)
+        if self.results_in_hash:
+            self._revoke_cache.flags = ([f"r:{job}", f"rt:{name}"], found)
         return msg
 
     # Huey's result store: the revoke check and flag delete around each job are folded
@@ -199,12 +203,13 @@ class TrackingStorage(RedisStorage):
 
     def put_data(self, key: Any, value: bytes, is_result: bool = False) -> None:
         tracker = self.tracker
+        put = super().put_data
         if tracker is not None and is_result and tracker.in_delivery():
             # Huey stores a job's result or error just before its end is recorded: while
             # Redis is away it waits in the outbox, ahead of the end, instead of raising
             # out of Huey's run (which would skip the end altogether).
             tracker.outbox.submit("result of a job",
-                                  lambda: RedisStorage.put_data(self, key, value, is_result))
+                                  lambda: put(key, value, is_result))
             return
         super().put_data(key, value, is_result)
 
@@ -295,3 +300,21 @@ class TrackingStorage(RedisStorage):
         self.flush_results()
         self.flush_counters()
         self.conn.delete(self.keys.base + "seq", self.keys.wake)
+
+
+class TrackingExpireStorage(TrackingStorage, RedisExpireStorage):
+    """``TrackingStorage`` with ``RedisExpireHuey``'s result store: each result a key of
+    its own with a TTL (``expire_time``), which a read does not delete.
+
+    Its keys live under the queue's base (``<base>r.<key>``, ``<base>c.<key>``) so that they
+    share its hash tag. Revoke flags are read and deleted by Huey's own calls (two round
+    trips per job more than with the hash)."""
+
+    results_in_hash = False
+
+    def set_prefix(self, prefix: str) -> None:
+        super().set_prefix(prefix)
+        self.result_prefix = rp = (self.keys.base + "r.").encode()
+        self.counter_prefix = cp = (self.keys.base + "c.").encode()
+        self.result_key = lambda k: rp + (k if isinstance(k, bytes) else k.encode())  # type: ignore[assignment]
+        self.counter_key = lambda k: cp + (k if isinstance(k, bytes) else k.encode())  # type: ignore[assignment]

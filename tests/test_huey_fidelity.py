@@ -60,7 +60,7 @@ def test_immediate_mode_switches_on_and_off_at_any_time(redis_url: str) -> None:
     assert q.counts()["waiting"] == 2  # tracked again, in the queue consumers read
 
 
-def test_track_accepts_an_immediate_huey_and_refuses_an_expiring_one(redis_url: str) -> None:
+def test_track_accepts_an_immediate_huey(redis_url: str) -> None:
     h = jobboard.track(huey_lib.RedisHuey("trackedimm", url=redis_url, immediate=True))
 
     @h.task()
@@ -71,8 +71,23 @@ def test_track_accepts_an_immediate_huey_and_refuses_an_expiring_one(redis_url: 
     h.immediate = False
     mul(5, 6)
     assert jobboard.Board([h]).queue("trackedimm").counts()["waiting"] == 1
-    with pytest.raises(jobboard.ConfigurationError, match="RedisExpireHuey"):
-        jobboard.track(huey_lib.RedisExpireHuey("exp", url=redis_url, expire_time=60))
+
+
+def test_a_tracked_redis_expire_huey_keeps_its_results_ttl_and_read_semantics(redis_url: str) -> None:
+    h = jobboard.track(huey_lib.RedisExpireHuey("exp", url=redis_url, expire_time=60))
+
+    @h.task()
+    def double(n: int) -> int:
+        return n * 2
+
+    res = double(21)
+    h.execute(h.dequeue())
+    assert res() == 42 and res(preserve=False) == 42  # a read does not delete it
+    key = h.storage.result_key(res.id)
+    client = redis.Redis.from_url(redis_url)
+    assert 0 < client.ttl(key) <= 60  # and it expires
+    assert key.startswith(h.jobboard.keys.base.encode())  # in the queue's slot
+    assert jobboard.Board([h]).queue("exp").job(res.id).state == "completed"
 
 
 def test_a_flask_apps_unit_tests_run_in_immediate_mode_without_redis() -> None:
