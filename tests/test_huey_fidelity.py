@@ -10,7 +10,6 @@ import threading
 from typing import Any
 
 import huey as huey_lib
-import pytest
 import redis
 from flask import Flask
 from huey import signals as S
