@@ -1,0 +1,221 @@
+"""jobboard on a real Sentinel set (issue 13): 1 master + 2 replicas (AOF on) + 3 sentinels,
+reached through ``redis+sentinel://``; end to end, then the master SIGKILLed or switched by
+``SENTINEL FAILOVER`` under load, with and without durable mode (``replicas=1``).
+
+The fault tests count what the producers were told (an enqueue that returned is
+acknowledged) against what became of it, and the task bodies' runs in a plain redis-server
+that is never faulted (like tests/fault_support.py), and print one summary line each.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+import jobboard
+from jobboard.redis_server import RedisServer
+from tests.sentinel_support import LocalSentinel
+from tests.support import running_consumers, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sentinel() -> Iterator[LocalSentinel]:
+    s = LocalSentinel().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def side() -> Iterator[redis.Redis]:
+    """The tasks' bookkeeping: a plain redis-server no fault reaches."""
+    server = RedisServer().start()
+    yield redis.Redis.from_url(server.url)
+    server.stop()
+
+
+@pytest.fixture()
+def healed(sentinel: LocalSentinel) -> Iterator[LocalSentinel]:
+    """The set as a test found it, brought back after: killed nodes restarted as
+    replicas, every replica linked to the master, ``min-replicas-to-write`` 0."""
+    sentinel.replicas_in_sync()
+    yield sentinel
+    for port in list(sentinel.nodes):
+        if port not in sentinel.live_nodes():
+            sentinel.restart(port)
+    sentinel.replicas_in_sync(timeout=40)
+    sentinel.set_min_replicas_to_write(0)
+
+
+def sentinel_huey(sentinel: LocalSentinel, side: redis.Redis, name: str,
+                  **options: Any) -> jobboard.RedisHuey:
+    h = jobboard.RedisHuey(name, url=sentinel.url, **options)
+    ran = f"ran:{name}"
+
+    @h.task(context=True)
+    def work(n: int, task: Any = None) -> int:
+        side.hincrby(ran, task.id, 1)
+        return n * 2
+
+    @h.task(retries=1, retry_delay=0)
+    def flaky(n: int) -> int:
+        if side.hincrby(f"attempts:{name}", str(n), 1) == 1:
+            raise ValueError(f"first attempt of {n} fails")
+        return n
+
+    @h.task()
+    def broken(n: int) -> None:
+        raise RuntimeError(f"always fails {n}")
+
+    h.test_tasks = {"work": work, "flaky": flaky, "broken": broken}  # type: ignore[attr-defined]
+    return h
+
+
+def test_sentinel_end_to_end(sentinel: LocalSentinel, side: redis.Redis) -> None:
+    h = sentinel_huey(sentinel, side, "sq", lease_timeout=3)
+    t = h.test_tasks  # type: ignore[attr-defined]
+    ids = [t["work"](i).id for i in range(260)]
+    ids += [t["flaky"](i).id for i in range(30)]
+    ids += [t["broken"](i).id for i in range(10)]
+    q = jobboard.Board([h]).queue("sq")
+    assert q.counts()["waiting"] == 300
+    with running_consumers([h], workers=2):
+        wait_for(lambda: q.counts()["completed"] == 290 and q.counts()["failed"] == 10, 60)
+        counts = q.counts()
+        assert counts["waiting"] == counts["active"] == 0
+        totals = q.totals()
+        assert (totals.completed, totals.failed, totals.retried) == (290, 10, 30)
+        assert [c.queue for c in q.consumers()] == ["sq"]  # the heartbeat runs via Sentinel
+        failed = q.jobs("failed", limit=50)
+        assert len(failed) == 10 and all("always fails" in (j.error or "") for j in failed)
+        assert {j.id for j in q.jobs("completed", limit=500)} | {j.id for j in failed} == set(ids)
+    assert sum(int(v) for v in side.hvals("ran:sq")) == 260  # each body ran once
+
+
+class Producer(threading.Thread):
+    """Enqueues ``work`` jobs back to back (a short pause between them) until stopped;
+    an enqueue that returned is acknowledged (its id kept), one that raised is counted."""
+
+    def __init__(self, task: Any, pause: float = 0.004) -> None:
+        super().__init__(daemon=True)
+        self.task = task
+        self.pause = pause
+        self.acked: list[str] = []
+        self.acked_at: list[float] = []
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stopping.is_set():
+            n += 1
+            try:
+                job_id = self.task(n).id
+            except Exception as exc:  # what a producer would see
+                self.errors[type(exc).__name__] += 1
+                time.sleep(0.05)
+                continue
+            self.acked.append(job_id)
+            self.acked_at.append(time.monotonic())
+            time.sleep(self.pause)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(30)
+
+
+def under_load(sentinel: LocalSentinel, side: redis.Redis, name: str, fault: str,
+               **options: Any) -> dict[str, Any]:
+    """Produce and drain while ``fault`` (``sigkill`` or ``failover``) hits the master;
+    return (and print) what was acknowledged, lost, run twice and refused."""
+    h = sentinel_huey(sentinel, side, name, lease_timeout=3, **options)
+    q = jobboard.Board([h]).queue(name)
+    producer = Producer(h.test_tasks["work"])  # type: ignore[attr-defined]
+    with running_consumers([h], workers=2):
+        producer.start()
+        wait_for(lambda: q.totals().completed >= 150, 30)
+        hit = time.monotonic()
+        if fault == "sigkill":
+            sentinel.kill_master()
+        else:
+            sentinel.failover()
+        switched_s = time.monotonic() - hit
+        # Keep producing a little past the switch, then stop and let the queue drain.
+        wait_for(lambda: producer.acked_at and producer.acked_at[-1] > hit + switched_s + 1.5, 30)
+        producer.stop()
+        # The producers' longest wait for an acknowledgement from the fault on.
+        marks = [hit] + [t for t in producer.acked_at if t > hit]
+        recover_s = max(b - a for a, b in zip(marks, marks[1:]))
+        acked = list(producer.acked)
+
+        def states() -> list[str]:
+            pipe = q.redis.pipeline(transaction=False)
+            for i in acked:
+                pipe.hget(q.keys.record(i), "st")
+            return [(s.decode() if s else "") for s in pipe.execute()]
+
+        def drained() -> bool:
+            c = q.counts()
+            return c["waiting"] == c["active"] == c["scheduled"] == 0
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if drained() and all(s == "completed" for s in states()):
+                    break
+            except redis.RedisError:
+                pass
+            time.sleep(0.1)
+        final = states()
+        counts = dict(q.counts())
+    ran = {k.decode(): int(v) for k, v in side.hgetall(f"ran:{name}").items()}
+    lost = [i for i, s in zip(acked, final) if s != "completed"]
+    body_dups = sum(n - 1 for n in ran.values() if n > 1)
+    result = {
+        "fault": f"sentinel_{fault}" + ("_durable" if options.get("replicas") else ""),
+        "acked": len(acked), "lost": len(lost), "jb_duplicates": int(q.totals().duplicates),
+        "body_duplicates": body_dups, "producer_errors": sum(producer.errors.values()),
+        "recover_s": recover_s, "switch_s": switched_s,
+        "lost_states": dict(collections.Counter(final[acked.index(i)] or "no record" for i in lost)),
+        "never_ran": sum(1 for i in acked if i not in ran), "errors": dict(producer.errors),
+        "counts": {k: v for k, v in counts.items() if v},
+    }
+    print(f"fault={result['fault']} acked={result['acked']} lost={result['lost']} "
+          f"duplicates={result['jb_duplicates']} body_duplicates={body_dups} "
+          f"producer_errors={result['producer_errors']} recover_s={recover_s:.1f} "
+          f"switch_s={switched_s:.1f} lost_states={result['lost_states']} "
+          f"never_ran={result['never_ran']} errors={result['errors']} counts={result['counts']}")
+    return result
+
+
+def test_sigkill_of_the_master_under_load(healed: LocalSentinel, side: redis.Redis) -> None:
+    r = under_load(healed, side, "sqk", "sigkill")
+    assert r["lost"] == 0, r
+    assert r["jb_duplicates"] <= r["body_duplicates"], r
+
+
+def test_sigkill_of_the_master_under_load_durable(healed: LocalSentinel, side: redis.Redis) -> None:
+    healed.set_min_replicas_to_write(1)
+    r = under_load(healed, side, "sqkd", "sigkill", replicas=1)
+    assert r["lost"] == 0, r
+    assert r["jb_duplicates"] <= r["body_duplicates"], r
+
+
+def test_sentinel_failover_under_load(healed: LocalSentinel, side: redis.Redis) -> None:
+    r = under_load(healed, side, "sqf", "failover")
+    assert r["lost"] == 0, r
+    assert r["jb_duplicates"] <= r["body_duplicates"], r
+
+
+def test_sentinel_failover_under_load_durable(healed: LocalSentinel, side: redis.Redis) -> None:
+    healed.set_min_replicas_to_write(1)
+    r = under_load(healed, side, "sqfd", "failover", replicas=1)
+    assert r["lost"] == 0, r
+    assert r["jb_duplicates"] <= r["body_duplicates"], r
