@@ -10,9 +10,11 @@ that is never faulted (like tests/fault_support.py), and print one summary line 
 from __future__ import annotations
 
 import collections
+import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,8 @@ from tests.sentinel_support import LocalSentinel
 from tests.support import running_consumers, wait_for
 
 pytestmark = pytest.mark.slow
+
+REPORTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "sentinel.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +211,9 @@ def under_load(sentinel: LocalSentinel, side: redis.Redis, name: str, fault: str
           f"switch_s={switched_s:.1f} demoted_s={demoted_s} lost_states={result['lost_states']} "
           f"lost_acked_s={result['lost_acked_s']} never_ran={result['never_ran']} "
           f"errors={result['errors']} counts={result['counts']}")
+    REPORTS.parent.mkdir(exist_ok=True)
+    with REPORTS.open("a") as f:  # printed output is hidden under xdist: kept here too
+        f.write(json.dumps(result) + "\n")
     return result
 
 
