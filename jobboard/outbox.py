@@ -47,7 +47,7 @@ def is_transient(exc: BaseException) -> bool:
     """True for "not now" errors, NOREPLICAS included: a master that lost its replicas
     (``min-replicas-to-write``) refuses writes until the failover ends."""
     return isinstance(exc, TRANSIENT_ERRORS) or (
-        isinstance(exc, rx.ResponseError) and str(exc).startswith("NOREPLICAS"))
+        isinstance(exc, rx.ResponseError) and "NOREPLICAS" in str(exc))  # also as a pipeline reply
 
 
 class Outbox:
