@@ -28,7 +28,6 @@ from typing import Any
 import redis
 
 import jobboard
-from jobboard.errors import ConfigurationError
 from jobboard.records import PENDING_STATES, STATES
 from jobboard.redis_server import RedisServer, find_redis_server
 from tests import fault_tasks
@@ -81,23 +80,8 @@ class FaultRedis(RedisServer):
         return args + self.extra
 
     def start(self, timeout: float = 15.0) -> FaultRedis:
-        self.process = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise ConfigurationError(f"redis-server exited at start: {err.strip()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):  # not -LOADING: the AOF is read
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.02)
-        self.stop()
-        raise ConfigurationError(f"redis-server did not answer on port {self.port} within {timeout}s")
+        super().start(timeout)  # RedisServer.start, with this class's args()
+        return self
 
     def crash(self) -> None:
         """SIGKILL: no shutdown, no last write."""
