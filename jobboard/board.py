@@ -22,6 +22,7 @@ import redis as redis_lib
 from huey.serializer import Serializer
 
 from . import cron, scripts
+from .audit import Actor, AuditLog
 from .config import TrackingConfig
 from .connections import client_from_url
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
@@ -146,6 +147,8 @@ class Board:
         self.prefix = prefix or (first.jobboard.config.prefix if first is not None else DEFAULT_PREFIX)
         self._static = list(queues or [])
         self._scripts: dict[str, Any] = {}
+        #: The audit trail of this board's Redis and prefix (see jobboard.audit).
+        self.audit = AuditLog(self.redis, self.prefix)
 
     @classmethod
     def from_url(cls, url: str, queues: Iterable[str] | None = None,
@@ -481,9 +484,27 @@ class Queue:
         except Exception:
             return data
 
-    def retry(self, job_id: str) -> None:
-        """Run a finished job again with its original arguments; raises JobNotFound or
-        JobStateError."""
+    def _record(self, actor: Actor | None, action: str, jobs: Iterable[str] = (),
+                filter: dict[str, Any] | None = None, count: int | None = None,
+                detail: str = "") -> None:
+        """Put an action in the audit trail when an adapter said who asked for it."""
+        if actor is not None:
+            self.board.audit.record(actor, action, queue=self.name, jobs=jobs, filter=filter,
+                                    count=count, detail=detail)
+
+    @staticmethod
+    def _by(what: str, actor: Actor | None, default: str = "an operator") -> str:
+        """A timeline line naming who acted: ``retried by alice (operator, web)``."""
+        return f"{what} by {actor.label() if actor is not None else default}"
+
+    def retry(self, job_id: str, actor: Actor | None = None) -> None:
+        """Run a finished job again with its original arguments (a new run of it);
+        raises JobNotFound or JobStateError. ``actor`` (who asked) goes to the audit
+        trail and the job's timeline."""
+        self._retry(job_id, self._by("retried", actor))
+        self._record(actor, "retry", [job_id])
+
+    def _retry(self, job_id: str, text: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hmget(self.keys.record(job_id), "st", "opt")
         pipe.get(self.keys.message(job_id))
@@ -504,8 +525,7 @@ class Queue:
         except ValueError:
             options = {}
         self._act("RETRY", job_id, "retry", RETRYABLE_STATES, now_ms(),
-                  self._reset_message(data, options), ",".join(RETRYABLE_STATES),
-                  "retried by an operator")
+                  self._reset_message(data, options), ",".join(RETRYABLE_STATES), text)
 
     def _act(self, script: str, job_id: str, action: str, allowed: tuple[str, ...], *args: Any) -> None:
         """Run one job's action script; a key of another type under the job's names is a
@@ -526,16 +546,21 @@ class Queue:
         if kind == "state":
             raise JobStateError(job_id, res[1].decode(), action, allowed)
 
-    def retry_many(self, ids: Iterable[str]) -> int:
+    def retry_many(self, ids: Iterable[str], actor: Actor | None = None) -> int:
         """Retry each job that can be retried; returns how many were."""
-        n = 0
+        done = self._retry_each(ids, self._by("retried", actor))
+        self._record(actor, "retry", done)
+        return len(done)
+
+    def _retry_each(self, ids: Iterable[str], text: str) -> list[str]:
+        done = []
         for i in ids:
             try:
-                self.retry(i)
-                n += 1
+                self._retry(i, text)
+                done.append(i)
             except (JobNotFound, JobStateError):
                 continue
-        return n
+        return done
 
     def _matching(self, state: str, task: str | None, search: str | None) -> Iterator[list[str]]:
         """Chunks of the ids matching a filter, read as a snapshot of at most a chunk at a
@@ -570,14 +595,24 @@ class Queue:
         return int(self.redis.zcard(key))
 
     def retry_all(self, state: str = "failed", task: str | None = None,
-                  search: str | None = None) -> int:
-        """Retry every job in ``state`` matching the filter, in chunks; returns the count."""
+                  search: str | None = None, actor: Actor | None = None) -> int:
+        """Retry every job in ``state`` matching the filter, in chunks; returns the count
+        (one audit entry with the filter, the count and the first ids)."""
         if state not in RETRYABLE_STATES:
             raise InvalidArgument(f"Jobs in state {state!r} cannot be retried; retryable: "
                                   f"{', '.join(RETRYABLE_STATES)}.")
-        return sum(self.retry_many(ids) for ids in self._matching(state, task, search))
+        text = self._by("retried", actor) + " (bulk)"
+        done: list[str] = []
+        n = 0
+        for ids in self._matching(state, task, search):
+            chunk = self._retry_each(ids, text)
+            n += len(chunk)
+            if len(done) < 50:
+                done.extend(chunk)
+        self._record(actor, "retry", done, {"state": state, "task": task, "q": search}, n)
+        return n
 
-    def remove(self, job_id: str) -> None:
+    def remove(self, job_id: str, actor: Actor | None = None) -> None:
         """Delete a job and everything recorded about it; raises JobNotFound, or
         JobStateError for a running job (wait for it to end, or stop its consumer: a job
         whose lease has lapsed can be removed)."""
@@ -587,26 +622,38 @@ class Queue:
                                 hint="Wait for it to finish, or revoke it so it will not run again.")
         if not removed:
             raise JobNotFound(self.name, job_id)
+        self._record(actor, "remove", [job_id])
 
     def _remove(self, ids: Sequence[str]) -> tuple[int, list[str]]:
         res = self._run("REMOVE", now_ms(), *ids)
         return int(res[0]), [i.decode() for i in res[1:]]
 
-    def remove_many(self, ids: Iterable[str]) -> int:
+    def remove_many(self, ids: Iterable[str], actor: Actor | None = None) -> int:
         """Remove each job of ``ids`` that exists and is not running, in chunks; returns how
         many were removed."""
         ids = list(ids)
-        return sum(self._remove(ids[i: i + CHUNK])[0] for i in range(0, len(ids), CHUNK))
+        n = sum(self._remove(ids[i: i + CHUNK])[0] for i in range(0, len(ids), CHUNK))
+        if n:
+            self._record(actor, "remove", ids, count=n)
+        return n
 
-    def remove_all(self, state: str, task: str | None = None, search: str | None = None) -> int:
+    def remove_all(self, state: str, task: str | None = None, search: str | None = None,
+                   actor: Actor | None = None) -> int:
         """Remove every job in ``state`` matching the filter, in chunks (not ``active``:
         running jobs cannot be removed)."""
         if state == ACTIVE:
             raise InvalidArgument("Running (active) jobs cannot be removed: their consumers would "
                                   "go on and their outcome be lost. Wait for them to finish.")
-        return sum(self.remove_many(ids) for ids in self._matching(state, task, search))
+        first: list[str] = []
+        n = 0
+        for ids in self._matching(state, task, search):
+            n += self.remove_many(ids)
+            if len(first) < 50:
+                first.extend(ids)
+        self._record(actor, "remove", first, {"state": state, "task": task, "q": search}, n)
+        return n
 
-    def promote(self, job_id: str) -> None:
+    def promote(self, job_id: str, actor: Actor | None = None) -> None:
         """Run a scheduled job now (it moves to waiting, its eta cleared)."""
         try:
             data = self.redis.get(self.keys.message(job_id))
@@ -618,14 +665,17 @@ class Queue:
                                       self.serializer)
             except Exception:
                 pass
-        self._act("PROMOTE", job_id, "promote", PROMOTABLE_STATES, now_ms(), data or b"")
+        self._act("PROMOTE", job_id, "promote", PROMOTABLE_STATES, now_ms(), data or b"",
+                  self._by("run now", actor))
+        self._record(actor, "promote", [job_id])
 
-    def revoke(self, job_id: str) -> None:
+    def revoke(self, job_id: str, actor: Actor | None = None) -> None:
         """Cancel a waiting or scheduled job: it will not run (state revoked, retryable)."""
         self._act("REVOKE", job_id, "revoke", REVOCABLE_STATES, now_ms(),
-                  *self.config.retention["revoked"].as_argv())
+                  *self.config.retention["revoked"].as_argv(), self._by("revoked", actor))
+        self._record(actor, "revoke", [job_id])
 
-    def clean(self, state: str, older_than: float) -> int:
+    def clean(self, state: str, older_than: float, actor: Actor | None = None) -> int:
         """Remove jobs of a finished state that finished more than ``older_than`` s ago."""
         if state not in FINISHED_STATES:
             raise InvalidArgument(f"clean applies to finished states ({', '.join(FINISHED_STATES)}), "
@@ -642,9 +692,10 @@ class Queue:
             n = int(self._run("CLEAN", state, cutoff, CHUNK))
             total += n
             if n < CHUNK:
+                self._record(actor, "clean", (), {"state": state, "older_than": older_than}, total)
                 return total
 
-    def empty(self) -> int:
+    def empty(self, actor: Actor | None = None) -> int:
         """Remove every waiting and scheduled job (running ones finish). Returns the count."""
         total = 0
         for state in (WAITING, SCHEDULED):
@@ -653,19 +704,22 @@ class Queue:
                 if not ids:
                     break
                 total += self.remove_many(ids)
+        self._record(actor, "empty", (), {"state": "waiting,scheduled"}, total)
         return total
 
-    def pause(self) -> None:
+    def pause(self, actor: Actor | None = None) -> None:
         """No consumer starts a new job of this queue until resume(); running jobs finish."""
         self.redis.set(self.keys.paused, str(now_ms()))
+        self._record(actor, "pause")
 
-    def resume(self) -> None:
+    def resume(self, actor: Actor | None = None) -> None:
         """Undo :meth:`pause`, and wake consumers blocked waiting for its jobs."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(self.keys.paused)
         pipe.lpush(self.keys.wake, *(["1"] * 16))  # wake consumers blocked on the queue
         pipe.ltrim(self.keys.wake, 0, 63)
         pipe.execute()
+        self._record(actor, "resume")
 
     # Submission (JSON API) ---------------------------------------------------------------
 
@@ -697,11 +751,13 @@ class Queue:
                 priority: int | None = None, delay: float | None = None, eta: float | None = None,
                 retries: int | None = None, retry_delay: float | None = None,
                 retry_backoff: float | None = None, expires: float | None = None,
-                job_id: str | None = None) -> tuple[str, bool]:
+                job_id: str | None = None, actor: Actor | None = None,
+                detail: str = "") -> tuple[str, bool]:
         """Queue a job of a registered task; returns (job id, created).
 
         With ``job_id`` the call is idempotent: a second call with the same id queues
-        nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds."""
+        nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds.
+        ``actor`` (who submitted it) goes to the audit trail and the job's timeline."""
         cls = self._task_class(task_name)
         huey = self.huey
         assert huey is not None
@@ -728,7 +784,12 @@ class Queue:
             res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
         except redis_lib.exceptions.OutOfMemoryError as exc:
             raise RedisOutOfMemory(str(exc)) from exc
-        return task.id, res == b"new"
+        created = res == b"new"
+        if created:
+            self._note(task.id, "enqueued", actor, "submitted")
+        self._record(actor, "enqueue", [task.id], detail=task_name + ("" if created else " (existing id)")
+                     + (f"; {detail}" if detail else ""))
+        return task.id, created
 
     # Consumers and periodic tasks ----------------------------------------------------------
 
@@ -812,7 +873,7 @@ class Queue:
             raise PeriodicTaskNotFound(self.name, name)
         return json.loads(raw)
 
-    def run_periodic(self, name: str) -> str:
+    def run_periodic(self, name: str, actor: Actor | None = None) -> str:
         """Queue a periodic task now, outside its schedule (even when paused). Returns the
         new job id."""
         entry = self._periodic_entry(name)
@@ -824,17 +885,29 @@ class Queue:
         argv = message_argv(self.keys.base, data, msg, priority=None,
                             utc=bool(entry.get("utc", True)), config=self.config, periodic="2")
         self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
+        self._note(msg.id, "enqueued", actor, "run now")
+        self._record(actor, "run_periodic", [msg.id], detail=name)
         return msg.id
 
-    def pause_periodic(self, name: str) -> None:
+    def pause_periodic(self, name: str, actor: Actor | None = None) -> None:
         """Stop scheduling periodic task ``name`` until resumed; raises PeriodicTaskNotFound."""
         self._periodic_entry(name)
         self.redis.sadd(self.keys.periodic_paused, name)
+        self._record(actor, "pause_periodic", detail=name)
 
-    def resume_periodic(self, name: str) -> None:
+    def resume_periodic(self, name: str, actor: Actor | None = None) -> None:
         """Schedule periodic task ``name`` again; raises PeriodicTaskNotFound."""
         self._periodic_entry(name)
         self.redis.srem(self.keys.periodic_paused, name)
+        self._record(actor, "resume_periodic", detail=name)
+
+    def _note(self, job_id: str, kind: str, actor: Actor | None, what: str) -> None:
+        """Add ``<what> by <actor>`` to a job's timeline (only when an adapter said who)."""
+        if actor is None:
+            return
+        self.redis.rpush(self.keys.events(job_id),
+                         json.dumps([now_ms(), kind, self._by(what, actor)]))
+        self.redis.ltrim(self.keys.events(job_id), -50, -1)
 
     # Metrics and health --------------------------------------------------------------------
 

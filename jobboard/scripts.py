@@ -503,7 +503,8 @@ metric(now, {'retry', 1, 'retry|' .. (f[2] or '?'), 1})
 return {'ok'}
 """
 
-# Operator promote: scheduled -> waiting now. ARGV: base, id, now, message without eta
+# Operator promote: scheduled -> waiting now. ARGV: base, id, now, message without eta,
+# timeline text (who; optional)
 PROMOTE = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
 local f = redis.call('hmget', rk(id), 'st', 'task')
@@ -512,18 +513,19 @@ if f[1] ~= 'scheduled' then return {'state', f[1]} end
 if ARGV[4] ~= '' then redis.call('set', p .. 'm:' .. id, ARGV[4]) end
 redis.call('hdel', rk(id), 'eta')
 to_waiting(id, 'scheduled', f[2] or nil, now)
-event(id, now, 'promoted', 'run now by an operator')
+event(id, now, 'promoted', ARGV[5] or 'run now by an operator')
 return {'ok'}
 """
 
-# Operator revoke: waiting/scheduled -> revoked. ARGV: base, id, now, q_age, q_count
+# Operator revoke: waiting/scheduled -> revoked. ARGV: base, id, now, q_age, q_count,
+# timeline text (who; optional)
 REVOKE = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
 local st = redis.call('hget', rk(id), 'st')
 if not st then return {'missing'} end
 if st ~= 'waiting' and st ~= 'scheduled' then return {'state', st} end
 finish(id, 'revoked', now, {}, '', true, {tonumber(ARGV[4]), tonumber(ARGV[5]), 0, -1})
-event(id, now, 'revoked', 'revoked by an operator')
+event(id, now, 'revoked', ARGV[6] or 'revoked by an operator')
 return {'ok'}
 """
 

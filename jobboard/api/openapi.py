@@ -12,6 +12,7 @@ from typing import Any
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS
 from ..primitives import DURATION_PATTERN, PRIORITY_LIMIT
 from ..records import FINISHED_STATES, STATES
+from ..audit import VIAS
 from ..version import __version__
 from .validate import MAX_ETA, MAX_PER_PAGE, MAX_SECONDS, SUBMIT_FIELDS
 
@@ -156,6 +157,21 @@ SCHEMAS: dict[str, Any] = {
         "queue": {"type": "string"}, "created": {"type": "integer"},
         "existing": {"type": "integer"},
         "jobs": {"type": "array", "items": ref("SubmissionResult")},
+    }),
+    "AuditEntry": obj({
+        "id": {"type": "string", "description": "Stream id, <ms>-<n>; pass as before= to page."},
+        "at": {"type": "number"}, "user": {"type": "string"}, "role": {"type": "string"},
+        "via": {"type": "string", "enum": list(VIAS)}, "address": {"type": "string"},
+        "action": {"type": "string"}, "queue": STR_OR_NULL,
+        "jobs": {"type": "array", "items": {"type": "string"},
+                 "description": "Ids acted on (the first 50)."},
+        "filter": {"type": "object", "description": "What a bulk action matched."},
+        "count": {"type": "integer"}, "detail": {"type": "string"},
+    }),
+    "AuditPage": obj({
+        "entries": {"type": "array", "items": ref("AuditEntry")},
+        "next_before": STR_OR_NULL, "scanned": {"type": "integer"},
+        "complete": {"type": "boolean"}, "kept": {"type": "integer"},
     }),
     "JobAction": obj({
         "ok": {"const": True}, "action": {"type": "string"}, "queue": {"type": "string"},
@@ -375,6 +391,19 @@ def paths() -> dict[str, Any]:
             "Pause a periodic task.", "PeriodicPause", "200", "pausePeriodic")},
         "/periodic/{name}/resume": {"parameters": [PERIODIC], **periodic_action(
             "Resume a paused periodic task.", "PeriodicPause", "200", "resumePeriodic")},
+        "/activity": {"get": op(
+            "The audit trail: every state-changing action of the pages, the API and the CLI, "
+            "newest first (who, role, via, address, what, which jobs or filter, how many).",
+            success("200", ref("AuditPage")), ["400"], params=[
+                query(name, {"type": "string", "maxLength": 200}, what) for name, what in (
+                    ("user", "Only this user."), ("action", "Only this action."),
+                    ("queue", "Only this queue."), ("job", "Only entries naming this job id."),
+                    ("before", "Entries older than this entry id (paging)."))] + [
+                query("via", {"type": "string", "enum": list(VIAS)}, "Only this adapter."),
+                query("since", {"type": "number", "minimum": 0}, "Unix time."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 500},
+                      "Entries per page (default 50)."),
+            ], tag="activity", op_id="listActivity")},
         "/openapi.json": {"get": op(
             "This document.", success("200", {"type": "object"}), [], tag="meta",
             op_id="openapi")},

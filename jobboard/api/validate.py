@@ -51,6 +51,20 @@ def query_int(args: Any, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def query_number(args: Any, name: str, low: float, high: float) -> float | None:
+    """A finite number query parameter between ``low`` and ``high``, or None when absent."""
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad_param(name, f"expected a number, got {raw[:40]!r}.") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise bad_param(name, f"must be between {low:g} and {high:g}.")
+    return value
+
+
 def query_choice(args: Any, name: str, choices: tuple[str, ...], default: str) -> str:
     raw = args.get(name)
     if raw is None:

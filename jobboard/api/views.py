@@ -7,6 +7,7 @@ view runs; errors of any kind become ``{"error": {...}}`` responses in :mod:`.er
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -14,7 +15,8 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Board, Queue
 from ..errors import PeriodicTaskNotFound
 from ..records import STATES, Counts
-from ..shared.auth import client_address, current_user_name
+from ..audit import VIAS, Actor
+from ..shared.auth import client_address, current_actor, current_user_name
 from ..shared.state import get_board, get_state
 from . import access, ratelimit, serialize, validate
 from .errors import ApiError, json_body, to_response
@@ -170,9 +172,9 @@ def _check_and_bind(q: Any, sub: validate.Submission) -> str | None:
     return validate.bind(q.task_signature(sub.task), sub)
 
 
-def _enqueue(q: Any, sub: validate.Submission) -> dict[str, Any]:
+def _enqueue(q: Any, sub: validate.Submission, actor: Actor | None) -> dict[str, Any]:
     job_id, created = q.enqueue(sub.task, args=tuple(sub.args), kwargs=sub.kwargs,
-                                job_id=sub.job_id, **sub.options)
+                                job_id=sub.job_id, actor=actor, **sub.options)
     return {"id": job_id, "queue": q.name, "task": sub.task, "created": bool(created),
             "url": job_url(q.name, job_id)}
 
@@ -193,7 +195,7 @@ def submit(queue: str) -> Response:
                        {"task": sub.task, "reason": reason,
                         "signature": str(q.task_signature(sub.task))})
     headers = spend_rate_limit(1)
-    result = _enqueue(q, sub)
+    result = _enqueue(q, sub, current_actor("api"))
     headers["Location"] = result["url"]
     # 201 for a new job; 200 when the id was already queued (idempotent resubmission).
     return ok(result, 201 if result["created"] else 200, headers)
@@ -237,15 +239,19 @@ def submit_bulk(queue: str) -> Response:
                        "have.", {"errors": problems.errors})
     problems.raise_if_any("No job was queued: fix these submissions and send the batch again.")
     headers = spend_rate_limit(len(subs))
-    results = [_enqueue(q, s) for s in subs]
+    # One audit entry for the batch (not one per job): the ids, and how many were new.
+    results = [_enqueue(q, s, None) for s in subs]
     created = sum(1 for r in results if r["created"])
+    q.board.audit.record(current_actor("api"), "enqueue", queue=q.name,
+                         jobs=[r["id"] for r in results], count=created,
+                         detail=f"bulk submission of {len(results)}")
     return ok({"queue": q.name, "created": created, "existing": len(results) - created,
                "jobs": results}, 201 if created else 200, headers)
 
 
 def _job_action(queue: str, job_id: str, action: str) -> Response:
     q = board().queue(queue)
-    getattr(q, action)(job_id)
+    getattr(q, action)(job_id, actor=current_actor("api"))
     return ok({"ok": True, "action": action, "queue": q.name, "id": job_id,
                "url": job_url(q.name, job_id)})
 
@@ -295,9 +301,9 @@ def queue_retry(queue: str) -> Response:
     problems.raise_if_any()
     q = board().queue(queue)
     if ids is not None:
-        n = q.retry_many(ids)
+        n = q.retry_many(ids, actor=current_actor("api"))
     else:
-        n = q.retry_all(state=state, task=task, search=search)
+        n = q.retry_all(state=state, task=task, search=search, actor=current_actor("api"))
     return ok({"queue": q.name, "retried": int(n)})
 
 
@@ -306,7 +312,7 @@ def queue_retry(queue: str) -> Response:
 def queue_pause(queue: str) -> Response:
     json_body(required=False)
     q = board().queue(queue)
-    q.pause()
+    q.pause(actor=current_actor("api"))
     return ok({"queue": q.name, "paused": True})
 
 
@@ -315,7 +321,7 @@ def queue_pause(queue: str) -> Response:
 def queue_resume(queue: str) -> Response:
     json_body(required=False)
     q = board().queue(queue)
-    q.resume()
+    q.resume(actor=current_actor("api"))
     return ok({"queue": q.name, "paused": False})
 
 
@@ -324,7 +330,7 @@ def queue_resume(queue: str) -> Response:
 def queue_empty(queue: str) -> Response:
     json_body(required=False)
     q = board().queue(queue)
-    return ok({"queue": q.name, "removed": int(q.empty())})
+    return ok({"queue": q.name, "removed": int(q.empty(actor=current_actor("api")))})
 
 
 @api_blueprint.post("/queues/<queue>/clean")
@@ -343,7 +349,7 @@ def queue_clean(queue: str) -> Response:
     assert older_than is not None  # a problem was raised otherwise
     q = board().queue(queue)
     return ok({"queue": q.name, "state": state, "older_than": older_than,
-               "removed": int(q.clean(state, older_than))})
+               "removed": int(q.clean(state, older_than, actor=current_actor("api")))})
 
 
 # -- workers and periodic tasks ------------------------------------------------------------
@@ -403,7 +409,7 @@ def _periodic_queue_param() -> str | None:
 @access.needs("operator")
 def periodic_run(name: str) -> Response:
     q, p = find_periodic(name, _periodic_queue_param())
-    job_id = q.run_periodic(p.name)
+    job_id = q.run_periodic(p.name, actor=current_actor("api"))
     return ok({"queue": q.name, "name": p.name, "id": job_id, "url": job_url(q.name, job_id)},
               201)
 
@@ -412,7 +418,7 @@ def periodic_run(name: str) -> Response:
 @access.needs("operator")
 def periodic_pause(name: str) -> Response:
     q, p = find_periodic(name, _periodic_queue_param())
-    q.pause_periodic(p.name)
+    q.pause_periodic(p.name, actor=current_actor("api"))
     return ok({"queue": q.name, "name": p.name, "paused": True})
 
 
@@ -420,8 +426,28 @@ def periodic_pause(name: str) -> Response:
 @access.needs("operator")
 def periodic_resume(name: str) -> Response:
     q, p = find_periodic(name, _periodic_queue_param())
-    q.resume_periodic(p.name)
+    q.resume_periodic(p.name, actor=current_actor("api"))
     return ok({"queue": q.name, "name": p.name, "paused": False})
+
+
+# -- the audit trail ---------------------------------------------------------------------
+
+@api_blueprint.get("/activity")
+@access.needs("viewer")
+def activity() -> Response:
+    """Recorded actions, newest first, filtered (see jobboard.audit.AuditLog.entries)."""
+    args = request.args
+    filters = {k: validate.query_text(args, k) for k in ("user", "action", "queue", "job", "before")}
+    via = validate.query_choice(args, "via", VIAS, "") or None
+    since = validate.query_number(args, "since", 0.0, validate.MAX_ETA)
+    limit = validate.query_int(args, "limit", 50, 1, 500)
+    audit = board().audit
+    before = filters.pop("before")
+    if before is not None and not re.fullmatch(r"\d{1,20}(-\d{1,20})?", before):
+        raise validate.bad_param("before", "must be an entry id such as 1733100000000-0.")
+    page = audit.entries(limit=limit, before=before, via=via, since=since, **filters)
+    return ok({"entries": [e.as_dict() for e in page.entries], "next_before": page.next_before,
+               "scanned": page.scanned, "complete": page.complete, "kept": audit.count()})
 
 
 # -- the document --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import time
 from flask import current_app, g, request, session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..audit import Actor
 from ..roles import ROLES, role_rank
 from .state import get_board, get_state
 
@@ -124,6 +125,22 @@ def current_role() -> str | None:
     g._jobboard_role = role
     g._jobboard_by_token = by_token
     return role
+
+
+def token_label(token: str) -> str:
+    """How the audit trail names a bearer token: a short digest, never the token itself
+    (a prefix of it would hand out part of a secret to anyone who reads the trail)."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:10]
+
+
+def current_actor(via: str) -> Actor:
+    """Who the current request is, for the audit trail: name, role, adapter, address."""
+    token = _bearer_token()
+    if token is not None and authenticated_by_token():
+        name = token_label(token)
+    else:
+        name = current_user_name() or "anonymous"
+    return Actor(name=name, role=effective_role() or "-", via=via, address=client_address())
 
 
 def current_user_name() -> str | None:

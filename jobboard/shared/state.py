@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "JOBBOARD_METRICS_PER_TASK": True,
     "JOBBOARD_CONFIG": None,
     "JOBBOARD_CONFIG_RELOAD_SECONDS": 1.0,
+    # The audit trail (jobboard.audit): entries older than this (seconds) or beyond this
+    # many are dropped.
+    "JOBBOARD_AUDIT_MAX_AGE": 30 * 86400.0,
+    "JOBBOARD_AUDIT_MAX_COUNT": 100_000,
 }
 
 
@@ -148,7 +152,8 @@ class JobBoardState:
 
     def __init__(self, app: Flask, hueys: list[Any] | None, board: Board | None) -> None:
         self._hueys = hueys
-        self._board = board
+        self._given_board = board
+        self._board: Board | None = None
         self.config = Settings(app.config)
         self.url_prefix = self.config.url_prefix
         self.live = LiveCache()
@@ -160,7 +165,15 @@ class JobBoardState:
     def board(self) -> Board:
         """The core Board (built on first use, so importing the app touches no Redis)."""
         if self._board is None:
-            self._board = self._build_board()
+            board = self._build_board() if self._given_board is None else self._given_board
+            try:
+                board.audit.configure(float(self.config["JOBBOARD_AUDIT_MAX_AGE"]),
+                                      int(self.config["JOBBOARD_AUDIT_MAX_COUNT"]))
+            except (TypeError, ValueError):
+                raise ConfigurationError(
+                    "JOBBOARD_AUDIT_MAX_AGE is seconds and JOBBOARD_AUDIT_MAX_COUNT a whole "
+                    "number of entries.") from None
+            self._board = board
         return self._board
 
     def _build_board(self) -> Board:

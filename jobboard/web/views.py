@@ -22,6 +22,7 @@ from flask import (
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .. import records
+from ..audit import Actor
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Queue
 from ..errors import JobNotFound, JobStateError, PeriodicTaskNotFound, QueueNotFound
 from ..primitives import match_name, short_name
@@ -389,6 +390,11 @@ def stats() -> Any:
 
 # --- actions ----------------------------------------------------------------------------
 
+def actor() -> Actor:
+    """Who is acting through the pages (for the audit trail)."""
+    return auth.current_actor("web")
+
+
 def _done(message: str, category: str = "success") -> None:
     flash(message, category)
     get_state().live.invalidate()
@@ -411,7 +417,7 @@ def job_action(queue: str, job_id: str, action: str) -> Answer:
     if action == "remove":
         default = url_for("jobboard.queue", queue=queue)
     try:
-        getattr(q, action)(job_id)
+        getattr(q, action)(job_id, actor=actor())
     except (JobStateError, JobNotFound) as exc:
         flash(str(exc), "error")
         return back(default)
@@ -472,16 +478,17 @@ def bulk(queue: str) -> Answer:
         if not ids:
             flash("Nothing selected: tick some jobs first.", "error")
             return back(default)
-        n = q.retry_many(ids) if action == "retry" else q.remove_many(ids)
+        n = (q.retry_many(ids, actor=actor()) if action == "retry"
+             else q.remove_many(ids, actor=actor()))
         _done(f"{PAST[action].capitalize()} {n:,} of {len(ids):,} selected jobs.")
     elif scope == "matching":
         if action == "retry":
             if state not in records.RETRYABLE_STATES:
                 return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot "
                                            "be retried.")
-            n = q.retry_all(state=state, task=task, search=search)
+            n = q.retry_all(state=state, task=task, search=search, actor=actor())
         else:
-            n = q.remove_all(state, task=task, search=search)
+            n = q.remove_all(state, task=task, search=search, actor=actor())
         _done(f"{PAST[action].capitalize()} {n:,} {STATE_LABELS[state]} jobs.")
     else:
         return error_response(400, "scope must be 'selected' or 'matching'.")
@@ -499,13 +506,13 @@ def queue_action(queue: str, action: str) -> Answer:
     q = get_queue(queue)
     default = url_for("jobboard.queue", queue=queue)
     if action == "pause":
-        q.pause()
+        q.pause(actor=actor())
         _done(f"Queue {queue} paused: consumers take no new jobs from it.")
     elif action == "resume":
-        q.resume()
+        q.resume(actor=actor())
         _done(f"Queue {queue} resumed.")
     elif action == "empty":
-        n = q.empty()
+        n = q.empty(actor=actor())
         _done(f"Emptied {queue}: {n:,} waiting and scheduled jobs dropped.")
     else:
         state = request.form.get("state") or ""
@@ -517,7 +524,7 @@ def queue_action(queue: str, action: str) -> Answer:
             return error_response(400, "older_than must be a number of seconds.")
         if not (0 <= older_than <= 10 * 365 * 86400):
             return error_response(400, "older_than must be between 0 and ten years.")
-        n = q.clean(state, older_than)
+        n = q.clean(state, older_than, actor=actor())
         _done(f"Removed {n:,} {STATE_LABELS[state]} jobs from {queue}.")
     return back(default)
 
@@ -539,7 +546,7 @@ def periodic_action(queue: str, action: str) -> Answer:
     q = get_queue(queue)
     default = url_for("jobboard.periodic")
     try:
-        result = getattr(q, method)(name)
+        result = getattr(q, method)(name, actor=actor())
     except PeriodicTaskNotFound as exc:
         flash(str(exc), "error")
         return back(default)
@@ -557,3 +564,7 @@ def messages() -> list[tuple[str, str]]:
 
 
 blueprint.add_app_template_global(messages, "jb_messages")
+
+
+# Pages defined in their own modules register their routes on this blueprint.
+from . import activity  # noqa: E402,F401
