@@ -32,7 +32,7 @@ from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_
 from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
                       RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
                       Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
-                      RunningJob)
+                      Run, RunningJob)
 from .tracking import message_argv
 
 if TYPE_CHECKING:
@@ -415,10 +415,12 @@ class Queue:
         attempts, logs, events = (x if isinstance(x, list) else [] for x in (attempts, logs, events))
         job = decode_record(self.name, job_id, raw)
         job.has_message = bool(has_msg)
+        # Attempts recorded before delivery numbers were ("n"): numbered by position, which
+        # is exact until the capped list (25) drops its oldest.
         for n, a in enumerate(attempts, 1):
             try:
                 d = json.loads(a)
-                job.attempts.append(Attempt(number=n, at=_ms_to_s(d.get("at")),
+                job.attempts.append(Attempt(number=int(d.get("n") or n), at=_ms_to_s(d.get("at")),
                                             error_class=str(d.get("error_class", "")),
                                             message=str(d.get("message", "")),
                                             traceback=str(d.get("traceback", "")),
@@ -432,7 +434,34 @@ class Queue:
             except (ValueError, TypeError) as exc:
                 job.logs.append(LogLine(at=0.0, message=f"<undecodable log line: {exc}>"))
         job.events = self._timeline(job, events)
+        job.runs = self._runs(job, raw.get(b"runs"))
         return job
+
+    @staticmethod
+    def _runs(job: Job, raw_runs: bytes | None) -> list[Run]:
+        """The job's runs: the first from its enqueue, one more per operator retry (the
+        RETRY script appends ``[start ms, first attempt, who, previous outcome]``)."""
+        try:
+            marks = [m for m in json.loads(raw_runs or b"[]")
+                     if isinstance(m, list) and len(m) >= 4]
+        except ValueError:
+            marks = []
+        submitted = next((e.message.removeprefix("submitted by ") for e in job.events
+                          if e.kind == "enqueued" and e.message.startswith("submitted by ")), None)
+        starts: list[tuple[float | None, int, str]] = [
+            (job.enqueued_at, 1, submitted or ("the scheduler" if job.periodic else "the producer"))]
+        outcomes: list[str | None] = []
+        for at, first, who, before in marks:
+            outcomes.append(str(before))
+            starts.append((int(at) / 1000.0, int(first), str(who).removeprefix("retried by ")))
+        outcomes.append(job.state if job.state in FINISHED_STATES else None)
+        runs = []
+        for i, (at, first, who) in enumerate(starts):
+            last = starts[i + 1][1] - 1 if i + 1 < len(starts) else max(job.attempt, first - 1)
+            failed = [a for a in job.attempts if first <= a.number <= last]
+            runs.append(Run(number=i + 1, started_at=at, started_by=who, first_attempt=first,
+                            last_attempt=last, outcome=outcomes[i], failed=failed))
+        return runs
 
     def _wrong_type(self, job_id: str, error: Exception) -> Job:
         """A job whose record key holds another type than a hash (not written by

@@ -291,9 +291,13 @@ def show(c: Context, queue: str, job_id: str) -> None:
             lines.append(f"  parent     {j.parent or '-'}; children {', '.join(j.children) or '-'}")
         if j.undecodable:
             lines.append(f"  UNDECODABLE {j.undecodable}")
-        for a in j.attempts:
-            lines += [f"\nAttempt {a.number} at {when(a.at)}: {a.error_class}: {a.message}",
-                      a.traceback.rstrip()]
+        for r in j.runs:
+            lines.append(f"\nRun {r.number} started {when(r.started_at)} by {r.started_by}: "
+                         f"{r.attempts} attempt{'s' if r.attempts != 1 else ''}, "
+                         f"{r.outcome or 'going on'}")
+            for a in r.failed:
+                lines += [f"  Attempt {a.number} at {when(a.at)}: {a.error_class}: {a.message}",
+                          a.traceback.rstrip()]
         if j.logs:
             lines.append("\nLog")
             lines += [f"  {when(x.at)}  {x.message}" for x in j.logs]

@@ -71,7 +71,7 @@ class Counts(dict[str, int]):
 
 @dataclass
 class Attempt:
-    """One failed attempt of a job."""
+    """One failed attempt of a job (``number``: its delivery number, 1 for the first)."""
 
     number: int
     at: float | None
@@ -79,6 +79,35 @@ class Attempt:
     message: str
     traceback: str
     consumer: str | None = None
+
+
+@dataclass
+class Run:
+    """One run of a job: from its enqueue, or from an operator's retry, to its outcome.
+
+    Huey's automatic retries stay inside a run (its ``attempts``); a manual retry starts
+    a new one, so earlier attempts are never hidden. ``first_attempt`` is the delivery
+    number its first attempt got; ``outcome`` the state the run ended in (None while it
+    goes on); ``failed`` its failed attempts, with their tracebacks."""
+
+    number: int
+    started_at: float | None
+    started_by: str
+    first_attempt: int
+    last_attempt: int
+    outcome: str | None
+    failed: list[Attempt] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        """Deliveries of this run so far (failed ones plus a running or final one)."""
+        return max(0, self.last_attempt - self.first_attempt + 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "started_at": self.started_at,
+                "started_by": self.started_by, "first_attempt": self.first_attempt,
+                "last_attempt": self.last_attempt, "attempts": self.attempts,
+                "outcome": self.outcome, "failed": [vars(a).copy() for a in self.failed]}
 
 
 @dataclass
@@ -132,6 +161,7 @@ class Job:
     undecodable: str | None = None
     has_message: bool = False
     attempts: list[Attempt] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
@@ -164,6 +194,7 @@ class Job:
         }
         if detail:
             d["attempts"] = [vars(a).copy() for a in self.attempts]
+            d["runs"] = [r.as_dict() for r in self.runs]
             d["logs"] = [vars(x).copy() for x in self.logs]
             d["events"] = [vars(e).copy() for e in self.events]
         return d

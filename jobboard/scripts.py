@@ -344,7 +344,7 @@ for _ = 1, 10 do
     if type(msg) == 'table' then why = 'message key ' .. p .. 'm:' .. id .. ' holds a ' ..
       redis.call('type', p .. 'm:' .. id).ok .. ', not a Huey message' end
     local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
-                                  traceback = '', consumer = ARGV[4]})
+                                  traceback = '', consumer = ARGV[4], n = (tonumber(f[3]) or 0) + 1})
     finish(id, 'failed', now, {'err', 'UndecodableMessage: ' .. why}, attempt, true, nil)
   elseif msg and task then
     enter(id, 'active', task, deadline)
@@ -459,7 +459,7 @@ local ids = redis.call('zrangebyscore', p .. 'active', '-inf', now, 'LIMIT', 0, 
 local recovered, failed = {}, {}
 for _, id in ipairs(ids) do
   local rec = rk(id)
-  local f = redis.call('hmget', rec, 'task', 'by')
+  local f = redis.call('hmget', rec, 'task', 'by', 'att')
   if not f[1] then
     redis.call('zrem', p .. 'active', id)
   else
@@ -467,7 +467,8 @@ for _, id in ipairs(ids) do
     local who = f[2] or 'unknown consumer'
     if stalls > max_stalls then
       local text = 'StalledJobError: job stalled ' .. stalls .. ' times (lease lapsed; consumer ' .. who .. ' stopped heartbeating)'
-      local attempt = cjson.encode({at = now, error_class = 'StalledJobError', message = text, traceback = '', consumer = who})
+      local attempt = cjson.encode({at = now, error_class = 'StalledJobError', message = text, traceback = '', consumer = who,
+                                    n = tonumber(f[3])})
       finish(id, 'failed', now, {'err', text}, attempt, true,
              {tonumber(ARGV[5]), tonumber(ARGV[6]), 0, -1})
       event(id, now, 'failed', 'stalled too many times, failed')
@@ -496,6 +497,14 @@ local allowed = false
 for s in string.gmatch(ARGV[5], '[^,]+') do if s == f[1] then allowed = true end end
 if not allowed then return {'state', f[1]} end
 redis.call('set', p .. 'm:' .. id, ARGV[4])
+-- A new run: [start ms, its first attempt number, who, how the previous run ended]
+-- (the run before the first retry is implicit: it started at enqueue with attempt 1).
+local g = redis.call('hmget', rec, 'att', 'runs')
+local ok_runs, runs = pcall(cjson.decode, g[2] or '[]')
+if not ok_runs or type(runs) ~= 'table' then runs = {} end
+runs[#runs + 1] = {now, (tonumber(g[1]) or 0) + 1, ARGV[6], f[1]}
+while #runs > 50 do table.remove(runs, 1) end
+redis.call('hset', rec, 'runs', cjson.encode(runs))
 redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'eta')
 to_waiting(id, f[1], f[2] or nil, now)
 event(id, now, 'retried', ARGV[6])

@@ -456,6 +456,8 @@ class Tracker:
         rec = self.inflight.get(task.id)
         return json.dumps({
             "at": now_ms(),
+            # the delivery's attempt number: which run it belongs to (see Queue.job)
+            "n": int(rec[3]) if rec and str(rec[3]).isdigit() else None,
             "error_class": type(exc).__name__ if exc is not None else "Error",
             "message": clean_text(str(exc), 2000) if exc is not None else error,
             "traceback": clean_text(tb_text or "", TRACEBACK_LIMIT),

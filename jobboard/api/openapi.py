@@ -97,16 +97,27 @@ SCHEMAS: dict[str, Any] = {
         "url": {"type": "string", "description": "This job's API URL."},
     }),
     "JobDetail": {"allOf": [ref("Job"), obj({
-        "attempts": {"type": "array", "items": obj({
-            "number": {"type": "integer"}, "at": NUM_OR_NULL,
-            "error_class": {"type": "string"}, "message": {"type": "string"},
-            "traceback": {"type": "string"}, "consumer": STR_OR_NULL})},
+        "attempts": {"type": "array", "items": ref("Attempt")},
+        "runs": {"type": "array", "items": ref("Run"), "description": (
+            "The first run from the enqueue, one more per operator retry; Huey's automatic "
+            "retries stay inside a run.")},
         "logs": {"type": "array", "items": obj({
             "at": {"type": "number"}, "message": {"type": "string"}})},
         "events": {"type": "array", "items": obj({
             "at": {"type": "number"}, "kind": {"type": "string"},
             "message": {"type": "string"}})},
     })]},
+    "Attempt": obj({
+        "number": {"type": "integer", "description": "Delivery number (1 = the first)."},
+        "at": NUM_OR_NULL, "error_class": {"type": "string"}, "message": {"type": "string"},
+        "traceback": {"type": "string"}, "consumer": STR_OR_NULL}),
+    "Run": obj({
+        "number": {"type": "integer"}, "started_at": NUM_OR_NULL,
+        "started_by": {"type": "string", "description": "Who started it (user, role, via)."},
+        "first_attempt": {"type": "integer"}, "last_attempt": {"type": "integer"},
+        "attempts": {"type": "integer"},
+        "outcome": nullable("string", description="How the run ended; null while it goes on."),
+        "failed": {"type": "array", "items": ref("Attempt")}}),
     "JobPage": obj({
         "queue": {"type": "string"}, "state": {"type": "string", "enum": list(STATES)},
         "task": STR_OR_NULL, "q": STR_OR_NULL,
