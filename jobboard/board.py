@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import redis as redis_lib
 from huey.serializer import Serializer
 
-from . import cron, scripts
+from . import authoring, cron, scripts
 from .audit import Actor, AuditLog
 from .config import TrackingConfig
 from .connections import client_from_url
@@ -31,8 +31,8 @@ from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
 from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
 from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
                       RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
-                      Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
-                      Run, RunningJob)
+                      Editable, Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics,
+                      PeriodicTask, Run, RunningJob)
 from .tracking import message_argv
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
             progress_message=_s(h.get("pmsg")), parent=_s(h.get("par")),
             children=[c for c in (_s(h.get("nxt")) or "").split(",") if c],
             stalls=int(h.get("stl") or 0), periodic=bool(h.get("per")),
+            copied_from=_s(h.get("from")), copies=_s(h.get("copies")),
         )
     except Exception as exc:  # a broken record must not break a listing
         return Job(id=job_id, queue=queue, state=_s(raw.get(b"st")) or "",
@@ -806,19 +807,130 @@ class Queue:
             task.resolve_expires(huey.utc)
         data = huey.serialize_task(task)
         msg = huey.serializer.deserialize(data)
-        argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
-                            config=self.config, only_new=job_id is not None)
-        try:
-            self.redis.sadd(queues_key(self.board.prefix), self.name)
-            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
-        except redis_lib.exceptions.OutOfMemoryError as exc:
-            raise RedisOutOfMemory(str(exc)) from exc
-        created = res == b"new"
+        created = self._enqueue_message(data, msg, priority, only_new=job_id is not None)
         if created:
             self._note(task.id, "enqueued", actor, "submitted")
         self._record(actor, "enqueue", [task.id], detail=task_name + ("" if created else " (existing id)")
                      + (f"; {detail}" if detail else ""))
         return task.id, created
+
+    def _enqueue_message(self, data: bytes, msg: Any, priority: int | None,
+                         only_new: bool = False) -> bool:
+        """Run ENQUEUE for a Huey message; True when it made a new job."""
+        assert self.huey is not None
+        argv = message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
+                            config=self.config, only_new=only_new)
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return bool(res == b"new")
+
+    # Authoring (add, duplicate, edit and retry) -------------------------------------------
+
+    def registered_tasks(self) -> dict[str, inspect.Signature]:
+        """Tasks this board can queue on this queue (its Huey's registry), with their
+        signatures; empty for a board read straight from Redis."""
+        if self.huey is None:
+            return {}
+        return {name: self.task_signature(name) for name in sorted(self.huey._registry._registry)
+                if not self._is_periodic_class(self.huey._registry._registry[name])}
+
+    @staticmethod
+    def _is_periodic_class(cls: Any) -> bool:
+        return bool(getattr(cls, "validate_datetime", None))
+
+    def argument_problem(self, task_name: str, args: Sequence[Any],
+                         kwargs: dict[str, Any]) -> str | None:
+        """Why ``args``/``kwargs`` do not fit the task's signature, or None when they do
+        (the check the JSON API and the pages both make before queueing anything)."""
+        try:
+            self.task_signature(task_name).bind(*args, **kwargs)
+        except TypeError as exc:
+            return str(exc)
+        return None
+
+    def _stored_message(self, job_id: str, action: str, allowed: tuple[str, ...]) -> tuple[Job, Any]:
+        """The job and its kept Huey message (unpickled here, from this board's own Redis)."""
+        job = self.job(job_id)
+        if job.state not in allowed:
+            raise JobStateError(job_id, job.state, action, allowed)
+        data = self.redis.get(self.keys.message(job_id))
+        if data is None:
+            raise JobStateError(job_id, job.state + " (its message was not kept)", action, allowed)
+        try:
+            return job, _loads_message(data, self.serializer)
+        except Exception as exc:
+            raise JobStateError(job_id, f"{job.state} (its message cannot be read here: "
+                                f"{type(exc).__name__})", action, allowed) from exc
+
+    def editable(self, job_id: str) -> Editable:
+        """A failed job's arguments as the editor shows them: JSON, sensitive values
+        masked (see jobboard.authoring). ``problem`` says why it cannot be edited."""
+        job, msg = self._stored_message(job_id, "edit", RETRYABLE_STATES)
+        try:
+            args = authoring.to_json(list(msg.args or ()), "args")
+            kwargs = authoring.to_json(dict(msg.kwargs or {}), "kwargs")
+        except InvalidArgument as exc:
+            return Editable(job, msg.name, "", "", 0, str(exc))
+        pattern = self.config.redact_re
+        margs, m1 = authoring.mask(args, pattern)
+        mkwargs, m2 = authoring.mask(kwargs, pattern)
+        return Editable(job, msg.name, json.dumps(margs, indent=2, ensure_ascii=False),
+                        json.dumps(mkwargs, indent=2, ensure_ascii=False), len(m1) + len(m2))
+
+    def edit_and_retry(self, job_id: str, args: Sequence[Any], kwargs: dict[str, Any],
+                       actor: Actor | None = None) -> str:
+        """Queue a new job of a finished job's task with edited arguments (and its
+        options, pipeline and priority); the original stays as it is, linked to the new
+        one both ways. Masked values left in place keep their original value. Returns the
+        new job's id; raises InvalidArgument when the arguments do not fit the task."""
+        job, msg = self._stored_message(job_id, "edit and retry", RETRYABLE_STATES)
+        pattern = self.config.redact_re
+        try:
+            old_args = authoring.to_json(list(msg.args or ()), "args")
+            old_kwargs = authoring.to_json(dict(msg.kwargs or {}), "kwargs")
+        except InvalidArgument:
+            old_args, old_kwargs = [], {}
+        new_args = authoring.unmask(list(args), old_args, pattern)
+        new_kwargs = authoring.unmask(dict(kwargs), old_kwargs, pattern)
+        problem = self.argument_problem(msg.name, new_args, new_kwargs)
+        if problem:
+            raise InvalidArgument(f"The arguments do not fit task {msg.name}: {problem}")
+        new_id = str(uuid.uuid4())
+        retries = int(job.options.get("retries") or 0)
+        new = msg._replace(id=new_id, args=tuple(new_args), kwargs=new_kwargs, eta=None,
+                           retries=retries)
+        self._enqueue_message(_dumps_message(new, self.serializer), new, job.priority)
+        self._link(job_id, new_id, "edited", actor)
+        self._record(actor, "edit_retry", [job_id, new_id], count=1,
+                     detail=f"{job_id} edited and retried as {new_id}")
+        return new_id
+
+    def duplicate(self, job_id: str, actor: Actor | None = None) -> str:
+        """Queue a copy of a job (same task, arguments, options and priority) under a new
+        id; needs the job's kept message (completed jobs drop theirs). Returns the id."""
+        job, msg = self._stored_message(job_id, "duplicate", STATES)
+        new_id = str(uuid.uuid4())
+        new = msg._replace(id=new_id, eta=None, retries=int(job.options.get("retries") or 0))
+        self._enqueue_message(_dumps_message(new, self.serializer), new, job.priority)
+        self._link(job_id, new_id, "duplicated", actor)
+        self._record(actor, "duplicate", [job_id, new_id], count=1,
+                     detail=f"{job_id} duplicated as {new_id}")
+        return new_id
+
+    def _link(self, old: str, new: str, how: str, actor: Actor | None) -> None:
+        """Link an original and its copy both ways (record fields and timelines)."""
+        now = now_ms()
+        who = f" by {actor.label()}" if actor is not None else ""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.record(old), "copies", new)
+        pipe.hset(self.keys.record(new), "from", old)
+        pipe.rpush(self.keys.events(old), json.dumps([now, how, f"{how} as {new}{who}"]))
+        pipe.rpush(self.keys.events(new), json.dumps([now, "enqueued", f"{how} from {old}{who}"]))
+        pipe.ltrim(self.keys.events(old), -50, -1)
+        pipe.execute()
 
     # Consumers and periodic tasks ----------------------------------------------------------
 

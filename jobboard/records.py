@@ -159,6 +159,8 @@ class Job:
     stalls: int = 0
     periodic: bool = False
     undecodable: str | None = None
+    copied_from: str | None = None  # the job this one was edited or duplicated from
+    copies: str | None = None  # the latest job edited or duplicated from this one
     has_message: bool = False
     attempts: list[Attempt] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
@@ -191,6 +193,7 @@ class Job:
             "progress_message": self.progress_message, "parent": self.parent,
             "children": list(self.children), "stalls": self.stalls,
             "periodic": self.periodic, "undecodable": self.undecodable,
+            "copied_from": self.copied_from, "copies": self.copies,
         }
         if detail:
             d["attempts"] = [vars(a).copy() for a in self.attempts]
@@ -198,6 +201,21 @@ class Job:
             d["logs"] = [vars(x).copy() for x in self.logs]
             d["events"] = [vars(e).copy() for e in self.events]
         return d
+
+
+@dataclass
+class Editable:
+    """A finished job's arguments as the editor shows them (``Queue.editable``).
+
+    ``args`` / ``kwargs`` are JSON text with sensitive values masked (``masked`` of them);
+    ``problem`` says why the job cannot be edited (arguments JSON cannot hold)."""
+
+    job: Job
+    task: str
+    args: str
+    kwargs: str
+    masked: int
+    problem: str | None = None
 
 
 @dataclass

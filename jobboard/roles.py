@@ -13,6 +13,7 @@ ACTION_ROLES: dict[str, str] = {
     "retry": "operator", "promote": "operator", "revoke": "operator",
     "pause": "operator", "resume": "operator", "run": "operator",
     "pause_periodic": "operator", "resume_periodic": "operator", "submit": "operator",
+    "duplicate": "operator", "edit_retry": "operator",
     "remove": "admin", "clean": "admin", "empty": "admin",
 }
 

@@ -94,6 +94,8 @@ SCHEMAS: dict[str, Any] = {
         "children": {"type": "array", "items": {"type": "string"}},
         "stalls": {"type": "integer"}, "periodic": {"type": "boolean"},
         "undecodable": STR_OR_NULL,
+        "copied_from": nullable("string", description="The job this one was edited or duplicated from."),
+        "copies": nullable("string", description="The latest job edited or duplicated from this one."),
         "url": {"type": "string", "description": "This job's API URL."},
     }),
     "JobDetail": {"allOf": [ref("Job"), obj({
@@ -169,6 +171,9 @@ SCHEMAS: dict[str, Any] = {
         "existing": {"type": "integer"},
         "jobs": {"type": "array", "items": ref("SubmissionResult")},
     }),
+    "CopyResult": obj({
+        "queue": {"type": "string"}, "id": {"type": "string", "description": "The new job."},
+        "copied_from": {"type": "string"}, "url": {"type": "string"}}),
     "AuditEntry": obj({
         "id": {"type": "string", "description": "Stream id, <ms>-<n>; pass as before= to page."},
         "at": {"type": "number"}, "user": {"type": "string"}, "role": {"type": "string"},
@@ -368,6 +373,17 @@ def paths() -> dict[str, Any]:
             "promote", "Run a scheduled job now.", "operator", "promoteJob")},
         "/queues/{queue}/jobs/{job_id}/revoke": {"parameters": [QUEUE, JOB_ID], **job_action(
             "revoke", "Revoke a waiting or scheduled job.", "operator", "revokeJob")},
+        "/queues/{queue}/jobs/{job_id}/duplicate": {"parameters": [QUEUE, JOB_ID], "post": op(
+            "Queue a copy of a job (same task, arguments and options) under a new id.",
+            success("201", ref("CopyResult")), ["404", "409", "413", "415"], role="operator",
+            tag="jobs", op_id="duplicateJob")},
+        "/queues/{queue}/jobs/{job_id}/edit_retry": {"parameters": [QUEUE, JOB_ID], "post": op(
+            "Queue a new job with a finished job's task and options but edited arguments "
+            "(checked against the task's signature); the original is kept and linked.",
+            success("201", ref("CopyResult")), ["404", "409", "413", "415", "422"],
+            body=obj({"args": {"type": "array"}, "kwargs": {"type": "object"}}, required=[],
+                     additionalProperties=False),
+            role="operator", tag="jobs", op_id="editRetryJob")},
         "/queues/{queue}/retry": {"parameters": [QUEUE], "post": op(
             "Retry every job matching a filter (or the given ids); returns how many.",
             success("200", ref("RetryResult")), ["404", "413", "415", "422"],
@@ -408,10 +424,11 @@ def paths() -> dict[str, Any]:
             success("200", ref("AuditPage")), ["400"], params=[
                 query(name, {"type": "string", "maxLength": 200}, what) for name, what in (
                     ("user", "Only this user."), ("action", "Only this action."),
-                    ("queue", "Only this queue."), ("job", "Only entries naming this job id."),
-                    ("before", "Entries older than this entry id (paging)."))] + [
+                    ("queue", "Only this queue."), ("job", "Only entries naming this job id."))] + [
+                query("before", {"type": "string", "pattern": r"^(\d{1,20}(-\d{1,20})?)?$"},
+                      "Entries older than this entry id (next_before of the previous page)."),
                 query("via", {"type": "string", "enum": list(VIAS)}, "Only this adapter."),
-                query("since", {"type": "number", "minimum": 0}, "Unix time."),
+                query("since", {"type": "number", "minimum": 0, "maximum": MAX_ETA}, "Unix time."),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 500},
                       "Entries per page (default 50)."),
             ], tag="activity", op_id="listActivity")},

@@ -8,7 +8,6 @@ listed in ``details.errors`` so a client can fix them all at once.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import math
 import re
 from dataclasses import dataclass, field
@@ -216,15 +215,6 @@ def submission(body: Any, problems: Problems) -> Submission | None:
     assert isinstance(task, str)  # checked above: a problem was added otherwise
     return Submission(task=task.strip(), args=list(args), kwargs=dict(kwargs),
                       options=options, job_id=job_id)
-
-
-def bind(signature: inspect.Signature, sub: Submission) -> str | None:
-    """Why ``sub``'s arguments do not fit ``signature``, or None when they do."""
-    try:
-        signature.bind(*sub.args, **sub.kwargs)
-    except TypeError as e:
-        return str(e)
-    return None
 
 
 def state_filter(body: dict[str, Any], problems: Problems, default: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Board, Queue
-from ..errors import PeriodicTaskNotFound
+from ..errors import InvalidArgument, PeriodicTaskNotFound
 from ..records import STATES, Counts
 from ..audit import VIAS, Actor
 from ..shared.auth import client_address, current_actor, current_user_name
@@ -169,7 +169,7 @@ def find_job(job_id: str) -> Response:
 
 def _check_and_bind(q: Any, sub: validate.Submission) -> str | None:
     """Why the arguments do not fit the task, or None. TaskNotFound propagates (404)."""
-    return validate.bind(q.task_signature(sub.task), sub)
+    return q.argument_problem(sub.task, sub.args, sub.kwargs)  # type: ignore[no-any-return]
 
 
 def _enqueue(q: Any, sub: validate.Submission, actor: Actor | None) -> dict[str, Any]:
@@ -275,6 +275,40 @@ def job_promote(queue: str, job_id: str) -> Response:
 def job_revoke(queue: str, job_id: str) -> Response:
     json_body(required=False)
     return _job_action(queue, job_id, "revoke")
+
+
+@api_blueprint.post("/queues/<queue>/jobs/<jobboard_job_id:job_id>/duplicate")
+@access.needs("operator")
+def job_duplicate(queue: str, job_id: str) -> Response:
+    """Queue a copy of a job (same task, arguments, options) under a new id."""
+    json_body(required=False)
+    q = board().queue(queue)
+    new_id = q.duplicate(job_id, actor=current_actor("api"))
+    return ok({"queue": q.name, "id": new_id, "copied_from": job_id,
+               "url": job_url(q.name, new_id)}, 201)
+
+
+@api_blueprint.post("/queues/<queue>/jobs/<jobboard_job_id:job_id>/edit_retry")
+@access.needs("operator")
+def job_edit_retry(queue: str, job_id: str) -> Response:
+    """Queue a new job with a finished job's task and options but edited arguments; the
+    original is kept and linked. Masked values (the editor's placeholder) keep theirs."""
+    body = json_body()
+    problems = Problems()
+    validate.only_fields(body, ("args", "kwargs"), problems)
+    args, kwargs = body.get("args", []), body.get("kwargs", {})
+    if not isinstance(args, list):
+        problems.add("args", "must be an array of positional arguments.")
+    if not isinstance(kwargs, dict):
+        problems.add("kwargs", "must be an object of keyword arguments.")
+    problems.raise_if_any()
+    q = board().queue(queue)
+    try:
+        new_id = q.edit_and_retry(job_id, args, kwargs, actor=current_actor("api"))
+    except InvalidArgument as exc:  # arguments that do not fit: the body's problem, as submit
+        raise ApiError(422, "invalid_arguments", str(exc), {"job_id": job_id}) from None
+    return ok({"queue": q.name, "id": new_id, "copied_from": job_id,
+               "url": job_url(q.name, new_id)}, 201)
 
 
 @api_blueprint.delete("/queues/<queue>/jobs/<jobboard_job_id:job_id>")

@@ -568,3 +568,4 @@ blueprint.add_app_template_global(messages, "jb_messages")
 
 # Pages defined in their own modules register their routes on this blueprint.
 from . import activity  # noqa: E402,F401
+from . import authoring  # noqa: E402,F401
