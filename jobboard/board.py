@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import redis as redis_lib
 from huey.serializer import Serializer
 
-from . import authoring, cron, scripts
+from . import authoring, cron, flows, scripts
 from .audit import Actor, AuditLog
 from .config import TrackingConfig
 from .connections import client_from_url
@@ -31,7 +31,7 @@ from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
 from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
 from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
                       RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
-                      Editable, Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics,
+                      Editable, Event, Flow, Health, Job, JobPage, LogLine, MetricPoint, Metrics,
                       PeriodicTask, Run, RunningJob)
 from .tracking import message_argv
 
@@ -214,6 +214,18 @@ class Board:
             if found:
                 return Queue(self, n).job(job_id)
         raise JobNotFound("*", job_id)
+
+    def find_pending_step(self, job_id: str) -> tuple[str, str] | None:
+        """(queue, the step before it) for a pipeline step Huey has not enqueued yet (it
+        holds only a link to its parent), or None."""
+        names = self.queue_names()
+        pipe = self.redis.pipeline(transaction=False)
+        for n in names:
+            pipe.hmget(QueueKeys(self.prefix, n).record(job_id), "st", "par")
+        for n, res in zip(names, pipe.execute(raise_on_error=False)):
+            if isinstance(res, list) and res[0] is None and res[1] is not None:
+                return n, res[1].decode()
+        return None
 
     def consumers(self, queue: str | None = None) -> list[Consumer]:
         """Live consumers (heartbeat younger than CONSUMER_ALIVE_SECONDS), of one queue or all."""
@@ -463,6 +475,11 @@ class Queue:
             runs.append(Run(number=i + 1, started_at=at, started_by=who, first_attempt=first,
                             last_attempt=last, outcome=outcomes[i], failed=failed))
         return runs
+
+    def flow(self, job_id: str) -> Flow | None:
+        """The pipeline, group or chord ``job_id`` belongs to, each step with its state
+        (steps not enqueued yet included), or None for a job in no flow."""
+        return flows.flow_of(self, job_id)
 
     def _wrong_type(self, job_id: str, error: Exception) -> Job:
         """A job whose record key holds another type than a hash (not written by
@@ -905,7 +922,7 @@ class Queue:
         self._enqueue_message(_dumps_message(new, self.serializer), new, job.priority)
         self._link(job_id, new_id, "edited", actor)
         self._record(actor, "edit_retry", [job_id, new_id], count=1,
-                     detail=f"{job_id} edited and retried as {new_id}")
+                     detail="original, then its edited copy")
         return new_id
 
     def duplicate(self, job_id: str, actor: Actor | None = None) -> str:
@@ -917,7 +934,7 @@ class Queue:
         self._enqueue_message(_dumps_message(new, self.serializer), new, job.priority)
         self._link(job_id, new_id, "duplicated", actor)
         self._record(actor, "duplicate", [job_id, new_id], count=1,
-                     detail=f"{job_id} duplicated as {new_id}")
+                     detail="original, then its copy")
         return new_id
 
     def _link(self, old: str, new: str, how: str, actor: Actor | None) -> None:

@@ -218,6 +218,72 @@ class Editable:
     problem: str | None = None
 
 
+#: What a flow step shows when it has no job yet: Huey enqueues it later, or never.
+PENDING_STEP = "pending"  # waits for its parent (or, for a callback, its chord)
+SKIPPED_STEP = "skipped"  # its parent ended so that it will never be enqueued
+
+
+@dataclass
+class FlowStep:
+    """One step of a pipeline, group or chord: a job, or one Huey has not enqueued yet.
+
+    ``state`` is the job's state (None before it is enqueued); ``status`` is that state,
+    or PENDING_STEP / SKIPPED_STEP with ``note`` saying why; ``steps`` follow it
+    (``relation`` "then" or "on error")."""
+
+    id: str
+    task: str
+    relation: str  # "first", "then", "on error", "member", "callback"
+    state: str | None = None
+    status: str = PENDING_STEP
+    note: str = ""
+    steps: list["FlowStep"] = field(default_factory=list)
+    current: bool = False
+
+    @property
+    def short_task(self) -> str:
+        return short_name(self.task)
+
+    @property
+    def enqueued(self) -> bool:
+        return self.state is not None
+
+    def walk(self) -> Iterator["FlowStep"]:
+        """This step and every step after it, depth first."""
+        yield self
+        for s in self.steps:
+            yield from s.walk()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "task": self.task, "relation": self.relation,
+                "state": self.state, "status": self.status, "note": self.note,
+                "current": self.current, "steps": [s.as_dict() for s in self.steps]}
+
+
+@dataclass
+class Flow:
+    """A job's flow: a pipeline (``members`` is its first step), a group (its members)
+    or a chord (its members and the ``callback`` that runs once all have ended)."""
+
+    kind: str  # "pipeline" | "group" | "chord"
+    id: str  # the first job's id, or the group's / chord's
+    queue: str
+    members: list[FlowStep]
+    callback: FlowStep | None = None
+    size: int = 0
+
+    def steps(self) -> Iterator[FlowStep]:
+        for m in self.members:
+            yield from m.walk()
+        if self.callback is not None:
+            yield from self.callback.walk()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "queue": self.queue, "size": self.size,
+                "members": [m.as_dict() for m in self.members],
+                "callback": self.callback.as_dict() if self.callback else None}
+
+
 @dataclass
 class JobPage:
     """One page of a job list.

@@ -220,7 +220,9 @@ end
 #       producer sends '1' once per task name per process), and, for Huey's re-enqueue of
 #       a retry, the delivery token (see stale(); absent otherwise)
 #       then the minute of a periodic run's schedule tick ('' none) and the consumer
-#       whose scheduler enqueued it ('' none)
+#       whose scheduler enqueued it ('' none); then, only for a job in a flow
+#       (tracking.flow_argv): its flow JSON, the id of its chord or group ('' none), its
+#       place in it, and its chord's callback id ('' none)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
@@ -257,6 +259,17 @@ if redis.call('hexists', rec, 'enq') == 0 then
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
   if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
+  if m[16] then
+    -- A flow member: its pipeline/chord/group, and an index from the chord or group id
+    -- to its members (and from a chord's callback to the chord), which expire with the
+    -- longest a flow is shown (30 days).
+    h[#h + 1] = 'flow'; h[#h + 1] = m[16]
+    if m[17] ~= '' then
+      redis.call('hset', p .. 'fl:' .. m[17], m[18], id)
+      redis.call('expire', p .. 'fl:' .. m[17], 2592000)
+      if m[19] ~= '' then redis.call('set', p .. 'fcb:' .. m[19], m[17], 'EX', 2592000) end
+    end
+  end
   if eta > now then
     redis.call('zadd', p .. 'scheduled', eta, id)
     h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta

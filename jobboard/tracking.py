@@ -42,6 +42,7 @@ import uuid
 from typing import Any, NamedTuple
 
 from huey import Huey
+from huey.api import group as huey_group
 from huey import signals as S
 from huey.exceptions import CancelExecution, RateLimitExceeded, TaskLockedException
 
@@ -83,10 +84,58 @@ def _jsonable(value: Any) -> Any:
 _OPTION_NAMES = ("retries", "retry_delay", "retry_backoff", "timeout", "expires")
 
 
+#: Deepest pipeline recorded in a job's flow (``a.then(b).then(c)...``): beyond it the
+#: steps are still run by Huey, only not drawn ahead of time.
+FLOW_DEPTH = 50
+
+
+def _flow_node(msg: Any, depth: int = 0) -> dict[str, Any]:
+    """One step of a pipeline and the steps Huey will enqueue after it (on_complete /
+    on_error), as recorded for the flow view."""
+    node: dict[str, Any] = {"id": msg.id, "task": msg.name}
+    if depth < FLOW_DEPTH:
+        if getattr(msg, "on_complete", None) is not None:
+            node["then"] = _flow_node(msg.on_complete, depth + 1)
+        if getattr(msg, "on_error", None) is not None:
+            node["error"] = _flow_node(msg.on_error, depth + 1)
+    return node
+
+
+def flow_argv(msg: Any, group: tuple[str, int] | None) -> list[str]:
+    """The flow fields of ENQUEUE's JSON (docs in scripts.ENQUEUE): this job's pipeline
+    (what Huey enqueues after it), its chord (id, size, place, callback) or group, and the
+    index entry that lets any member find the others. Empty for a plain job, which is
+    almost every job: the producer's hot path pays one attribute check per field."""
+    chord = None
+    step, depth = msg, 0
+    while step is not None and depth <= FLOW_DEPTH:  # Huey puts a chord on a member's tail
+        cc = getattr(step, "chord_config", None)
+        if cc is not None:
+            chord = cc
+            break
+        step, depth = getattr(step, "on_complete", None), depth + 1
+    if msg.on_complete is None and msg.on_error is None and chord is None and group is None:
+        return []
+    flow: dict[str, Any] = {}
+    if msg.on_complete is not None:
+        flow["then"] = _flow_node(msg.on_complete)
+    if msg.on_error is not None:
+        flow["error"] = _flow_node(msg.on_error)
+    index, place, callback = "", "", ""
+    if chord is not None:
+        cid, size, idx, cb = chord
+        flow["chord"] = {"id": cid, "size": size, "idx": idx, "callback": _flow_node(cb)}
+        index, place, callback = cid, str(idx), cb.id
+    elif group is not None:
+        flow["group"] = {"id": group[0], "idx": group[1]}
+        index, place = group[0], str(group[1])
+    return [_compact_json(flow), index, place, callback]
+
+
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True, fence: str = "", tick: str = "",
-                 source: str = "") -> list[Any]:
+                 source: str = "", group: tuple[str, int] | None = None) -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
@@ -108,6 +157,10 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
         q(args_text(msg.args, pattern)), q(kwargs_text(msg.kwargs, pattern)),
         q(_compact_json(options) if options else ""), periodic, "1" if only_new else "0",
         q(children), "1" if register_task else "0", fence, tick, q(source))
+    # Almost every job is in no flow: three attribute reads decide it, no call.
+    if on_complete is not None or on_error is not None or msg.chord_config is not None or group:
+        flow = flow_argv(msg, group)
+        meta = meta[:-1] + "," + ",".join(q(x) for x in flow) + "]"
     return [base, data, meta]
 
 
@@ -132,6 +185,7 @@ class OpaqueMessage(NamedTuple):
     on_error: Any = None
     expires: Any = None
     timeout: Any = None
+    chord_config: Any = None
 
 
 class Tracker:
@@ -179,6 +233,8 @@ class Tracker:
             huey.read_schedule = self._read_schedule  # type: ignore[method-assign]
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
+        if type(huey).enqueue is Huey.enqueue:
+            huey.enqueue = self._enqueue  # type: ignore[method-assign]
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -270,6 +326,26 @@ class Tracker:
         except Exception:  # its job is waiting all the same; its consumer will say why
             return None
 
+    def _enqueue(self, task: Any) -> Any:
+        """Huey's ``enqueue``; a ``group`` gets an id its members are recorded under (Huey
+        keeps none), so that the flow view can show them together."""
+        if isinstance(task, huey_group) and getattr(self._local, "group", None) is None:
+            self._local.group = [str(uuid.uuid4()), 0]
+            try:
+                return Huey.enqueue(self.huey, task)
+            finally:
+                self._local.group = None
+        return Huey.enqueue(self.huey, task)
+
+    def _group_place(self) -> tuple[str, int] | None:
+        """(group id, position) for the next member of the group being enqueued, or None."""
+        group = getattr(self._local, "group", None)
+        if group is None:
+            return None
+        place = (group[0], group[1])
+        group[1] += 1
+        return place
+
     def _serialize_task(self, task: Any) -> bytes:
         """Huey's ``serialize_task``, keeping the message for the enqueue that follows.
 
@@ -311,7 +387,8 @@ class Tracker:
         return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
                             config=self.config, periodic=periodic, only_new=only_new,
                             register_task=register, fence=fence, tick=tick,
-                            source=self.consumer_id() if tick else "")
+                            source=self.consumer_id() if tick else "",
+                            group=self._group_place())
 
     def schedule_argv(self, data: bytes, ts: Any) -> list[Any]:
         """ARGV of SCHEDULE: a retry with a delay, or a dequeued job whose eta is ahead;

@@ -171,6 +171,19 @@ SCHEMAS: dict[str, Any] = {
         "existing": {"type": "integer"},
         "jobs": {"type": "array", "items": ref("SubmissionResult")},
     }),
+    "FlowStep": obj({
+        "id": {"type": "string"}, "task": {"type": "string"},
+        "relation": {"type": "string", "enum": ["first", "then", "on error", "member", "callback"]},
+        "state": STR_OR_NULL,
+        "status": {"type": "string", "description": "The job's state, or pending (not queued "
+                   "yet) or skipped (will never run)."},
+        "note": {"type": "string"}, "current": {"type": "boolean"},
+        "steps": {"type": "array", "items": ref("FlowStep")}}),
+    "Flow": obj({
+        "kind": {"type": "string", "enum": ["pipeline", "group", "chord"]},
+        "id": {"type": "string"}, "queue": {"type": "string"}, "size": {"type": "integer"},
+        "members": {"type": "array", "items": ref("FlowStep")},
+        "callback": {"oneOf": [ref("FlowStep"), {"type": "null"}]}}),
     "CopyResult": obj({
         "queue": {"type": "string"}, "id": {"type": "string", "description": "The new job."},
         "copied_from": {"type": "string"}, "url": {"type": "string"}}),
@@ -363,6 +376,12 @@ def paths() -> dict[str, Any]:
             success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="getJob"),
             "delete": op("Remove a job and its record.", success("200", ref("JobAction")),
                          ["404", "409"], role="admin", tag="jobs", op_id="removeJob")},
+        "/queues/{queue}/jobs/{job_id}/flow": {"parameters": [QUEUE, JOB_ID], "get": op(
+            "The Huey pipeline, group or chord the job belongs to (null for none), each step "
+            "with its state, steps not enqueued yet included (status pending or skipped).",
+            success("200", obj({"queue": {"type": "string"}, "id": {"type": "string"},
+                                "flow": {"oneOf": [ref("Flow"), {"type": "null"}]}})),
+            ["404"], tag="jobs", op_id="getJobFlow")},
         "/jobs/{job_id}": {"parameters": [JOB_ID], "get": op(
             "Find a job by id in whichever queue holds it.",
             success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="findJob")},

@@ -159,6 +159,17 @@ def job(queue: str, job_id: str) -> Response:
     return ok(dict(j.as_dict(detail=True), url=job_url(q.name, j.id)))
 
 
+@api_blueprint.get("/queues/<queue>/jobs/<jobboard_job_id:job_id>/flow")
+@access.needs("viewer")
+def job_flow(queue: str, job_id: str) -> Response:
+    """The pipeline, group or chord a job belongs to, each step with its state."""
+    q = board().queue(queue)
+    flow = q.flow(job_id)  # a step not enqueued yet has a flow but no job
+    if flow is None:
+        q.job(job_id)  # 404 for an unknown job
+    return ok({"queue": q.name, "id": job_id, "flow": flow.as_dict() if flow else None})
+
+
 @api_blueprint.get("/jobs/<jobboard_job_id:job_id>")
 @access.needs("viewer")
 def find_job(job_id: str) -> Response:

@@ -281,6 +281,11 @@ def search() -> Any:
     try:
         job = get_board().find_job(job_id)
     except JobNotFound:
+        step = get_board().find_pending_step(job_id)
+        if step is not None:  # a pipeline step Huey has not queued yet: its parent's flow
+            flash(f"Job {job_id} is not queued yet: it is a step of the flow below, waiting "
+                  "for the step before it.", "info")
+            return redirect(url_for("jobboard.job", queue=step[0], job_id=step[1]) + "#flow")
         return error_response(
             404, f"No job {job_id!r} in any queue. To search args or errors, open a queue "
             "and use its search box.")
@@ -334,15 +339,18 @@ def queue(queue: str) -> Any:
 
 def job_data(queue: str, job_id: str) -> dict[str, Any]:
     q = get_queue(queue)
-    return {"job": q.job(job_id)}
+    return {"job": q.job(job_id), "flow": q.flow(job_id)}
 
 
 @blueprint.route("/queues/<queue>/jobs/<job_id>")
 @require_role("viewer")
 def job(queue: str, job_id: str) -> Any:
     data = live(("job", queue, job_id), lambda: job_data(queue, job_id))
-    j = data["job"]
-    return render_page("jobboard/job.html", poll=not j.is_finished, queue=queue, **data)
+    j, flow = data["job"], data["flow"]
+    # A finished step of a flow still going on keeps polling, so the flow is seen to end.
+    flow_on = flow is not None and any(s.status in (*records.PENDING_STATES, records.PENDING_STEP)
+                                       for s in flow.steps())
+    return render_page("jobboard/job.html", poll=not j.is_finished or flow_on, queue=queue, **data)
 
 
 @blueprint.route("/workers")
