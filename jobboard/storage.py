@@ -16,7 +16,7 @@ import redis
 from huey.storage import BaseStorage, RedisExpireStorage, RedisStorage
 
 from . import scripts
-from .connections import DirectScript, client_from_url, is_cluster
+from .connections import DirectScript, client_from_url, follow_promotions, is_cluster
 from .outbox import is_transient
 from .errors import NotReplicated, RedisOutOfMemory
 from .keys import QueueKeys
@@ -65,7 +65,7 @@ class TrackingStorage(RedisStorage):
                 raise ConfigurationError("Give a Redis client, or url / connection_pool / "
                                          "host=..., not both.")
             BaseStorage.__init__(self, name)
-            self.pool = getattr(client, "connection_pool", None)
+            self.pool = follow_promotions(getattr(client, "connection_pool", None))
             self.conn = client
             self.connection_params = {}
             self.name = self.clean_name(name)
@@ -73,7 +73,7 @@ class TrackingStorage(RedisStorage):
             self.blocking, self.read_timeout = blocking, read_timeout
         else:
             super().__init__(name, blocking=blocking, read_timeout=read_timeout,
-                             connection_pool=connection_pool, url=url, client_name=client_name,
+                             connection_pool=follow_promotions(connection_pool), url=url, client_name=client_name,
                              notify_result=notify_result, notify_result_ttl=notify_result_ttl,
                              **connection_params)
         self.cluster = is_cluster(self.conn)

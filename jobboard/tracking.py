@@ -587,6 +587,13 @@ class Tracker:
                 if self._heartbeat is not None:
                     self._heartbeat.stop()
                 self._unregister_consumer(os.getpid())
+                # Every worker joined (a graceful stop that did not time out): a later
+                # dequeue in this process (a test, a consumer started again) is not refused
+                # as "stopping" (see storage.dequeue). After an interrupt, worker threads
+                # may still be running: the flag stays.
+                workers = [w for _, w in getattr(consumer, "worker_threads", [])]
+                if graceful and not any(consumer.environment.is_alive(w) for w in workers):
+                    self.stop_flag = None
 
             consumer.stop = stop_and_unregister
 
