@@ -150,10 +150,26 @@ class TrackingStorage(RedisStorage):
         config = self._require_tracker().config
         if not config.replicas:
             return script(keys=keys, args=args)
-        pipe = self.conn.pipeline(transaction=False)
+        if self.cluster:
+            # WAIT counts the writes of its own connection: both go to the master serving
+            # the queue's slot, on that node's client (a Cluster pipeline would send the
+            # keyless WAIT to any node).
+            node = self.conn.get_node_from_key(keys[0])
+            pipe = self.conn.get_redis_connection(node).pipeline(transaction=False)
+        else:
+            pipe = self.conn.pipeline(transaction=False)
         script(keys=keys, args=args, client=pipe)
         pipe.execute_command("WAIT", config.replicas, int(config.replica_timeout * 1000))
-        reply, acks = pipe.execute()
+        try:
+            reply, acks = pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+            if self.cluster and (not isinstance(exc, redis.ResponseError)
+                                 or str(exc).startswith(("MOVED", "ASK", "CLUSTERDOWN"))):
+                # The slot's master died or moved: learn the new layout before the
+                # caller's retry (the Cluster client does this for its own commands).
+                self.conn.nodes_manager.initialize()
+                raise redis.ConnectionError(f"Cluster layout changed: {exc}") from exc
+            raise
         if int(acks) < config.replicas:
             raise NotReplicated(config.replicas, int(acks))
         return reply

@@ -143,11 +143,6 @@ class Tracker:
         self.huey = huey
         self.config = config
         self.storage = storage
-        if config.replicas and storage.cluster:
-            from .errors import ConfigurationError
-
-            raise ConfigurationError("Durable mode (replicas=) is not supported on Redis Cluster "
-                                     "yet: WAIT would be sent to another node than the write.")
         self.keys = storage.keys
         self.conn = storage.conn
         self.lease_ms = int(config.lease_timeout * 1000)
