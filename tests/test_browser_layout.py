@@ -11,6 +11,7 @@ Screenshots of every page and viewport go to test-artifacts/ (``fit-*.png``).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -57,7 +58,7 @@ REMINDER = {
     "template": "reminder-24h", "channels": ["sms", "email"],
     "notes": ["Bring your insurance card", "Arrive 10 minutes early"] * 8,
     "history": [{"at": f"2024-05-{d:02d}T10:00:00Z", "kind": "visit", "ok": True}
-                for d in range(1, 16)],
+                for d in range(1, 26)],
 }
 
 
@@ -227,3 +228,176 @@ def test_every_page_fits_without_horizontal_scroll(browser: Any, site: Site, sch
     finally:
         ctx.close()
     assert not problems, problems
+
+
+@pytest.fixture(scope="module")
+def admin(browser: Any, site: Site) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    log_in(page, site)
+    try:
+        yield page
+    finally:
+        ctx.close()
+
+
+def test_failed_row_expands_in_place_to_its_trace(admin: Any, site: Site,
+                                                   artifacts_dir: Path) -> None:
+    page = admin
+    page.goto(site.url("/queues/emails?state=failed"))
+    page.evaluate("window.__sameDocument = true")
+    row = page.locator(f'tr[data-job-id="{site.ids["failed"]}"]')
+    trace = page.locator(f'tr.trace[data-trace-for="{site.ids["failed"]}"]')
+    assert trace.is_hidden()
+    button = row.locator("button.expand")
+    button.click()
+    tb = trace.locator('pre[data-field="traceback"]')
+    tb.wait_for(timeout=5000)
+    assert "Traceback (most recent call last)" in tb.inner_text()
+    assert "RuntimeError: disk full on volume 7" in tb.inner_text()
+    assert button.get_attribute("aria-expanded") == "true"
+    assert page.evaluate("window.__sameDocument") is True and "/jobs/" not in page.url
+    page.screenshot(path=str(artifacts_dir / "fit-light-1280x800-failed-expanded.png"), full_page=True)
+    # a live update keeps it open
+    page.evaluate("document.querySelector('[data-poll]').dispatchEvent(new Event('jb-refresh'))")
+    page.wait_for_timeout(600)
+    assert trace.locator('pre[data-field="traceback"]').is_visible()
+    button = page.locator(f'tr[data-job-id="{site.ids["failed"]}"] button.expand')
+    button.click()
+    assert trace.is_hidden() and button.get_attribute("aria-expanded") == "false"
+    # canceled and rate-limited lists expand too, to their reason
+    page.goto(site.url("/queues/emails?state=rate_limited"))
+    page.locator("tr[data-job-id] button.expand").click()
+    page.locator("tr.trace .tracebox").wait_for(timeout=5000)
+    assert "rate limit of 10/min" in page.locator("tr.trace .tracebox").inner_text()
+
+
+def test_a_2kb_argument_is_shown_whole_as_json(admin: Any, site: Site) -> None:
+    page = admin
+    page.goto(site.url(f"/queues/emails/jobs/{site.ids['reminder']}"))
+    shown = page.locator('pre[data-field="args"]').inner_text()
+    assert len(json.dumps([REMINDER])) > 2000
+    assert json.loads(shown) == [REMINDER]  # whole, and JSON (not a cut Python repr)
+    assert '\n  {\n    "patient": {' in shown  # pretty-printed
+    result = json.loads(page.locator('pre[data-field="result"]').inner_text())
+    assert result == {"sent": True, "to": "ann@example.org"}
+    # collapsible, with a copy button
+    details = page.locator('details[data-payload]').first
+    assert details.get_attribute("open") is not None
+    assert page.locator('button[data-copy="args"]').is_visible()
+    details.locator("summary .plabel").click()
+    assert details.get_attribute("open") is None
+    # the list shows a short preview
+    page.goto(site.url("/queues/emails?state=completed"))
+    cell = page.locator(f'tr[data-job-id="{site.ids["reminder"]}"] td.args').inner_text()
+    assert cell.startswith('{"patient": {"id": 88123') and len(cell) <= 130
+
+
+def test_scheduled_tab_lists_the_soonest_first(admin: Any, site: Site) -> None:
+    page = admin
+    page.goto(site.url("/queues/emails?state=scheduled"))
+    ids = page.eval_on_selector_all("tr[data-job-id]", "rows => rows.map(r => r.dataset.jobId)")
+    assert ids == [site.ids[f"in{d}"] for d in (600, 3600, 86400, 86400 * 3)]
+    assert page.locator("select[name=order] option:checked").inner_text() == "soonest first"
+    # operators get bulk actions there: run now and revoke
+    assert page.locator('button[name=action][value="promote"]').count() == 1
+    assert page.locator('button[name=action][value="revoke"]').count() == 1
+
+
+def test_waiting_tab_shows_priority_in_run_order(admin: Any, site: Site) -> None:
+    page = admin
+    page.goto(site.url("/queues/reports?state=waiting"))
+    heads = page.eval_on_selector_all("table.jobs thead th", "t => t.map(x => x.textContent.trim())")
+    col = heads.index("Pri.")
+    pris = page.eval_on_selector_all(f"tr[data-job-id] td:nth-child({col + 1})",
+                                     "t => t.map(x => Number(x.textContent))")
+    assert pris == [9, 5, 0, 0, -3]
+
+
+def test_queue_switcher_with_keyboard_shortcut(admin: Any, site: Site) -> None:
+    page = admin
+    page.goto(site.url("/queues/emails?state=failed"))
+    page.keyboard.press("q")
+    assert page.evaluate("document.activeElement.id") == "qswitch-select"
+    page.select_option("#qswitch-select", "reports")
+    page.wait_for_url(re.compile(r"/queues/reports\?state=failed"))
+
+
+def test_remove_on_a_job_page_goes_back_to_the_list_page_it_came_from(
+        admin: Any, site: Site) -> None:
+    page = admin
+    q = site.board.queue("sms")
+    ids = [q.enqueue("add", [i, 1], delay=7200 + i)[0] for i in range(30)]
+    page.on("dialog", lambda d: d.accept())
+    page.goto(site.url("/queues/sms?state=scheduled&page=2"))
+    page.locator("tr[data-job-id] td.jobid a").first.click()
+    page.wait_for_url(re.compile(r"/jobs/"))
+    job_id = page.url.split("/jobs/")[1].split("?")[0]
+    page.locator(".headactions button", has_text="Remove").click()
+    page.locator(".toast", has_text="removed").wait_for(timeout=5000)
+    assert re.search(r"/queues/sms\?state=scheduled&page=2$", page.url), page.url
+    assert job_id not in [r for r in page.eval_on_selector_all(
+        "tr[data-job-id]", "rows => rows.map(r => r.dataset.jobId)")]
+    page.reload()
+    assert page.locator("main .errorbox").count() == 0
+    q.remove_many(ids)
+
+
+def test_idle_poll_answers_304_and_html_is_gzipped(site: Site) -> None:
+    import http.client
+    from tests.support import TOKENS
+    token = next(t for t, r in TOKENS.items() if r == "viewer")
+    conn = http.client.HTTPConnection(site.base.split("//")[1])
+    headers = {"HX-Request": "true", "X-Jobboard-Poll": "1", "Authorization": f"Bearer {token}",
+               "Accept-Encoding": "gzip"}
+    conn.request("GET", PREFIX + "/queues/emails?state=failed", headers=headers)
+    first = conn.getresponse()
+    body = first.read()
+    assert first.status == 200 and first.getheader("Content-Encoding") == "gzip"
+    etag = first.getheader("ETag")
+    assert etag and len(body) < 8000
+    conn.request("GET", PREFIX + "/queues/emails?state=failed",
+                 headers={**headers, "If-None-Match": etag})
+    second = conn.getresponse()
+    assert second.status == 304 and second.read() == b""
+    # a hashed asset is cached for good
+    page = conn.request("GET", PREFIX + "/login") or conn.getresponse().read().decode()
+    css = re.search(r'href="([^"]+/assets/jobboard\.[0-9a-f]{10}\.css)"', page)
+    assert css
+    conn.request("GET", css.group(1), headers={"Accept-Encoding": "gzip"})
+    asset = conn.getresponse()
+    asset.read()
+    assert asset.status == 200 and "immutable" in asset.getheader("Cache-Control")
+    assert asset.getheader("Content-Encoding") == "gzip"
+
+
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {resultTypes: ['violations']});
+  return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || '').slice(0, 160))}));
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_violations_on_any_page(browser: Any, site: Site, scheme: str) -> None:
+    # bypass_csp: the page's CSP (rightly) refuses the injected axe script
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme,
+                              bypass_csp=True)
+    found: dict[str, Any] = {}
+    try:
+        page = ctx.new_page()
+        page.goto(site.url("/login"))
+        page.add_script_tag(path=str(AXE))
+        if v := page.evaluate(AXE_RUN):
+            found["login"] = v
+        log_in(page, site)
+        for label, path in pages(site).items():
+            page.goto(site.url(path))
+            page.add_script_tag(path=str(AXE))
+            if v := page.evaluate(AXE_RUN):
+                found[label] = v
+    finally:
+        ctx.close()
+    assert not found, json.dumps({page: [(v["id"], v["nodes"][:2]) for v in vs]
+                                  for page, vs in found.items()}, indent=1)[:6000]

@@ -181,7 +181,6 @@
   document.addEventListener("click", function (e) {
     var b = e.target.closest ? e.target.closest("button[data-copy]") : null;
     if (!b) return;
-    e.preventDefault();  // inside <summary>: do not fold the payload
     var pre = b.closest("details").querySelector("pre");
     var done = function () { b.classList.add("copied"); b.textContent = "Copied"; setTimeout(function () { b.classList.remove("copied"); b.textContent = "Copy"; }, 1500); };
     if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(pre.textContent).then(done, function () {});

@@ -11,6 +11,7 @@ included; htmx follows the redirect and swaps the fresh fragment in place.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import time
@@ -100,8 +101,17 @@ def live(key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
 
 
 def back(default: str) -> WerkzeugResponse:
-    """Redirect (303) to the ``next`` form field if it is a local path, else ``default``."""
-    return redirect(safe_next(request.form.get("next"), default), code=303)
+    """Go to the ``next`` form field if it is a local path, else ``default``: a 303
+    redirect, or for htmx an ``HX-Location`` (htmx fetches that page into ``#main`` and
+    puts its URL in the address bar: after Remove on a job page, the list, not the
+    removed job's URL)."""
+    target = safe_next(request.form.get("next"), default)
+    if is_htmx():
+        resp = Response(status=200)
+        resp.headers["HX-Location"] = json.dumps({"path": target, "target": "#main",
+                                                  "swap": "outerHTML"})
+        return resp
+    return redirect(target, code=303)
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -188,15 +198,6 @@ def vary(response: Response) -> Response:
     if request.method == "GET" and is_htmx() and response.status_code == 200:
         if is_poll():
             return not_modified_if_unchanged(response)
-        if request.endpoint != "jobboard.job_trace":
-            # htmx followed an action's redirect (303) here: show this page's URL, and
-            # drop the old one from history (a removed job's URL would answer 404).
-            current = request.headers.get("HX-Current-URL", "")
-            if current and current != request.url:
-                response.headers["HX-Replace-Url"] = request.full_path.rstrip("?")
-                if request.script_root:
-                    response.headers["HX-Replace-Url"] = (request.script_root
-                                                          + response.headers["HX-Replace-Url"])
     return response
 
 
