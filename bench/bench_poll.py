@@ -125,6 +125,8 @@ def tab(port: int, path: str, seconds: float, out: dict[str, int]) -> None:
         head = len(f"HTTP/1.1 {resp.status} {resp.reason}\r\n") + 2 + sum(
             len(k) + len(v) + 4 for k, v in resp.getheaders())
         out["bytes"] += head + len(body)
+        if out["polls"]:
+            out["steady"] += head + len(body)  # after the first answer (the tab's ETag)
         out["polls"] += 1
         out["not_modified"] += resp.status == 304
         etag = resp.getheader("ETag") or etag
@@ -146,7 +148,7 @@ def bytes_per_minute(url: str, seconds: float) -> dict[str, Any]:
         results = {}
         threads = []
         for name, path in (("overview", f"{PREFIX}/"), ("failed tab", FAILED_TAB)):
-            results[name] = {"bytes": 0, "polls": 0, "not_modified": 0}
+            results[name] = {"bytes": 0, "steady": 0, "polls": 0, "not_modified": 0}
             threads.append(threading.Thread(target=tab, args=(served.port, path, seconds,
                                                               results[name])))
         for t in threads:
@@ -156,6 +158,7 @@ def bytes_per_minute(url: str, seconds: float) -> dict[str, Any]:
     finally:
         served.close()
     return {name: {"kb_per_min": r["bytes"] / 1024 / (seconds / 60), "polls": r["polls"],
+                   "steady_kb_per_min": r["steady"] / 1024 / (max(1, r["polls"] - 1) * TAB_POLL / 60),
                    "not_modified": r["not_modified"]} for name, r in results.items()}
 
 
@@ -272,6 +275,9 @@ def main() -> None:
     for name in ("overview", "failed tab"):
         print(f"{name + ' KB/min (goal <= 5)':38}"
               + "".join(f"{runs[c]['bytes'][name]['kb_per_min']:14.1f}" for c in cols))
+        print(f"{'  after the first answer, KB/min':38}"
+              + "".join(f"{runs[c]['bytes'][name].get('steady_kb_per_min', float('nan')):14.1f}"
+                        for c in cols))
         print(f"{'  polls / 304 answers':38}"
               + "".join(f"{runs[c]['bytes'][name]['polls']:>8} / {runs[c]['bytes'][name]['not_modified']:<3}"
                         for c in cols))

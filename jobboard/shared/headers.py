@@ -24,6 +24,8 @@ HEADERS: dict[str, str] = {
 
 def add_security_headers(response: Response) -> Response:
     """Set the headers (a value the view set itself wins) and keep dynamic answers uncached."""
+    if response.status_code == 304:
+        return response  # no body to protect: an idle poll's answer stays a few bytes
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     if request.endpoint != "jobboard.static":
