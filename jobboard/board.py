@@ -62,6 +62,12 @@ def _ms_to_s(value: bytes | str | None) -> float | None:
     return int(value) / 1000.0  # type: ignore[arg-type]
 
 
+#: The record fields a list row reads (``Queue._fetch``): every field but the whole payloads
+#: (``aj``, ``kj``, ``rj``, up to ``payload_limit`` each), which only the job page needs.
+LIST_FIELDS = ("st", "task", "args", "kw", "opt", "eta", "pri", "att", "enq", "sta", "fin",
+               "wait", "run", "by", "res", "err", "pct", "pmsg", "par", "nxt", "stl", "per")
+
+
 def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
     """A Job from the fields of its record hash; never raises (see ``Job.undecodable``)."""
     try:
@@ -86,6 +92,8 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
             children=[c for c in (_s(h.get("nxt")) or "").split(",") if c],
             stalls=int(h.get("stl") or 0), periodic=bool(h.get("per")),
             copied_from=_s(h.get("from")), copies=_s(h.get("copies")),
+            args_whole=_s(h.get("aj")), kwargs_whole=_s(h.get("kj")),
+            result_whole=_s(h.get("rj")),
         )
     except Exception as exc:  # a broken record must not break a listing
         return Job(id=job_id, queue=queue, state=_s(raw.get(b"st")) or "",
@@ -400,12 +408,14 @@ class Queue:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for i in ids:
-            pipe.hgetall(self.keys.record(i))
+            pipe.hmget(self.keys.record(i), LIST_FIELDS)
         jobs = []
-        for i, raw in zip(ids, pipe.execute(raise_on_error=False)):
-            if isinstance(raw, redis_lib.ResponseError):
-                jobs.append(self._wrong_type(i, raw))
-            elif not raw:
+        for i, values in zip(ids, pipe.execute(raise_on_error=False)):
+            if isinstance(values, redis_lib.ResponseError):
+                jobs.append(self._wrong_type(i, values))
+                continue
+            raw = {f.encode(): v for f, v in zip(LIST_FIELDS, values) if v is not None}
+            if not raw:
                 jobs.append(Job(id=i, queue=self.name, undecodable="record missing (removed while listing)"))
             else:
                 jobs.append(decode_record(self.name, i, raw))
@@ -703,6 +713,10 @@ class Queue:
 
     def promote(self, job_id: str, actor: Actor | None = None) -> None:
         """Run a scheduled job now (it moves to waiting, its eta cleared)."""
+        self._promote(job_id, self._by("run now", actor))
+        self._record(actor, "promote", [job_id])
+
+    def _promote(self, job_id: str, text: str) -> None:
         try:
             data = self.redis.get(self.keys.message(job_id))
         except redis_lib.ResponseError:
@@ -713,15 +727,66 @@ class Queue:
                                       self.serializer)
             except Exception:
                 pass
-        self._act("PROMOTE", job_id, "promote", PROMOTABLE_STATES, now_ms(), data or b"",
-                  self._by("run now", actor))
-        self._record(actor, "promote", [job_id])
+        self._act("PROMOTE", job_id, "promote", PROMOTABLE_STATES, now_ms(), data or b"", text)
 
     def revoke(self, job_id: str, actor: Actor | None = None) -> None:
         """Cancel a waiting or scheduled job: it will not run (state revoked, retryable)."""
-        self._act("REVOKE", job_id, "revoke", REVOCABLE_STATES, now_ms(),
-                  *self.config.retention["revoked"].as_argv(), self._by("revoked", actor))
+        self._revoke(job_id, self._by("revoked", actor))
         self._record(actor, "revoke", [job_id])
+
+    def _revoke(self, job_id: str, text: str) -> None:
+        self._act("REVOKE", job_id, "revoke", REVOCABLE_STATES, now_ms(),
+                  *self.config.retention["revoked"].as_argv(), text)
+
+    def _each(self, action: str, ids: Iterable[str], text: str) -> list[str]:
+        """Apply ``_promote`` / ``_revoke`` to each id it applies to; the ids it did."""
+        done = []
+        act = getattr(self, "_" + action)
+        for i in ids:
+            try:
+                act(i, text)
+                done.append(i)
+            except (JobNotFound, JobStateError):
+                continue
+        return done
+
+    def promote_many(self, ids: Iterable[str], actor: Actor | None = None) -> int:
+        """Run each scheduled job of ``ids`` now; returns how many were promoted."""
+        done = self._each("promote", ids, self._by("run now", actor))
+        self._record(actor, "promote", done)
+        return len(done)
+
+    def revoke_many(self, ids: Iterable[str], actor: Actor | None = None) -> int:
+        """Revoke each waiting or scheduled job of ``ids``; returns how many were revoked."""
+        done = self._each("revoke", ids, self._by("revoked", actor))
+        self._record(actor, "revoke", done)
+        return len(done)
+
+    def _each_matching(self, action: str, state: str, task: str | None, search: str | None,
+                       actor: Actor | None, what: str) -> int:
+        """A bulk action over a filter, chunked; one audit entry with the filter."""
+        text = self._by(what, actor) + " (bulk)"
+        first: list[str] = []
+        n = 0
+        for ids in self._matching(state, task, search):
+            done = self._each(action, ids, text)
+            n += len(done)
+            if len(first) < 50:
+                first.extend(done)
+        self._record(actor, action, first, {"state": state, "task": task, "q": search}, n)
+        return n
+
+    def promote_all(self, task: str | None = None, search: str | None = None,
+                    actor: Actor | None = None) -> int:
+        """Run every scheduled job matching the filter now (chunked)."""
+        return self._each_matching("promote", SCHEDULED, task, search, actor, "run now")
+
+    def revoke_all(self, state: str, task: str | None = None, search: str | None = None,
+                   actor: Actor | None = None) -> int:
+        """Revoke every waiting or scheduled job matching the filter (chunked)."""
+        if state not in REVOCABLE_STATES:
+            raise InvalidArgument(f"Only {' and '.join(REVOCABLE_STATES)} jobs can be revoked.")
+        return self._each_matching("revoke", state, task, search, actor, "revoked")
 
     def clean(self, state: str, older_than: float, actor: Actor | None = None) -> int:
         """Remove jobs of a finished state that finished more than ``older_than`` s ago."""
@@ -1133,27 +1198,61 @@ class Queue:
                            failed=counts["fail"], retried=counts["retry"],
                            duplicates=counts["dup"])
 
+    def hour_series(self) -> list[MetricPoint]:
+        """Jobs completed and failed in each of the last 60 minutes, oldest first: one
+        command (the hour series hash, see keys.QueueKeys.hour_series)."""
+        return self._series(self.redis.hgetall(self.keys.hour_series), time.time())
+
+    @staticmethod
+    def _series(raw: dict[bytes, bytes], now: float) -> list[MetricPoint]:
+        minute = int(now // 60)
+        h = {k.decode(): int(v) for k, v in raw.items()}
+        return [MetricPoint(at=float(m * 60), completed=h.get(f"{m}done", 0),
+                            failed=h.get(f"{m}fail", 0))
+                for m in range(minute - 59, minute + 1)]
+
+    def summary(self, thresholds: dict[str, float] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
+        """Counts, health and the hour series in one round trip of O(1) commands (the
+        overview's row for this queue)."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        self._queue_counts(pipe)
+        self._health_reads(pipe, now)
+        res = pipe.execute()
+        n = len(STATES) + 1
+        counts = Counts(dict(zip(STATES, res[:n - 1])), paused=bool(res[n - 1]))
+        series = self._series(res[n + 2], now)
+        health = self._health(now, counts[WAITING], res[n], counts.paused, int(res[n + 1]),
+                              series, thresholds)
+        return counts, health, series
+
+    def _health_reads(self, pipe: Any, now: float) -> None:
+        pipe.zrange(self.keys.state(WAITING), 0, 0)
+        pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
+        pipe.hgetall(self.keys.hour_series)
+
     def health(self, thresholds: dict[str, float] | None = None) -> Health:
         """Backlog, age of the next waiting job, recent failure rates, live consumers."""
-        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
-        t.update(thresholds or {})
         now = time.time()
-        minute = int(now // 60)
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(self.keys.state(WAITING))
-        pipe.zrange(self.keys.state(WAITING), 0, 0)
         pipe.exists(self.keys.paused)
-        pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
-        for m in range(minute - 59, minute + 1):
-            pipe.hmget(self.keys.minute(m), "done", "fail")
-        res = pipe.execute()
-        backlog, head, paused, alive = int(res[0]), res[1], bool(res[2]), int(res[3])
-        buckets = [(int(d or 0), int(f or 0)) for d, f in res[4:]]
-        oldest = None
+        self._health_reads(pipe, now)
+        backlog, paused, head, alive, raw = pipe.execute()
+        return self._health(now, int(backlog), head, bool(paused), int(alive),
+                            self._series(raw, now), thresholds)
+
+    def _health(self, now: float, backlog: int, head: list[bytes], paused: bool, alive: int,
+                series: list[MetricPoint], thresholds: dict[str, float] | None) -> Health:
+        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
+        t.update(thresholds or {})
+        buckets = [(p.completed, p.failed) for p in series]
+        oldest = oldest_at = None
         if head:
             rdy = self.redis.hget(self.keys.record(head[0].decode()), "rdy")
             if rdy:
-                oldest = max(0.0, now - int(rdy) / 1000.0)
+                oldest_at = int(rdy) / 1000.0
+                oldest = max(0.0, now - oldest_at)
 
         def rate(items: list[tuple[int, int]]) -> float | None:
             done, fail = sum(d for d, _ in items), sum(f for _, f in items)
@@ -1171,7 +1270,8 @@ class Queue:
         if paused:
             reasons.append("queue is paused")
         healthy = not [r for r in reasons if r != "queue is paused"]
-        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused)
+        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused,
+                      oldest_at)
 
 
 def bucket_bounds(b: int) -> tuple[float, float]:

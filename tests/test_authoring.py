@@ -89,7 +89,7 @@ def test_add_job_form_checks_json_and_the_signature(setup: Any) -> None:
     job_id = ok.headers["Location"].rsplit("/", 1)[-1]
     j = api_job(web, job_id)
     assert (j["state"], j["task"], j["args"], j["kwargs"], j["priority"]) == (
-        "scheduled", add, "40", "b=2", 7)
+        "scheduled", add, "40", '"b": 2', 7)
     assert j["scheduled_for"] - j["enqueued_at"] == pytest.approx(3600, abs=5)
     entry = web.get(f"{API}/activity?action=enqueue").get_json()["entries"][0]
     assert (entry["user"], entry["via"], entry["jobs"]) == ("operator", "web", [job_id])
@@ -135,7 +135,7 @@ def test_edit_and_retry_keeps_the_original_and_never_shows_secrets(setup: Any) -
         running.stop()
     new, old = api_job(web, new_id), api_job(web, job_id)
     # The edited host reached the task and the masked password kept its real value.
-    assert new["result"] == "'db.internal:5432:True'"
+    assert new["result"] == '"db.internal:5432:True"'
     assert old["state"] == "failed" and old["copies"] == new_id and new["copied_from"] == job_id
     assert any(e["kind"] == "edited" and new_id in e["message"] for e in old["events"])
     linked = soup(web.get(f"{PREFIX}/queues/emails/jobs/{new_id}"))
@@ -174,7 +174,7 @@ def test_duplicate_copies_task_arguments_and_options(setup: Any) -> None:
     new_id = r.headers["HX-Redirect"].rsplit("/", 1)[-1]
     copy = api_job(web, new_id)
     assert (copy["task"], copy["args"], copy["kwargs"], copy["priority"], copy["options"]["retries"],
-            copy["copied_from"]) == ("tests.support.add", "1", "b=2", 3, 2, "d1")
+            copy["copied_from"]) == ("tests.support.add", "1", '"b": 2', 3, 2, "d1")
     assert copy["state"] == "waiting"  # a copy runs now, not at the original's time
     r = api.post(f"{API}/queues/emails/jobs/d1/duplicate", headers=auth("operator"))
     assert r.status_code == 201 and r.get_json()["copied_from"] == "d1"

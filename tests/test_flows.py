@@ -4,6 +4,7 @@ failed step continues the flow."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -52,7 +53,7 @@ def test_a_plain_job_adds_no_flow_fields() -> None:
     assert flow_argv(Msg(), None) == []
     from jobboard.config import TrackingConfig
     meta = message_argv("b", b"", Msg(), priority=None, utc=True, config=TrackingConfig())[2]
-    assert meta.count(",") == 14  # the 15 fields ENQUEUE always reads, nothing more
+    assert len(json.loads(meta)) == 17  # the fields ENQUEUE always reads, nothing more
 
 
 def test_pipeline_with_a_failing_middle_step_then_retried(env: Any) -> None:
