@@ -53,7 +53,7 @@ def query_int(args: Any, name: str, default: int, low: int, high: int) -> int:
 def query_number(args: Any, name: str, low: float, high: float) -> float | None:
     """A finite number query parameter between ``low`` and ``high``, or None when absent."""
     raw = args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         value = float(raw)
