@@ -29,7 +29,7 @@ from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateE
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
 from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
-from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
+from .records import (ACTIVE, COMPLETED, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
                       RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
                       Editable, Event, Flow, Health, Job, JobPage, LogLine, MetricPoint, Metrics,
                       PeriodicTask, Run, RunningJob)
@@ -523,7 +523,9 @@ class Queue:
         if job.started_at:
             ev.append(Event(job.started_at, "active", f"attempt {job.attempt} on {job.consumer or '?'}"))
         if job.finished_at and job.state in FINISHED_STATES:
-            ev.append(Event(job.finished_at, job.state, job.error or ""))
+            # a retried job that then completed still holds its last error: not this end's
+            ev.append(Event(job.finished_at, job.state,
+                            "" if job.state == COMPLETED else job.error or ""))
         ev.sort(key=lambda e: e.at)
         return ev
 

@@ -233,18 +233,65 @@ def test_viewer_sees_no_authoring_control_and_gets_403(context: Any, site: Site)
     assert site.queue.job(failed.id).copies is None
 
 
-def test_activity_lists_what_the_browser_tests_did(context: Any, browser: Any, site: Site,
-                                                   artifacts_dir: Path) -> None:
+def test_activity_lists_what_a_person_did(context: Any, browser: Any, site: Site,
+                                          artifacts_dir: Path) -> None:
+    failing = site.huey.flow_tasks["divide"].s(3, 0)
+    site.huey.enqueue(failing)
+    wait_for(lambda: state(site, failing.id) == "failed")
     page = context.new_page()
-    log_in(page, site, "admin")
-    page.goto(site.url("/activity"))
-    rows = page.locator("tr[data-entry]")
+    accept_dialogs(page)
+    log_in(page, site, "operator")
+    page.goto(site.url(f"/queues/emails/jobs/{failing.id}"))
+    page.locator(".headactions button", has_text="Retry").click()
+    page.locator(".toast", has_text="retried").wait_for(timeout=5000)
+    page.goto(site.url("/queues/emails"))
+    page.locator("button", has_text="Pause queue").click()
+    page.locator("h1 .badge.paused").wait_for(timeout=5000)
+    page.locator("button", has_text="Resume queue").click()
+    page.locator("h1 .badge.paused").wait_for(state="detached", timeout=5000)
+
+    admin = context.browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    log_in(admin, site, "admin")
+    admin.goto(site.url("/activity"))
+    rows = admin.locator("tr[data-entry]")
     seen = rows.evaluate_all("els => els.map(e => [e.dataset.user, e.dataset.action])")
-    assert ["operator", "retry"] in seen and ["operator", "enqueue"] in seen
-    assert ["operator", "edit_retry"] in seen
+    assert seen[:3] == [["operator", "resume"], ["operator", "pause"], ["operator", "retry"]]
     assert not [u for u, _ in seen if u == "viewer"]  # refused posts change nothing
-    page.select_option("select[name=action]", "edit_retry")
-    page.locator("button", has_text="Filter").click()
-    page.wait_for_url(re.compile(r"action=edit_retry"))
-    assert rows.count() == 1
+    admin.select_option("select[name=action]", "retry")
+    admin.locator("button", has_text="Filter").click()
+    admin.wait_for_url(re.compile(r"action=retry"))
+    assert set(rows.evaluate_all("els => els.map(e => e.dataset.action)")) == {"retry"}
+    assert failing.id[:8] in rows.first.inner_text()
     shots(browser, site, "admin", "/activity", "activity", artifacts_dir)
+
+
+def test_local_time_shows_the_browser_zone_and_the_choice_is_remembered(
+        browser: Any, site: Site) -> None:
+    job_id, _ = site.queue.enqueue("tests.support.step", [1])
+    wait_for(lambda: state(site, job_id) == "completed")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900},
+                              timezone_id="America/Sao_Paulo")
+    try:
+        page = ctx.new_page()
+        log_in(page, site, "viewer")
+        page.goto(site.url(f"/queues/emails/jobs/{job_id}"))
+        assert page.locator("h2 [data-zone]").inner_text() == "America/Sao_Paulo"
+        stamp = page.locator("ol.timeline time.stamp").first
+        assert stamp.get_attribute("title").endswith(" -03")  # São Paulo: UTC-3, no DST
+        # what the browser itself says the time is, to the second
+        shown = stamp.inner_text()[:8]
+        local = page.evaluate("""(iso) => new Date(iso).toLocaleTimeString('en-GB',
+            {hour12: false, timeZone: 'America/Sao_Paulo'})""",
+                              stamp.get_attribute("datetime"))
+        assert shown == local
+        assert re.fullmatch(r"\+\d+(ms|\.\ds|s)", page.locator("ol.timeline .gap").first.inner_text())
+        # Switch to UTC: the page shows UTC, and stays so on the next page.
+        page.locator("[data-toggle-time]").click()
+        page.wait_for_function("() => document.documentElement.dataset.zone === 'UTC'")
+        assert page.locator("ol.timeline time.stamp").first.get_attribute("title").endswith(" UTC")
+        page.goto(site.url("/activity"))
+        page.goto(site.url(f"/queues/emails/jobs/{job_id}"))
+        assert page.locator("h2 [data-zone]").inner_text() == "UTC"
+        assert page.locator("[data-time-label]").inner_text() == "UTC"
+    finally:
+        ctx.close()

@@ -22,6 +22,7 @@ from ..records import RETRYABLE_STATES
 from ..shared import auth
 from ..shared.errors import error_response, is_htmx
 from .access import require_role
+from .localtime import viewer_zone
 from .views import Answer, back, blueprint, get_queue, render_page
 
 MAX_DELAY = 10 * 365 * 86400.0  # ten years: beyond that a delay is a typo
@@ -55,7 +56,8 @@ def _int_field(errors: dict[str, str], name: str, low: int, high: int) -> int | 
 
 
 def _when(errors: dict[str, str]) -> tuple[float | None, float | None]:
-    """(delay seconds, eta Unix time) from the form; an eta is read as UTC."""
+    """(delay seconds, eta Unix time) from the form; an eta is read in the viewer's zone
+    (their local time, or UTC: what every time on the pages is shown in)."""
     delay_raw = (request.form.get("delay") or "").strip()
     eta_raw = (request.form.get("eta") or "").strip()
     if delay_raw and eta_raw:
@@ -78,7 +80,7 @@ def _when(errors: dict[str, str]) -> tuple[float | None, float | None]:
             errors["eta"] = "must be a date and time such as 2026-01-31T14:30."
             return None, None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
+            when = when.replace(tzinfo=viewer_zone())
         return None, when.timestamp()
     return None, None
 

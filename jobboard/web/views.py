@@ -35,7 +35,7 @@ from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
 from ..shared.state import get_board, get_state
 from ..shared.throttle import LoginThrottle
-from . import assets, charts
+from . import assets, charts, localtime
 from .access import can, here, refuse, require_role, safe_next
 
 #: What views answer: a page, a redirect (werkzeug's class) or an error page.
@@ -188,6 +188,8 @@ def page_context() -> dict[str, Any]:
         "REMOVABLE_STATES": records.REMOVABLE_STATES,
         "STATE_LABELS": STATE_LABELS,
         "now": time.time(),
+        "time_mode": localtime.viewer_mode(),
+        "zone_name": localtime.zone_name(),
         "current_path": here(),
     }
 
