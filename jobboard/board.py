@@ -1156,15 +1156,24 @@ class Queue:
             # enqueues are counted per task only (one command less on the producer's path)
             enqueued = (h.get("enq" + suffix, 0) if task else
                         sum(v for k, v in h.items() if k.startswith("enq|")))
+            bucket_wait: dict[int, int] = {}
+            bucket_run: dict[int, int] = {}
+            for k, v in h.items():
+                if k.startswith(wpre):
+                    bucket_wait[int(k[len(wpre):])] = v
+                elif k.startswith(rpre):
+                    bucket_run[int(k[len(rpre):])] = v
+            for hb, n in bucket_wait.items():
+                wait_h[hb] = wait_h.get(hb, 0) + n
+            for hb, n in bucket_run.items():
+                run_h[hb] = run_h.get(hb, 0) + n
+            # Each bucket's own percentiles too: a latency regression shows when it began.
             points.append(MetricPoint(at=float(b * step), enqueued=enqueued,
                                       completed=h.get("done" + suffix, 0),
                                       failed=h.get("fail" + suffix, 0),
-                                      retried=h.get("retry" + suffix, 0)))
-            for k, v in h.items():
-                if k.startswith(wpre):
-                    wait_h[int(k[len(wpre):])] = wait_h.get(int(k[len(wpre):]), 0) + v
-                elif k.startswith(rpre):
-                    run_h[int(k[len(rpre):])] = run_h.get(int(k[len(rpre):]), 0) + v
+                                      retried=h.get("retry" + suffix, 0),
+                                      wait_ms=percentiles(bucket_wait),
+                                      run_ms=percentiles(bucket_run)))
         return Metrics(self.name, task, window, step, points, percentiles(wait_h), percentiles(run_h))
 
     def totals(self) -> MetricPoint:

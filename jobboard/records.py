@@ -414,6 +414,10 @@ class MetricPoint:
     failed: int = 0
     retried: int = 0
     duplicates: int = 0  # runs of a job by a delivery that had lost its lease (late ends)
+    #: wait (enqueue -> start) and run time percentiles of this bucket's jobs, in ms
+    #: ({"p50", "p95", "p99"}; None where no job ended in it)
+    wait_ms: dict[str, float | None] = field(default_factory=dict)
+    run_ms: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass

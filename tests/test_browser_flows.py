@@ -8,6 +8,7 @@ editor and the Activity page, light and dark, go to test-artifacts/.
 from __future__ import annotations
 
 import re
+import time
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -293,5 +294,30 @@ def test_local_time_shows_the_browser_zone_and_the_choice_is_remembered(
         page.goto(site.url(f"/queues/emails/jobs/{job_id}"))
         assert page.locator("h2 [data-zone]").inner_text() == "UTC"
         assert page.locator("[data-time-label]").inner_text() == "UTC"
+    finally:
+        ctx.close()
+
+
+def test_latency_charts_beside_throughput(browser: Any, site: Site, artifacts_dir: Path) -> None:
+    now_min = int(time.time() // 60)
+    base, task = site.queue.keys.base, "tests.support.step"
+    for i, bucket in enumerate((4, 5, 4, 9, 12, 21, 6, 5)):  # a regression a few minutes ago
+        key = f"{base}mx:{now_min - 9 + i}"
+        for prefix in ("r:", f"r|{task}|"):
+            site.queue.redis.hincrby(key, f"{prefix}{bucket}", 20)
+            site.queue.redis.hincrby(key, f"{prefix}{bucket + 3}", 1)
+        for prefix in ("w:", f"w|{task}|"):
+            site.queue.redis.hincrby(key, f"{prefix}{bucket - 2}", 20)
+        site.queue.redis.hincrby(key, "done", 21)
+        site.queue.redis.hincrby(key, f"done|{task}", 21)
+    shots(browser, site, "viewer", f"/stats?queue=emails&window=1h&task={task}", "latency",
+          artifacts_dir, selector="[data-latency=run] svg")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = ctx.new_page()
+        log_in(page, site, "viewer")
+        page.goto(site.url("/stats?queue=emails&window=1h"))
+        assert page.locator("[data-latency=run] circle.lat-p99").count() >= 8
+        assert page.locator("[data-latency=wait] path.lat-line").count() == 3
     finally:
         ctx.close()

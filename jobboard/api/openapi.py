@@ -69,7 +69,9 @@ SCHEMAS: dict[str, Any] = {
         "points": {"type": "array", "items": obj({
             "at": {"type": "number"}, "enqueued": {"type": "integer"},
             "completed": {"type": "integer"}, "failed": {"type": "integer"},
-            "retried": {"type": "integer"}})},
+            "retried": {"type": "integer"},
+            "wait_ms": {**PCTS, "description": "This bucket's wait percentiles (ms)."},
+            "run_ms": {**PCTS, "description": "This bucket's run-time percentiles (ms)."}})},
     }),
     "Queue": obj({
         "name": {"type": "string"},

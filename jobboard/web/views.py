@@ -507,8 +507,12 @@ def stats() -> Any:
     return render_page(
         "jobboard/stats.html", names=names, queue=name, task=task, tasks=tasks,
         window=window, windows=windows, metrics=m, per_task=per_task,
-        chart=charts.throughput_chart(m),
-        chart_narrow=charts.throughput_chart(m, width=360, height=200, labels=4),
+        chart=charts.throughput_chart(m, tz=localtime.viewer_zone()),
+        chart_narrow=charts.throughput_chart(m, width=360, height=200, labels=4,
+                                             tz=localtime.viewer_zone()),
+        latency={kind: charts.latency_chart(m, kind, width=480, height=200, labels=4,
+                                            tz=localtime.viewer_zone())
+                 for kind in ("wait", "run")},
         totals=m.totals,
     )
 
