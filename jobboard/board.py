@@ -9,13 +9,14 @@ thousand jobs or a million.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import inspect
 import json
 import math
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
@@ -159,6 +160,7 @@ class Board:
         self._scripts: dict[str, Any] = {}
         #: The audit trail of this board's Redis and prefix (see jobboard.audit).
         self.audit = AuditLog(self.redis, self.prefix)
+        self._allowed: Callable[[str], bool] | None = None  # see restricted()
 
     @classmethod
     def from_url(cls, url: str, queues: Iterable[str] | None = None,
@@ -175,6 +177,14 @@ class Board:
             self._scripts[name] = self.redis.register_script(getattr(scripts, name))
         return self._scripts[name]
 
+    def restricted(self, allowed: Callable[[str], bool]) -> "Board":
+        """This board as seen by someone who may see only the queues ``allowed`` accepts
+        (per-queue access): every listing, count, lookup and search skips the others, and
+        ``queue()`` of a hidden one raises QueueNotFound, as for one that does not exist."""
+        view = copy.copy(self)
+        view._allowed = allowed
+        return view
+
     def huey_for(self, queue: str) -> "Huey | None":
         """The Huey instance given for ``queue``, or None (a board read straight from Redis)."""
         return self._hueys.get(queue)
@@ -183,7 +193,8 @@ class Board:
         """Queues given to this board plus the ones producers registered (one SMEMBERS)."""
         names = set(self._hueys) | set(self._static)
         names.update(n.decode() for n in self.redis.smembers(queues_key(self.prefix)))
-        return sorted(names)
+        allowed = self._allowed
+        return sorted(n for n in names if allowed is None or allowed(n))
 
     def queues(self) -> list["Queue"]:
         """Every queue of :meth:`queue_names`, sorted by name."""
@@ -191,6 +202,8 @@ class Board:
 
     def queue(self, name: str) -> "Queue":
         """The queue called ``name``; raises QueueNotFound."""
+        if self._allowed is not None and not self._allowed(name):
+            raise QueueNotFound(name)
         if name in self._hueys or name in self._static:
             return Queue(self, name)
         if self.redis.sismember(queues_key(self.prefix), name):

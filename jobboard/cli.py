@@ -557,14 +557,18 @@ def tokens() -> None:
 @click.option("--role", type=click.Choice(ROLES), default="viewer",
               show_default=True)
 @click.option("--name", default="", help="A label, e.g. the script that uses it.")
+@click.option("--queue", "queues", multiple=True,
+              help="Scope the token to this queue or pattern (clinic-a-*); repeat for more. "
+                   "Other queues are hidden from it (pages, API, metrics).")
 @pass_ctx
-def tokens_add(c: Context, role: str, name: str) -> None:
+def tokens_add(c: Context, role: str, name: str, queues: tuple[str, ...]) -> None:
     """Create a token (printed once; store it now)."""
     cf, data = _config(c)
-    token = cf.add_token(data, role, name)
+    token = cf.add_token(data, role, name, queues)
     path = cf.save(c.config_path, data)
-    c.emit({"token": token, "role": role, "name": name, "config": str(path)},
-           f"{token}\n(a {role} token{' named ' + name if name else ''}, saved in {path}; "
+    scope = f" on {', '.join(queues)} only" if queues else ""
+    c.emit({"token": token, "role": role, "name": name, "queues": list(queues), "config": str(path)},
+           f"{token}\n(a {role} token{scope}{' named ' + name if name else ''}, saved in {path}; "
            "store it now, it is not shown again)")
 
 
@@ -585,9 +589,11 @@ def tokens_list(c: Context) -> None:
     """List tokens (shown by prefix only)."""
     _, data = _config(c)
     rows = [(t[:10] + "…", info.get("role", ""), info.get("name", ""),
-             when(info.get("created_at"))) for t, info in data["tokens"].items()]
-    c.emit({"tokens": [{"prefix": r[0].rstrip("…"), "role": r[1], "name": r[2]} for r in rows]},
-           lambda: table(["TOKEN", "ROLE", "NAME", "CREATED"], rows) if rows else "No tokens.")
+             ",".join(info.get("queues") or []) or "all", when(info.get("created_at")))
+            for t, info in data["tokens"].items()]
+    c.emit({"tokens": [{"prefix": r[0].rstrip("…"), "role": r[1], "name": r[2],
+                        "queues": r[3]} for r in rows]},
+           lambda: table(["TOKEN", "ROLE", "NAME", "QUEUES", "CREATED"], rows) if rows else "No tokens.")
 
 
 COMMANDS: tuple[click.Command, ...] = (stats, jobs, show, retry, remove, pause, resume, clean, empty,

@@ -16,7 +16,7 @@ from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Board, Queue
 from ..errors import InvalidArgument, PeriodicTaskNotFound
 from ..records import STATES, Counts
 from ..audit import VIAS, Actor
-from ..shared.auth import client_address, current_actor, current_user_name
+from ..shared.auth import client_address, current_access, current_actor, current_user_name
 from ..shared.state import get_board, get_state
 from . import access, ratelimit, serialize, validate
 from .errors import ApiError, json_body, to_response
@@ -39,6 +39,11 @@ api_blueprint.register_error_handler(Exception, to_response)
 def board() -> Board:
     """The core Board of this app (built by the jobboard extension)."""
     return get_board()
+
+
+def visible_queues() -> list[str] | None:
+    """The queues the caller may see when their access is per queue, else None (all)."""
+    return board().queue_names() if current_access().scoped else None
 
 
 def health_thresholds() -> dict[str, Any] | None:
@@ -438,6 +443,8 @@ def find_periodic(name: str, queue: str | None) -> tuple[Any, Any]:
                        {"queues": sorted({p.queue for p in exact}),
                         "names": sorted({p.name for p in exact})})
     p = exact[0]
+    if request.method == "POST":  # acting on it needs the role on its own queue
+        access.check("operator", p.queue)
     return b.queue(p.queue), p
 
 
@@ -490,7 +497,8 @@ def activity() -> Response:
     before = filters.pop("before")
     if before is not None and not re.fullmatch(r"\d{1,20}(-\d{1,20})?", before):
         raise validate.bad_param("before", "must be an entry id such as 1733100000000-0.")
-    page = audit.entries(limit=limit, before=before, via=via, since=since, **filters)
+    page = audit.entries(limit=limit, before=before, via=via, since=since,
+                         queues=visible_queues(), **filters)
     return ok({"entries": [e.as_dict() for e in page.entries], "next_before": page.next_before,
                "scanned": page.scanned, "complete": page.complete, "kept": audit.count()})
 

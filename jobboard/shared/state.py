@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, has_request_context, request
 
 from ..errors import ConfigurationError
 
@@ -223,5 +223,17 @@ def get_state() -> JobBoardState:
 
 
 def get_board() -> Board:
-    """The core Board of the current app."""
-    return get_state().board
+    """The core Board of the current app, as the current request may see it: with
+    per-queue access, only the queues granted (``Board.restricted``), so that no listing,
+    count, search or lookup can name the others."""
+    board = get_state().board
+    if not has_request_context():
+        return board
+    view: Board | None = g.get("_jobboard_board")
+    if view is None:
+        from .auth import current_access  # auth builds on this module
+
+        access = current_access()
+        view = board.restricted(access.can_see) if access.scoped else board
+        g._jobboard_board = view
+    return view

@@ -13,6 +13,7 @@ from flask import request
 
 from ..audit import VIAS
 from ..errors import InvalidArgument
+from ..shared.auth import current_access
 from ..shared.errors import error_response
 from ..shared.state import get_board
 from .access import require_role
@@ -54,7 +55,9 @@ def activity() -> Any:
     since = (dt.datetime.now(dt.timezone.utc).timestamp() - SINCE[since_key]) if since_key else None
     audit = get_board().audit
     try:
-        page = audit.entries(limit=PER_PAGE, before=before, since=since, **filters)
+        # Per-queue access: only entries of the queues this person may see.
+        visible = get_board().queue_names() if current_access().scoped else None
+        page = audit.entries(limit=PER_PAGE, before=before, since=since, queues=visible, **filters)
     except InvalidArgument as exc:
         return error_response(400, str(exc))
     return render_page("jobboard/activity.html", page=page, filters=filters, since=since_key,
