@@ -61,6 +61,12 @@ def _ms_to_s(value: bytes | str | None) -> float | None:
     return int(value) / 1000.0  # type: ignore[arg-type]
 
 
+#: The record fields a list row reads (``Queue._fetch``): every field but the whole payloads
+#: (``aj``, ``kj``, ``rj``, up to ``payload_limit`` each), which only the job page needs.
+LIST_FIELDS = ("st", "task", "args", "kw", "opt", "eta", "pri", "att", "enq", "sta", "fin",
+               "wait", "run", "by", "res", "err", "pct", "pmsg", "par", "nxt", "stl", "per")
+
+
 def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
     """A Job from the fields of its record hash; never raises (see ``Job.undecodable``)."""
     try:
@@ -84,6 +90,8 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
             progress_message=_s(h.get("pmsg")), parent=_s(h.get("par")),
             children=[c for c in (_s(h.get("nxt")) or "").split(",") if c],
             stalls=int(h.get("stl") or 0), periodic=bool(h.get("per")),
+            args_whole=_s(h.get("aj")), kwargs_whole=_s(h.get("kj")),
+            result_whole=_s(h.get("rj")),
         )
     except Exception as exc:  # a broken record must not break a listing
         return Job(id=job_id, queue=queue, state=_s(raw.get(b"st")) or "",
@@ -383,12 +391,14 @@ class Queue:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for i in ids:
-            pipe.hgetall(self.keys.record(i))
+            pipe.hmget(self.keys.record(i), LIST_FIELDS)
         jobs = []
-        for i, raw in zip(ids, pipe.execute(raise_on_error=False)):
-            if isinstance(raw, redis_lib.ResponseError):
-                jobs.append(self._wrong_type(i, raw))
-            elif not raw:
+        for i, values in zip(ids, pipe.execute(raise_on_error=False)):
+            if isinstance(values, redis_lib.ResponseError):
+                jobs.append(self._wrong_type(i, values))
+                continue
+            raw = {f.encode(): v for f, v in zip(LIST_FIELDS, values) if v is not None}
+            if not raw:
                 jobs.append(Job(id=i, queue=self.name, undecodable="record missing (removed while listing)"))
             else:
                 jobs.append(decode_record(self.name, i, raw))

@@ -219,8 +219,10 @@ end
 #       children ids joined by ',' ('' none), add task to the task set ('1'/'0': a
 #       producer sends '1' once per task name per process), and, for Huey's re-enqueue of
 #       a retry, the delivery token (see stale(); absent otherwise)
-#       then the minute of a periodic run's schedule tick ('' none) and the consumer
-#       whose scheduler enqueued it ('' none)
+#       then the minute of a periodic run's schedule tick ('' none), the consumer
+#       whose scheduler enqueued it ('' none), and the whole JSON of the args and of the
+#       kwargs when their previews (args text, kwargs text) are cut ('' none: see
+#       display.args_fields)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
@@ -254,6 +256,8 @@ if redis.call('hexists', rec, 'enq') == 0 then
   if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
   if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
   if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+  if m[16] and m[16] ~= '' then h[#h + 1] = 'aj'; h[#h + 1] = m[16] end
+  if m[17] and m[17] ~= '' then h[#h + 1] = 'kj'; h[#h + 1] = m[17] end
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
   if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
@@ -295,11 +299,13 @@ if not m[13] or m[13] == '' then
   -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
   -- runs. A finished job added again runs again, with the new call's arguments.
   if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
-  redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
+  redis.call('hdel', rec, 'fin', 'res', 'rj', 'run', 'stl', 'err', 'args', 'kw', 'opt', 'aj', 'kj')
   local h = {'task', task}
   if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
   if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
   if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+  if m[16] and m[16] ~= '' then h[#h + 1] = 'aj'; h[#h + 1] = m[16] end
+  if m[17] and m[17] ~= '' then h[#h + 1] = 'kj'; h[#h + 1] = m[17] end
   redis.call('hset', rec, unpack(h))
   event(id, now, 'enqueued', 'added again with the same id')
 end
@@ -409,13 +415,14 @@ return out
 # ARGV: base, id, state, now, result, error summary, attempt JSON ('' none),
 #       keep message ('1'/'0'), q_age, q_count, t_age, t_count, result-store field to
 #       delete ('' none: Huey's revoke flag, deferred to save a round trip), event text,
-#       delivery token ('' for none; see stale())
+#       delivery token ('' for none; see stale()), the whole result JSON when the result
+#       (a preview) is cut ('' none)
 # Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run).
 FINISH = PRELUDE + r"""
 local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 if stale(id, ARGV[15], now, state, true) then return 2 end
 if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
-local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
+local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6], 'rj', ARGV[16] or ''}, ARGV[7], ARGV[8] == '1',
   {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
 if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
 return done
@@ -496,7 +503,7 @@ local allowed = false
 for s in string.gmatch(ARGV[5], '[^,]+') do if s == f[1] then allowed = true end end
 if not allowed then return {'state', f[1]} end
 redis.call('set', p .. 'm:' .. id, ARGV[4])
-redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'eta')
+redis.call('hdel', rec, 'fin', 'res', 'rj', 'run', 'stl', 'eta')
 to_waiting(id, f[1], f[2] or nil, now)
 event(id, now, 'retried', ARGV[6])
 metric(now, {'retry', 1, 'retry|' .. (f[2] or '?'), 1})
