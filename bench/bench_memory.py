@@ -11,7 +11,11 @@ per-minute metric hashes, BullMQ's events stream (capped at 10,000 entries).
 BullMQ runs from ``bench/bullmq_memory`` (``npm install`` there once; Node 20). Without it,
 only jobboard's figures are printed. Not part of the test suite.
 
-    python bench/bench_memory.py [--jobs 20000] [--no-bullmq] [--search-index off]
+Each jobboard case runs twice, with the search index off and on (``search_index=``): the
+difference is the index's memory per job (its keys, each record's job number and each
+blob's token frame).
+
+    python bench/bench_memory.py [--jobs 20000] [--no-bullmq] [--modes completed,failed]
 """
 
 from __future__ import annotations
@@ -136,19 +140,24 @@ def main() -> None:
     print(f"{args.jobs:,} jobs per case, payload ~{avg:.0f} bytes of JSON, e.g. {json.dumps(payloads[0])}")
     rows = []
     for mode in args.modes.split(","):
-        jb = measure_jobboard(mode, args.jobs, payloads, {})
+        plain = measure_jobboard(mode, args.jobs, payloads, {"search_index": False})
+        indexed = measure_jobboard(mode, args.jobs, payloads, {"search_index": True})
         bull = None if args.no_bullmq else measure_bullmq(mode, args.jobs, payloads)
         print(f"\n{mode}:")
-        print(f"  jobboard: {per_job(jb):7.0f} bytes per job (grew {jb['after'] - jb['before']:,}; "
-              f"fixed-size keys left out: {jb['fixed']}); one job's keys {jb['one_job']}, "
-              f"record encoding {jb['encoding']}")
+        for label, jb in (("jobboard, index off", plain), ("jobboard, index on", indexed)):
+            print(f"  {label:20s} {per_job(jb):6.0f} bytes per job (grew {jb['after'] - jb['before']:,}; "
+                  f"fixed-size keys left out: {jb['fixed']}); one job's keys {jb['one_job']}, "
+                  f"record encoding {jb['encoding']}")
+        print(f"  {'search index':20s} {per_job(indexed) - per_job(plain):6.0f} bytes per job")
         if bull:
-            print(f"  BullMQ:   {per_job(bull):7.0f} bytes per job (grew {bull['after'] - bull['before']:,}; "
-                  f"fixed-size keys left out: {bull['fixed']}); one job hash {bull['one_job_hash']} "
-                  f"bytes, encoding {bull['encoding']}")
-            rows.append((mode, per_job(jb), per_job(bull)))
-    for mode, a, b in rows:
-        print(f"{mode}: jobboard / BullMQ = {a / b:.2f} (target <= 1.0)")
+            print(f"  {'BullMQ 6.7':20s} {per_job(bull):6.0f} bytes per job (grew "
+                  f"{bull['after'] - bull['before']:,}; fixed-size keys left out: {bull['fixed']}); "
+                  f"one job hash {bull['one_job_hash']} bytes, encoding {bull['encoding']}")
+            rows.append((mode, per_job(plain), per_job(indexed), per_job(bull)))
+    print()
+    for mode, a, b, c in rows:
+        print(f"{mode}: jobboard / BullMQ = {a / c:.2f} index off, {b / c:.2f} index on "
+              f"(target <= 1.0)")
 
 
 if __name__ == "__main__":
