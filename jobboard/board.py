@@ -391,6 +391,8 @@ class Queue:
             raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE_SIZE}.")
         words = tokens.query_words(query)
         prefix = tokens.id_prefix(query)
+        if task:  # a short name too, as everywhere a task is named
+            task = match_name(task, self.tasks()) or task
         if not words and prefix is None:
             raise InvalidArgument(f"Search for words (letters or digits), or the first "
                                   f"{tokens.MIN_PREFIX} characters of a job id; {query!r} "
@@ -482,6 +484,8 @@ class Queue:
         bounded, but each script run is)."""
         words = tokens.query_words(query)
         prefix = tokens.id_prefix(query)
+        if task:
+            task = match_name(task, self.tasks()) or task
         if not self.redis.zcard(self.keys.ids):
             matched, _, _ = self._scan(self._key(state, task), "oldest", query, limit=10 ** 9,
                                        task=self._scan_task(state, task))

@@ -33,6 +33,7 @@ RESULT = b"r"  # the whole result JSON, likewise
 ERROR = b"e"  # the whole error summary, when the record's preview is cut
 ATTEMPT = b"t"  # one failed attempt, JSON (see Tracker._attempt_json)
 TOKENS = b"w"  # the job's search tokens, space-separated (written by the scripts)
+ADD_TOKENS = b"W"  # words for the scripts to add to the tokens (an error's); never stored
 
 RAW, ZLIB = b"=", b"z"
 

@@ -21,42 +21,24 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 
 # The search index (see search.py for what it holds). ``p`` is the key base. A job's
 # number n maps back to its id in ix:n:<n // 128> (field n % 128: a hash small enough to
-# stay a listpack). For token t, ix:d:<t> has a field per chunk of 512 job numbers
-# (n // 512) that holds t: '=n1,n2' lists up to 5 of them in place (a rare word costs one
-# small hash), else their count, the numbers being in the set ix:w:<t>:<chunk> (an
-# intset: 4 bytes a job). ix:id holds every id in ASCII lower case (score 0) for prefix
-# lookups, with a tab and the id itself when they differ.
+# stay a listpack). Token t's postings are ix:w:<t>:<n // 512>, sets of job numbers (at
+# most 512 integers: an intset, 4 bytes a job); ix:d:<t> counts them per chunk (chunk ->
+# count), which tells a search where to look. Two commands a token on the hot path.
+# ix:id holds every id in ASCII lower case (score 0) for prefix lookups, with a tab and
+# the id itself when they differ.
 INDEX = r"""
 local function post(tok, n)
   local c = math.floor(n / 512)
-  local d = p .. 'ix:d:' .. tok
-  local v = redis.call('hget', d, c)
-  if not v then redis.call('hset', d, c, '=' .. n); return end
-  if string.byte(v, 1) == 61 then  -- '=': listed in place
-    local ns = {}
-    for x in string.gmatch(v, '%d+') do
-      if tonumber(x) == n then return end
-      ns[#ns + 1] = x
-    end
-    if #ns < 5 then redis.call('hset', d, c, v .. ',' .. n); return end
-    ns[#ns + 1] = n
-    redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, unpack(ns))
-    redis.call('hset', d, c, #ns)
-  elseif redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, n) == 1 then
-    redis.call('hincrby', d, c, 1)
+  if redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, n) == 1 then
+    redis.call('hincrby', p .. 'ix:d:' .. tok, c, 1)
   end
 end
 local function unpost(tok, n)
   local c = math.floor(n / 512)
-  local d = p .. 'ix:d:' .. tok
-  local v = redis.call('hget', d, c)
-  if not v then return end
-  if string.byte(v, 1) == 61 then
-    local ns = {}
-    for x in string.gmatch(v, '%d+') do if tonumber(x) ~= n then ns[#ns + 1] = x end end
-    if #ns == 0 then redis.call('hdel', d, c) else redis.call('hset', d, c, '=' .. table.concat(ns, ',')) end
-  elseif redis.call('srem', p .. 'ix:w:' .. tok .. ':' .. c, n) == 1 then
-    if redis.call('hincrby', d, c, -1) <= 0 then redis.call('hdel', d, c) end
+  if redis.call('srem', p .. 'ix:w:' .. tok .. ':' .. c, n) == 1 then
+    if redis.call('hincrby', p .. 'ix:d:' .. tok, c, -1) <= 0 then
+      redis.call('hdel', p .. 'ix:d:' .. tok, c)
+    end
   end
 end
 local function id_member(id)
@@ -306,7 +288,19 @@ local function stale(id, token, now, what, count)
 end
 
 -- Move a job to a finished state; retention given as {q_age, q_count, t_age, t_count}.
-local function finish(id, state, now, fields, more, keep_msg, retention, toks)
+-- Frames for a blob (more), less the 'W' frame: the words to add to the job's tokens.
+local function added_tokens(more)
+  if not string.find(more, 'W', 1, true) then return more, '' end
+  local keep, toks = {}, ''
+  for _, f in ipairs(frames(more)) do
+    if f[1] == 'W' then toks = string.sub(f[2], 7) else keep[#keep + 1] = f[2] end
+  end
+  return table.concat(keep), toks
+end
+
+-- more: frames for the blob (the whole result or error, the attempt; a 'W' frame: the
+-- error's words, added to the job's tokens)
+local function finish(id, state, now, fields, more, keep_msg, retention)
   local rec = rk(id)
   local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per', 'src', 'n')
   local st, task, n = f[1], f[2], tonumber(f[6])
@@ -325,10 +319,10 @@ local function finish(id, state, now, fields, more, keep_msg, retention, toks)
     if fields[i + 1] ~= '' then h[#h + 1] = fields[i]; h[#h + 1] = fields[i + 1] end
   end
   redis.call('hset', rec, unpack(h))
-  -- more: frames for the blob (whole result or error, the attempt); toks: error words
-  if more ~= '' or (n and toks and toks ~= '') then
-    local old = blob(id)
-    xput(id, old, more .. more_tokens(n, old, toks or ''))
+  if more ~= '' then
+    local old, toks = blob(id), ''
+    more, toks = added_tokens(more)
+    xput(id, old, more .. more_tokens(n, old, toks))
   end
   if not keep_msg then redis.call('del', p .. 'm:' .. id) end
   local name = state
@@ -356,9 +350,7 @@ end
 
 # Record a job as enqueued (new) or re-enqueued (Huey's retry without delay, or a
 # finished job added again by id; a pending job added again is a no-op: 'exists').
-# ARGV: base, msg, a JSON array (tracking.message_argv), and the frames of the job's
-#       blob ('' none: the whole args / kwargs JSON when their previews are cut). The
-#       JSON array holds:
+# ARGV: base, msg, and a JSON array (tracking.message_argv) of:
 #       id, now, task, priority, eta_ms (0 = now), args preview, kwargs preview, options
 #       JSON, periodic ('0' no, '1' periodic run by the scheduler, '2' periodic "run now"),
 #       only_new ('1': do nothing if the job exists: idempotent submission),
@@ -366,8 +358,10 @@ end
 #       producer sends '1' once per task name per process), and, for Huey's re-enqueue of
 #       a retry, the delivery token (see stale(); absent otherwise)
 #       then the minute of a periodic run's schedule tick ('' none), the consumer
-#       whose scheduler enqueued it ('' none), and the job's search tokens,
-#       space-separated ('' when the queue keeps no search index; see search.py)
+#       whose scheduler enqueued it ('' none), the job's search tokens, space-separated
+#       ('' when the queue keeps no search index; see search.py), and the length of the
+#       frames for the job's blob that come in front of msg (0 none: the whole args /
+#       kwargs JSON when their previews are cut; compact.py)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
@@ -379,8 +373,9 @@ end
 # because redis-py's packing of 14 separate arguments cost more than the JSON encoding
 # and cjson decoding together.
 ENQUEUE = r"""
-local p, msg, xb = KEYS[1], ARGV[1], ARGV[3] or ''
+local p, msg, xb = KEYS[1], ARGV[1], ''
 local m = cjson.decode(ARGV[2])
+if (m[17] or 0) > 0 then xb = string.sub(msg, 1, m[17]); msg = string.sub(msg, m[17] + 1) end
 local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
 local periodic, only_new, children, toks = m[9], m[10], m[11], m[16] or ''
 local rec = p .. 'j:' .. id
@@ -583,23 +578,22 @@ return out
 #       or error when their previews are cut), keep message ('1'/'0'), q_age, q_count,
 #       t_age, t_count, result-store field to delete ('' none: Huey's revoke flag,
 #       deferred to save a round trip), event text, delivery token ('' for none; see
-#       stale()), the error's search tokens ('' none)
+#       stale())
 # Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run).
 FINISH = PRELUDE + r"""
 local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 if stale(id, ARGV[15], now, state, true) then return 2 end
 if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
 local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
-  {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])}, ARGV[16])
+  {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
 if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
 return done
 """
 
 # A failed attempt that Huey will retry.
-# ARGV: base, id, now, frames for the blob (the attempt; the whole error when its preview
-#       is cut), error preview, result-store field to delete ('' none), delivery token,
-#       the error's search tokens ('' none). Returns 1, 0 (no such job) or 2 (a late end,
-#       ignored).
+# ARGV: base, id, now, frames for the blob (as finish()'s ``more``), error preview,
+#       result-store field to delete ('' none), delivery token. Returns 1, 0 (no such
+#       job) or 2 (a late end, ignored).
 ATTEMPT_FAILED = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
 if stale(id, ARGV[7], now, 'failed attempt', true) then return 2 end
@@ -609,7 +603,8 @@ local f = redis.call('hmget', rec, 'task', 'n')
 local task = f[1]
 if not task then return 0 end
 local old = blob(id)
-xput(id, old, ARGV[4] .. more_tokens(tonumber(f[2]), old, ARGV[8] or ''))
+local more, toks = added_tokens(ARGV[4])
+xput(id, old, more .. more_tokens(tonumber(f[2]), old, toks))
 redis.call('hset', rec, 'err', ARGV[5])
 metric(now, {'retry', 1, 'retry|' .. task, 1})
 return 1
@@ -845,65 +840,21 @@ for i, t in ipairs(toks) do
     for k = 1, #part do vals[i][j + k - 1] = got[k] end
   end
 end
-local function listed(v)
-  local out = {}
-  for x in string.gmatch(v, '%d+') do out[#out + 1] = tonumber(x) end
-  return out
-end
 -- The numbers in chunk k (an index into cs) holding every token.
 local function members(k)
-  local c = cs[k]
-  local small, sets = nil, {}
+  local keys = {}
   for i = 1, #toks do
-    local v = vals[i][k]
-    if not v then return {} end
-    if string.byte(v, 1) == 61 then
-      local l = listed(v)
-      if not small or #l < #small then small = l end
-    else
-      sets[#sets + 1] = p .. 'ix:w:' .. toks[i] .. ':' .. c
-    end
+    if not vals[i][k] then return {} end
+    keys[i] = p .. 'ix:w:' .. toks[i] .. ':' .. cs[k]
   end
-  if not small then
-    if #sets == 1 then return call('smembers', sets[1]) end
-    return call('sinter', unpack(sets))
-  end
-  local out = {}
-  for _, n in ipairs(small) do
-    local ok = true
-    for i = 1, #toks do
-      local v = vals[i][k]
-      if string.byte(v, 1) == 61 then
-        if not string.find(',' .. string.sub(v, 2) .. ',', ',' .. n .. ',', 1, true) then ok = false end
-      end
-    end
-    if ok then out[#out + 1] = n end
-  end
-  if #out > 0 and #sets > 0 then
-    local keep = {}
-    for _, key in ipairs(sets) do
-      local is = call('smismember', key, unpack(out))
-      for j = 1, #out do if is[j] == 0 then keep[j] = false end end
-    end
-    local left = {}
-    for j = 1, #out do if keep[j] ~= false then left[#left + 1] = out[j] end end
-    out = left
-  end
-  return out
+  if #keys == 1 then return call('smembers', keys[1]) end
+  return call('sinter', unpack(keys))
 end
--- How many numbers of chunk k hold every token, without listing them when one token
--- alone decides it (a single word: its count) or the sets can be counted in Redis.
+-- How many numbers of chunk k hold every token: a single word's count is in its
+-- directory; several words' intersection is counted in Redis.
 local function count(k)
-  if #toks == 1 then
-    local v = vals[1][k]
-    if string.byte(v, 1) == 61 then return #listed(v) end
-    return tonumber(v)
-  end
-  for i = 1, #toks do
-    local v = vals[i][k]
-    if not v then return 0 end
-    if string.byte(v, 1) == 61 then return #members(k) end
-  end
+  for i = 1, #toks do if not vals[i][k] then return 0 end end
+  if #toks == 1 then return tonumber(vals[1][k]) end
   local keys = {}
   for i = 1, #toks do keys[i] = p .. 'ix:w:' .. toks[i] .. ':' .. cs[k] end
   return call('sintercard', #keys, unpack(keys))

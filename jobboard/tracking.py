@@ -113,12 +113,14 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     tokens = job_tokens(msg.name, msg.args, msg.kwargs, pattern) if config.search_index else ""
     q = _json_string
     # The JSON array written out by hand: twice as fast as json.dumps of a list here.
-    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s]" % (
+    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%d]" % (
         q(msg.id), now_ms(), q(msg.name), pri, int(eta * 1000) if eta else 0,
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
-        q(source), q(tokens))
-    return [base, data, meta, blob]
+        q(source), q(tokens), len(blob))
+    # The blob's frames travel in front of the message (their length is in meta): the
+    # script's arguments stay (message, fields) per job.
+    return [base, blob + data if blob else data, meta]
 
 
 def _fit(preview: str, whole: str, brackets: str = "") -> tuple[str, str]:
@@ -457,12 +459,12 @@ class Tracker:
                 result_whole: str = "") -> None:
         token = self._end_delivery(job_id)
         result, result_whole = _fit(result, result_whole)
-        error_preview, frames, tokens = self._error_frames(error, attempt)
+        error_preview, frames = self._error_frames(error, attempt)
         if result_whole:
             frames += compact.frame(compact.RESULT, result_whole, self.config.compress_above)
         args = [self.keys.base, job_id, state, now_ms(), result, error_preview, frames,
                 "1" if keep_message else "0", *self.config.retention_argv(state, task),
-                self.take_deferred_delete(job_id), event, token, tokens]
+                self.take_deferred_delete(job_id), event, token]
 
         def count(res: Any) -> None:
             if res == 1:
@@ -473,16 +475,19 @@ class Tracker:
 
         self.record_end(state, job_id, token, "FINISH", args, count)
 
-    def _error_frames(self, error: str, attempt: str) -> tuple[str, bytes, str]:
-        """(record preview of the error, blob frames of the attempt and of the whole
-        error, the error's search tokens) for FINISH and ATTEMPT_FAILED."""
+    def _error_frames(self, error: str, attempt: str) -> tuple[str, bytes]:
+        """(record preview of the error, blob frames: the attempt, the whole error, the
+        error's words for the search index) for FINISH and ATTEMPT_FAILED."""
         above = self.config.compress_above
         frames = compact.frame(compact.ATTEMPT, attempt, above) if attempt else b""
         preview = compact.preview(error)
         if preview != error:
             frames += compact.frame(compact.ERROR, error, above)
-        tokens = error_tokens(error) if error and self.config.search_index else ""
-        return preview, frames, tokens
+        if error and self.config.search_index:
+            words = error_tokens(error)
+            if words:
+                frames += compact.frame(compact.ADD_TOKENS, words, 1 << 30)  # Lua reads it
+        return preview, frames
 
     def _attempt_json(self, task: Any, exc: BaseException | None, error: str,
                       tb_text: str | None = None) -> str:
@@ -535,10 +540,10 @@ class Tracker:
             attempt = self._attempt_json(task, exc, error)
             if task.retries:  # Huey will retry: record the attempt, the requeue moves it
                 token = self._end_delivery(task.id)
-                preview, frames, tokens = self._error_frames(error, attempt)
+                preview, frames = self._error_frames(error, attempt)
                 self.record_end("failed attempt", task.id, token, "ATTEMPT_FAILED", [
                     self.keys.base, task.id, now_ms(), frames, preview,
-                    self.take_deferred_delete(task.id), token, tokens])
+                    self.take_deferred_delete(task.id), token])
                 self._local.retrying = (task.id, token)
                 return
             if isinstance(exc, TaskLockedException):
