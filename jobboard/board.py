@@ -815,6 +815,34 @@ class Queue:
         self._act("REVOKE", job_id, "revoke", REVOCABLE_STATES, now_ms(),
                   *self.config.retention["revoked"].as_argv())
 
+    def _each(self, action: str, ids: Iterable[str]) -> int:
+        n = 0
+        for i in ids:
+            try:
+                getattr(self, action)(i)
+                n += 1
+            except (JobNotFound, JobStateError):
+                continue
+        return n
+
+    def promote_many(self, ids: Iterable[str]) -> int:
+        """Run each scheduled job of ``ids`` now; returns how many were promoted."""
+        return self._each("promote", ids)
+
+    def revoke_many(self, ids: Iterable[str]) -> int:
+        """Revoke each waiting or scheduled job of ``ids``; returns how many were revoked."""
+        return self._each("revoke", ids)
+
+    def promote_all(self, task: str | None = None, search: str | None = None) -> int:
+        """Run every scheduled job matching the filter now (chunked)."""
+        return sum(self.promote_many(ids) for ids in self._matching(SCHEDULED, task, search))
+
+    def revoke_all(self, state: str, task: str | None = None, search: str | None = None) -> int:
+        """Revoke every waiting or scheduled job matching the filter (chunked)."""
+        if state not in REVOCABLE_STATES:
+            raise InvalidArgument(f"Only {' and '.join(REVOCABLE_STATES)} jobs can be revoked.")
+        return sum(self.revoke_many(ids) for ids in self._matching(state, task, search))
+
     def clean(self, state: str, older_than: float) -> int:
         """Remove jobs of a finished state that finished more than ``older_than`` s ago."""
         if state not in FINISHED_STATES:
@@ -1091,27 +1119,61 @@ class Queue:
                            failed=counts["fail"], retried=counts["retry"],
                            duplicates=counts["dup"])
 
+    def hour_series(self) -> list[MetricPoint]:
+        """Jobs completed and failed in each of the last 60 minutes, oldest first: one
+        command (the hour series hash, see keys.QueueKeys.hour_series)."""
+        return self._series(self.redis.hgetall(self.keys.hour_series), time.time())
+
+    @staticmethod
+    def _series(raw: dict[bytes, bytes], now: float) -> list[MetricPoint]:
+        minute = int(now // 60)
+        h = {k.decode(): int(v) for k, v in raw.items()}
+        return [MetricPoint(at=float(m * 60), completed=h.get(f"{m}done", 0),
+                            failed=h.get(f"{m}fail", 0))
+                for m in range(minute - 59, minute + 1)]
+
+    def summary(self, thresholds: dict[str, float] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
+        """Counts, health and the hour series in one round trip of O(1) commands (the
+        overview's row for this queue)."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        self._queue_counts(pipe)
+        self._health_reads(pipe, now)
+        res = pipe.execute()
+        n = len(STATES) + 1
+        counts = Counts(dict(zip(STATES, res[:n - 1])), paused=bool(res[n - 1]))
+        series = self._series(res[n + 2], now)
+        health = self._health(now, counts[WAITING], res[n], counts.paused, int(res[n + 1]),
+                              series, thresholds)
+        return counts, health, series
+
+    def _health_reads(self, pipe: Any, now: float) -> None:
+        pipe.zrange(self.keys.state(WAITING), 0, 0)
+        pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
+        pipe.hgetall(self.keys.hour_series)
+
     def health(self, thresholds: dict[str, float] | None = None) -> Health:
         """Backlog, age of the next waiting job, recent failure rates, live consumers."""
-        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
-        t.update(thresholds or {})
         now = time.time()
-        minute = int(now // 60)
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(self.keys.state(WAITING))
-        pipe.zrange(self.keys.state(WAITING), 0, 0)
         pipe.exists(self.keys.paused)
-        pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
-        for m in range(minute - 59, minute + 1):
-            pipe.hmget(self.keys.minute(m), "done", "fail")
-        res = pipe.execute()
-        backlog, head, paused, alive = int(res[0]), res[1], bool(res[2]), int(res[3])
-        buckets = [(int(d or 0), int(f or 0)) for d, f in res[4:]]
-        oldest = None
+        self._health_reads(pipe, now)
+        backlog, paused, head, alive, raw = pipe.execute()
+        return self._health(now, int(backlog), head, bool(paused), int(alive),
+                            self._series(raw, now), thresholds)
+
+    def _health(self, now: float, backlog: int, head: list[bytes], paused: bool, alive: int,
+                series: list[MetricPoint], thresholds: dict[str, float] | None) -> Health:
+        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
+        t.update(thresholds or {})
+        buckets = [(p.completed, p.failed) for p in series]
+        oldest = oldest_at = None
         if head:
             rdy = self.redis.hget(self.keys.record(head[0].decode()), "rdy")
             if rdy:
-                oldest = max(0.0, now - int(rdy) / 1000.0)
+                oldest_at = int(rdy) / 1000.0
+                oldest = max(0.0, now - oldest_at)
 
         def rate(items: list[tuple[int, int]]) -> float | None:
             done, fail = sum(d for d, _ in items), sum(f for _, f in items)
@@ -1129,7 +1191,8 @@ class Queue:
         if paused:
             reasons.append("queue is paused")
         healthy = not [r for r in reasons if r != "queue is paused"]
-        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused)
+        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused,
+                      oldest_at)
 
 
 def bucket_bounds(b: int) -> tuple[float, float]:

@@ -337,6 +337,7 @@ class Health:
     failure_rate_60m: float | None
     consumers_alive: int
     paused: bool
+    oldest_waiting_at: float | None = None  # when the next waiting job became ready
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))

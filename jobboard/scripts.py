@@ -174,10 +174,15 @@ end
 -- Add to the per-minute counters. fields: {name, amount, name, amount, ...}
 -- Daily rollups are made off the hot path by the ROLLUP script (heartbeat).
 local function metric(now, fields)
-  local mk = p .. 'mx:' .. math.floor(now / 60000)
+  local minute = math.floor(now / 60000)
+  local mk = p .. 'mx:' .. minute
   local created = false
   for i = 1, #fields, 2 do
     if redis.call('hincrby', mk, fields[i], fields[i + 1]) == fields[i + 1] then created = true end
+    -- the hour series (keys.hour_series): finished jobs per minute, trimmed by ROLLUP
+    if fields[i] == 'done' or fields[i] == 'fail' then
+      redis.call('hincrby', p .. 'hs', minute .. fields[i], fields[i + 1])
+    end
   end
   -- a field seen for the first time may be the hash's first: give it its 48 h TTL then
   if created then redis.call('expire', mk, 173000) end
@@ -769,7 +774,7 @@ return 1
 """
 
 # Roll finished minutes up into daily counters, once (whoever runs it first), off the hot
-# path. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
+# path, and trim the hour series ('hs') to the last 60 minutes. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
 # Also adds the event counters (enq|*, done, fail, retry) to the 'totals' hash, which never
 # expires: lifetime counters, exact up to the last rolled minute (Queue.totals() adds the
 # minutes since).
@@ -779,6 +784,8 @@ local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
 local first = math.max(last + 1, cur - 2880)
 local COUNTED = {done=true, fail=true, retry=true, dup=true}
 for m = first, cur - 1 do
+  -- the hour series keeps 60 minutes: each minute rolled up drops the one an hour older
+  redis.call('hdel', p .. 'hs', (m - 60) .. 'done', (m - 60) .. 'fail')
   local h = redis.call('hgetall', p .. 'mx:' .. m)
   if #h > 0 then
     local dk = p .. 'md:' .. math.floor(m / 1440)
