@@ -225,6 +225,15 @@ class Board:
                 return Queue(self, n).job(job_id)
         raise JobNotFound("*", job_id)
 
+    def search(self, query: str, limit: int = MAX_SEARCH_PAGE, queue: str | None = None,
+               state: str | None = None, task: str | None = None) -> list[JobPage]:
+        """:meth:`Queue.search` in every queue (or in ``queue``): the first ``limit``
+        matches of each queue that has any, queues in name order. What the dashboard's
+        search box, ``GET /api/search`` and ``jobboard search`` show."""
+        names = [self.queue(queue).name] if queue else self.queue_names()
+        pages = [Queue(self, n).search(query, state=state, task=task, limit=limit) for n in names]
+        return [p for p in pages if p.total or p.jobs or not p.complete]
+
     def consumers(self, queue: str | None = None) -> list[Consumer]:
         """Live consumers (heartbeat younger than CONSUMER_ALIVE_SECONDS), of one queue or all."""
         names = [queue] if queue else self.queue_names()
@@ -428,7 +437,7 @@ class Queue:
         if len(first) < first_total and (state or task):
             complete = False  # id matches past those read were not filtered
         return JobPage(self._fetch(page), total, offset, limit, state or "", task, query,
-                       order, complete=complete)
+                       order, complete=complete, queue=self.name)
 
     def _prefix_matches(self, prefix: str, state: str | None,
                         task: str | None) -> tuple[list[str], int]:
@@ -477,7 +486,8 @@ class Queue:
             if len(matched) >= offset + limit or scanned >= SEARCH_SCAN_LIMIT:
                 break
         return JobPage(self._fetch(matched[offset: offset + limit]), len(matched), offset, limit,
-                       state or "", task, query, order, scanned=scanned, complete=False)
+                       state or "", task, query, order, scanned=scanned, complete=False,
+                       queue=self.name)
 
     def _search_ids(self, query: str, state: str, task: str | None) -> Iterator[list[str]]:
         """Every id matching a search in ``state``, in chunks (for bulk actions: not

@@ -218,3 +218,52 @@ def test_a_queue_without_the_index_is_searched_by_a_bounded_scan(redis_url: str)
     q = Board([huey]).queue("plain")
     page = q.search("client7@")
     assert [j.id for j in page.jobs] == [ids[7]] and not page.complete and page.scanned == 30
+
+
+def test_search_box_api_and_cli_share_the_core_search(redis_url: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from bs4 import BeautifulSoup
+
+    from jobboard.cli import main
+    from tests.support import login, make_app
+
+    huey, send_email, charge_card = make(redis_url)
+    other, other_email, _ = make(redis_url, name="other")
+    done = load_finished(huey, send_email, 10, payload, "completed")
+    failed = load_finished(huey, charge_card, 5, payload, "failed", error=declined, start=10)
+    load_finished(other, other_email, 3, payload, "completed", start=100)
+    client = make_app(huey).test_client()  # "other" is found in Redis, as any queue is
+    login(client, "viewer")
+
+    # an id's start (as tables show it) opens the job
+    resp = client.get(f"/admin/queues/search?q={done[3][:8].upper()}")
+    assert resp.status_code == 302 and done[3] in resp.headers["Location"]
+    # words: results grouped by queue
+    resp = client.get("/admin/queues/search?q=lee")
+    assert resp.status_code == 200
+    soup = BeautifulSoup(resp.data, "html.parser")
+    sections = {s["data-queue"]: s for s in soup.select("section.searchqueue")}
+    assert set(sections) == {"srch", "other"}
+    assert len(sections["srch"].select("tr[data-job-id]")) == 15
+    resp = client.get("/admin/queues/search?q=declined")
+    rows = BeautifulSoup(resp.data, "html.parser").select("tr[data-job-id]")
+    assert {r["data-job-id"] for r in rows} == set(failed)
+    resp = client.get("/admin/queues/search?q=nosuchword")
+    assert resp.status_code == 200 and b"No job matches" in resp.data
+    assert client.get("/admin/queues/search?q=%25%25").status_code == 400
+    assert client.get("/admin/queues/search?q=").status_code == 400
+
+    # the JSON API
+    api = client.get("/admin/queues/api/search?q=customer%2012").get_json()
+    assert [(p["queue"], [j["id"] for j in p["jobs"]]) for p in api["queues"]] == [("srch", [failed[2]])]
+    api = client.get("/admin/queues/api/search?q=lee&queue=other&limit=2").get_json()
+    assert api["queues"][0]["total"] == 3 and len(api["queues"][0]["jobs"]) == 2
+    assert client.get("/admin/queues/api/search").status_code == 400
+    assert client.get("/admin/queues/api/search?q=lee&state=nope").status_code == 400
+
+    # the CLI
+    assert main(["--redis-url", redis_url, "--json", "search", "declined"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {j["id"] for q in data["queues"] for j in q["jobs"]} == set(failed)
+    assert main(["--redis-url", redis_url, "search", failed[0][:8]]) == 0
+    assert failed[0] in capsys.readouterr().out
