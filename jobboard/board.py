@@ -42,7 +42,7 @@ CHUNK = 500  # ids per round trip in bulk actions: memory stays flat whatever th
 SEARCH_SCAN_LIMIT = 20_000  # ids examined by a scan (queues without an index) before it stops
 #: Redis commands one search may run inside the SEARCH script (its page's reads come on
 #: top: at most MAX_SEARCH_PAGE more). Past it, the total is a lower bound (JobPage.complete).
-SEARCH_BUDGET = 150
+SEARCH_BUDGET = 120
 #: Most jobs one search page holds (a page of the global search, of the API, of a tab).
 MAX_SEARCH_PAGE = 25
 #: Ids read from the sorted id index for one prefix (more: the total is still exact).
