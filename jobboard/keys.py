@@ -43,7 +43,8 @@ key (after the base)  type       holds
 ``ix:n:<n // 128>``   hash       search: job number (field n % 128) -> job id
 ``ix:w:<tok>:<c>``    set        search: numbers of the jobs holding token tok, among
                                  n // 512 == c (an intset)
-``ix:d:<tok>``        hash       search: chunk c -> how many jobs of it hold tok
+``ix:d:<tok>``        zset       search: the chunks c that have postings of tok
+                                 (score c)
 ====================  =========  =====================================================
 """
 

@@ -22,23 +22,23 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 # The search index (see search.py for what it holds). ``p`` is the key base. A job's
 # number n maps back to its id in ix:n:<n // 128> (field n % 128: a hash small enough to
 # stay a listpack). Token t's postings are ix:w:<t>:<n // 512>, sets of job numbers (at
-# most 512 integers: an intset, 4 bytes a job); ix:d:<t> counts them per chunk (chunk ->
-# count), which tells a search where to look. Two commands a token on the hot path.
+# most 512 integers: an intset, 4 bytes a job); ix:d:<t> lists the chunks (n // 512)
+# that have postings, as a sorted set (score = chunk), which lets a search walk them
+# newest first a few at a time. Two commands a token on the hot path.
 # ix:id holds every id in ASCII lower case (score 0) for prefix lookups, with a tab and
 # the id itself when they differ.
 INDEX = r"""
 local function post(tok, n)
   local c = math.floor(n / 512)
   if redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, n) == 1 then
-    redis.call('hincrby', p .. 'ix:d:' .. tok, c, 1)
+    redis.call('zadd', p .. 'ix:d:' .. tok, c, c)
   end
 end
 local function unpost(tok, n)
   local c = math.floor(n / 512)
-  if redis.call('srem', p .. 'ix:w:' .. tok .. ':' .. c, n) == 1 then
-    if redis.call('hincrby', p .. 'ix:d:' .. tok, c, -1) <= 0 then
-      redis.call('hdel', p .. 'ix:d:' .. tok, c)
-    end
+  local k = p .. 'ix:w:' .. tok .. ':' .. c
+  if redis.call('srem', k, n) == 1 and redis.call('exists', k) == 0 then
+    redis.call('zrem', p .. 'ix:d:' .. tok, c)
   end
 end
 local function id_member(id)
@@ -805,65 +805,48 @@ return cur - first
 """
 
 # Search the index (INDEX above; search.py): the jobs holding every token, newest first
-# (by job number) or oldest first. Reads only; each call stops after about ``budget``
-# commands.
+# (by job number) or oldest first. Reads only. The chunks that hold the rarest token are
+# walked in order, WINDOW at a time (the other tokens' chunk lists tell which of them hold
+# every token); each call stops after about ``budget`` commands, so its work does not
+# depend on the number of jobs.
 # ARGV: base, tokens (space-separated), a pending state the jobs must be in ('' any;
 #       finished states are tokens), cursor (visit the chunks past this one; '' from the
 #       start), skip (matches to pass over first), want (matches to return), budget,
 #       'desc' (newest first) or 'asc'
-# Returns {cursor ('' when every chunk was visited), matches counted in the chunks
-# visited, commands used, id...}. ``skip`` and ``want`` count matches in this call's
-# chunks; the caller carries what is left of them to the next call.
+# Returns {cursor ('' when every chunk was visited: the count is exact), matches counted
+# in the chunks visited, commands used, id...}. ``skip`` and ``want`` count matches in this
+# call's chunks; the caller carries what is left of them to the next call.
 SEARCH = BASE + r"""
 local p, pending = ARGV[1], ARGV[3]
 local cursor, skip, want, budget = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local desc = ARGV[8] ~= 'asc'
-local function before(a, b) if desc then return a > b end return a < b end
+local WINDOW = 100
 local used = 0
 local function call(...) used = used + 1; return redis.call(...) end
-local toks = {}
+local toks, sizes = {}, {}
 for t in string.gmatch(ARGV[2], '%S+') do toks[#toks + 1] = t end
--- The chunks of the token held by the fewest chunks, in order.
-local best, size = nil, nil
 for i, t in ipairs(toks) do
-  local n = call('hlen', p .. 'ix:d:' .. t)
-  if n == 0 then return {'', 0, used} end  -- no job holds this word: no match at all
-  if not size or n < size then best, size = i, n end
+  sizes[t] = call('zcard', p .. 'ix:d:' .. t)
+  if sizes[t] == 0 then return {'', 0, used} end  -- no job holds this word: no match at all
 end
-local cs = {}
-for _, c in ipairs(call('hkeys', p .. 'ix:d:' .. toks[best])) do
-  c = tonumber(c)
-  if not cursor or before(c, cursor) then cs[#cs + 1] = c end
-end
-table.sort(cs, before)
--- What every token has in those chunks ('=n,..' listed, or a count), 1000 chunks a read.
-local vals = {}
-for i, t in ipairs(toks) do
-  vals[i] = {}
-  for j = 1, #cs, 1000 do
-    local part = {}
-    for k = j, math.min(j + 999, #cs) do part[#part + 1] = cs[k] end
-    local got = call('hmget', p .. 'ix:d:' .. t, unpack(part))
-    for k = 1, #part do vals[i][j + k - 1] = got[k] end
-  end
-end
--- The numbers in chunk k (an index into cs) holding every token.
-local function members(k)
+table.sort(toks, function(a, b) return sizes[a] < sizes[b] end)  -- the rarest first
+local function keys_of(c)
   local keys = {}
-  for i = 1, #toks do
-    if not vals[i][k] then return {} end
-    keys[i] = p .. 'ix:w:' .. toks[i] .. ':' .. cs[k]
-  end
-  if #keys == 1 then return call('smembers', keys[1]) end
-  return call('sinter', unpack(keys))
+  for i, t in ipairs(toks) do keys[i] = p .. 'ix:w:' .. t .. ':' .. c end
+  return keys
 end
--- How many numbers of chunk k hold every token: a single word's count is in its
--- directory; several words' intersection is counted in Redis.
-local function count(k)
-  for i = 1, #toks do if not vals[i][k] then return 0 end end
-  if #toks == 1 then return tonumber(vals[1][k]) end
-  local keys = {}
-  for i = 1, #toks do keys[i] = p .. 'ix:w:' .. toks[i] .. ':' .. cs[k] end
+-- The numbers in chunk c holding every token, in order.
+local function members(c)
+  local keys = keys_of(c)
+  local ns
+  if #keys == 1 then ns = call('smembers', keys[1]) else ns = call('sinter', unpack(keys)) end
+  for j = 1, #ns do ns[j] = tonumber(ns[j]) end
+  if desc then table.sort(ns, function(a, b) return a > b end) else table.sort(ns) end
+  return ns
+end
+local function count(c)
+  local keys = keys_of(c)
+  if #keys == 1 then return call('scard', keys[1]) end
   return call('sintercard', #keys, unpack(keys))
 end
 -- ids of job numbers, one read per map hash
@@ -884,40 +867,61 @@ local function ids(ns)
   return out
 end
 local total, found, nextc = 0, {}, ''
-for k = 1, #cs do
-  if used >= budget then  -- the next call starts at this chunk
-    if desc then nextc = cs[k] + 1 else nextc = cs[k] - 1 end
-    break
+local from = '+inf'
+if not desc then from = '-inf' end
+if cursor then from = '(' .. cursor end
+while true do
+  if cursor and used >= budget then nextc = cursor; break end
+  local cs
+  if desc then
+    cs = call('zrevrangebyscore', p .. 'ix:d:' .. toks[1], from, '-inf', 'LIMIT', 0, WINDOW)
+  else
+    cs = call('zrangebyscore', p .. 'ix:d:' .. toks[1], from, '+inf', 'LIMIT', 0, WINDOW)
   end
-  local n = nil
-  if pending == '' then
-    n = count(k)
-    if skip >= n or want == 0 then  -- none of this chunk's matches is on the page
-      skip = skip - math.min(skip, n)
-      total = total + n
-    else
-      n = nil
-    end
+  if #cs == 0 then nextc = ''; break end
+  local ok = {}
+  for j = 1, #cs do ok[j] = true end
+  for i = 2, #toks do
+    local sc = call('zmscore', p .. 'ix:d:' .. toks[i], unpack(cs))
+    for j = 1, #cs do if not sc[j] then ok[j] = false end end
   end
-  if n == nil then  -- this chunk's matches are needed one by one
-    local ns = members(k)
-    for j = 1, #ns do ns[j] = tonumber(ns[j]) end
-    table.sort(ns, before)
-    local map = ids(ns)
-    local keep = {}
-    for _, x in ipairs(ns) do if map[x] then keep[#keep + 1] = map[x] end end
-    if pending ~= '' and #keep > 0 then
-      local sc = call('zmscore', p .. pending, unpack(keep))
-      local left = {}
-      for j = 1, #keep do if sc[j] then left[#left + 1] = keep[j] end end
-      keep = left
+  local stopped = false
+  for j = 1, #cs do
+    local c = tonumber(cs[j])
+    if ok[j] then
+      if used >= budget then stopped = true; break end
+      local n = nil
+      if pending == '' then
+        n = count(c)
+        if skip >= n or want == 0 then  -- none of this chunk's matches is on the page
+          skip = skip - math.min(skip, n)
+          total = total + n
+        else
+          n = nil
+        end
+      end
+      if n == nil then  -- this chunk's matches are needed one by one
+        local ns = members(c)
+        local map = ids(ns)
+        local keep = {}
+        for _, x in ipairs(ns) do if map[x] then keep[#keep + 1] = map[x] end end
+        if pending ~= '' and #keep > 0 then
+          local sc = call('zmscore', p .. pending, unpack(keep))
+          local left = {}
+          for q = 1, #keep do if sc[q] then left[#left + 1] = keep[q] end end
+          keep = left
+        end
+        for _, id in ipairs(keep) do
+          if skip > 0 then skip = skip - 1
+          elseif want > 0 then found[#found + 1] = id; want = want - 1 end
+        end
+        total = total + #keep
+      end
     end
-    for _, id in ipairs(keep) do
-      if skip > 0 then skip = skip - 1
-      elseif want > 0 then found[#found + 1] = id; want = want - 1 end
-    end
-    total = total + #keep
+    cursor = c
   end
+  if stopped then nextc = cursor; break end
+  from = '(' .. cursor
 end
 local out = {tostring(nextc), total, used}
 for _, id in ipairs(found) do out[#out + 1] = id end

@@ -4,7 +4,7 @@ The scripts keep, per queue (scripts.PRELUDE, "Search index"): each job's number
 (its record's ``n`` field, from the queue's sequence) mapped back to its id; for each
 token, the numbers of the jobs holding it, in sets of 512 consecutive numbers (Redis
 stores small sets of integers as packed arrays, 4 bytes a job); for each token, the chunks
-it appears in with a count; and every id in lower case, sorted, for prefix lookups. A
+it appears in, sorted; and every id in lower case, sorted, for prefix lookups. A
 search reads those, never the records, so its cost follows the matches, not the jobs.
 
 Tokens are the lower-cased word runs (letters, digits, ``_``) in
