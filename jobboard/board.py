@@ -1095,9 +1095,10 @@ class Queue:
             task.resolve_expires(huey.utc)
         data = huey.serialize_task(task)
         msg = huey.serializer.deserialize(data)
+        at = now_ms()  # the note's time: before any consumer can start the job
         created = self._enqueue_message(data, msg, priority, only_new=job_id is not None)
         if created:
-            self._note(task.id, "enqueued", actor, "submitted")
+            self._note(task.id, "enqueued", actor, "submitted", at)
         self._record(actor, "enqueue", [task.id], detail=task_name + ("" if created else " (existing id)")
                      + (f"; {detail}" if detail else ""))
         return task.id, created
@@ -1330,13 +1331,16 @@ class Queue:
         self.redis.srem(self.keys.periodic_paused, name)
         self._record(actor, "resume_periodic", detail=name)
 
-    def _note(self, job_id: str, kind: str, actor: Actor | None, what: str) -> None:
+    def _note(self, job_id: str, kind: str, actor: Actor | None, what: str,
+              at_ms: int | None = None) -> None:
         """Add ``<what> by <actor>`` to a job's timeline (only when an adapter said who)."""
         if actor is None:
             return
-        self.redis.rpush(self.keys.events(job_id),
-                         json.dumps([now_ms(), kind, self._by(what, actor)]))
-        self.redis.ltrim(self.keys.events(job_id), -50, -1)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(self.keys.events(job_id),
+                   json.dumps([at_ms or now_ms(), kind, self._by(what, actor)]))
+        pipe.ltrim(self.keys.events(job_id), -50, -1)
+        pipe.execute()
 
     # Metrics and health --------------------------------------------------------------------
 
