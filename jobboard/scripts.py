@@ -192,9 +192,13 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
   local m = {name, 1}
   if task then m[#m + 1] = name .. '|' .. task; m[#m + 1] = 1 end
   if run then
+    -- the bucket and the sum ('rs': ms) of run times: the Prometheus histograms
     local b = bucket(run)
-    m[#m + 1] = 'r:' .. b; m[#m + 1] = 1
-    if task then m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1 end
+    m[#m + 1] = 'r:' .. b; m[#m + 1] = 1; m[#m + 1] = 'rs'; m[#m + 1] = run
+    if task then
+      m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1
+      m[#m + 1] = 'rs|' .. task; m[#m + 1] = run
+    end
   end
   metric(now, m)
   if f[4] and task then
@@ -353,7 +357,7 @@ for _ = 1, 10 do
     redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', ARGV[4], 'wait', wait,
                'att', (tonumber(f[3]) or 0) + 1)
     local b = bucket(wait)
-    metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
+    metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1, 'ws', wait, 'ws|' .. task, wait})
     local rv = redis.call('hmget', p .. 'results', 'r:' .. id, 'rt:' .. task)
     return {id, msg, task, rv[1] or '', rv[2] or '', tostring((tonumber(f[3]) or 0) + 1)}
   end
@@ -479,6 +483,7 @@ for _, id in ipairs(ids) do
     end
   end
 end
+if #recovered > 0 then metric(now, {'stall', #recovered}) end  -- jobboard_stalled_recovered_total
 recovered[#recovered + 1] = '|'
 for _, id in ipairs(failed) do recovered[#recovered + 1] = id end
 return recovered
@@ -596,23 +601,22 @@ return 1
 
 # Roll finished minutes up into daily counters, once (whoever runs it first), off the hot
 # path. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
-# Also adds the event counters (enq|*, done, fail, retry) to the 'totals' hash, which never
-# expires: lifetime counters, exact up to the last rolled minute (Queue.totals() adds the
-# minutes since).
+# Also adds every field of the minute (event counters, per task too, latency buckets and
+# sums) to the 'totals' hash, which never expires, plus 'enq' (the sum of the per-task
+# enq|*): lifetime counters, exact up to the last rolled minute (Queue.lifetime() adds the
+# minutes since). They are what the Prometheus counters and histograms export.
 ROLLUP = BASE + r"""
 local p, cur = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
 local first = math.max(last + 1, cur - 2880)
-local COUNTED = {done=true, fail=true, retry=true, dup=true}
 for m = first, cur - 1 do
   local h = redis.call('hgetall', p .. 'mx:' .. m)
   if #h > 0 then
     local dk = p .. 'md:' .. math.floor(m / 1440)
     for i = 1, #h, 2 do
       redis.call('hincrby', dk, h[i], h[i + 1])
-      if COUNTED[h[i]] then
-        redis.call('hincrby', p .. 'totals', h[i], h[i + 1])
-      elseif string.sub(h[i], 1, 4) == 'enq|' then
+      redis.call('hincrby', p .. 'totals', h[i], h[i + 1])
+      if string.sub(h[i], 1, 4) == 'enq|' then
         redis.call('hincrby', p .. 'totals', 'enq', h[i + 1])
       end
     end

@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "JOBBOARD_HEALTH_DETAILED_OPEN": False,
     "JOBBOARD_HEALTH_THRESHOLDS": None,
     "JOBBOARD_METRICS_PER_TASK": True,
+    "JOBBOARD_METRICS_MAX_TASKS": 50,  # task labels per queue; the rest count as "_other"
     "JOBBOARD_CONFIG": None,
     "JOBBOARD_CONFIG_RELOAD_SECONDS": 1.0,
 }
@@ -210,3 +211,11 @@ def get_state() -> JobBoardState:
 def get_board() -> Board:
     """The core Board of the current app."""
     return get_state().board
+
+
+def health_thresholds() -> Mapping[str, Any] | None:
+    """``JOBBOARD_HEALTH_THRESHOLDS`` of the current app (checked by the extension at
+    init; see ``jobboard.checks``): the one source of the pages', the API's, the health
+    checks' and the metrics' thresholds."""
+    value: Mapping[str, Any] | None = get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None
+    return value

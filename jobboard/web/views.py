@@ -29,7 +29,7 @@ from ..roles import ACTION_ROLES
 from ..shared import auth
 from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
 from . import charts
 from .access import can, here, refuse, require_role, safe_next
@@ -252,7 +252,7 @@ def overview_data() -> dict[str, Any]:
         rows.append({
             "name": q.name,
             "counts": counts.get(q.name) or q.counts(),
-            "health": q.health(),
+            "health": q.health(health_thresholds()),
             "metrics": m,
             "consumers": sum(1 for c in consumers if c.queue == q.name),
             "spark": charts.sparkline([p.completed + p.failed for p in m.points],
