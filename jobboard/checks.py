@@ -19,16 +19,24 @@ from typing import Any
 from .errors import ConfigurationError
 from .records import Problem, RedisHealth
 
-#: The rules, by name: what each one watches.
+#: The rules, by name, with the title an alert or a badge gives them:
+#:
+#: * ``no_consumer``: jobs are waiting and no consumer of the queue is alive;
+#: * ``backlog_age``: the oldest waiting job has waited longer than ``max_wait_age``
+#:   (not while paused: that is the next rule);
+#: * ``paused_backlog``: the queue is paused and its oldest waiting job has waited longer
+#:   than ``max_paused_age``;
+#: * ``failure_rate``: more than ``max_failure_rate`` of the runs of the last 5 minutes
+#:   failed, counting at least ``min_jobs_for_rate`` runs;
+#: * ``redis_memory``: Redis uses more than ``redis_memory_ratio`` of its maxmemory;
+#: * ``redis_oom``: Redis is at maxmemory with the noeviction policy (writes refused).
 CHECKS: dict[str, str] = {
-    "no_consumer": "jobs are waiting and no consumer of the queue is alive",
-    "backlog_age": "the oldest waiting job has waited longer than max_wait_age",
-    "paused_backlog": "the queue is paused while its oldest waiting job has waited longer "
-                      "than max_paused_age",
-    "failure_rate": "more than max_failure_rate of the runs of the last 5 minutes failed "
-                    "(at least min_jobs_for_rate runs)",
-    "redis_memory": "Redis uses more than redis_memory_ratio of its maxmemory",
-    "redis_oom": "Redis is at maxmemory with the noeviction policy: every write is refused",
+    "no_consumer": "no consumer alive",
+    "backlog_age": "backlog too old",
+    "paused_backlog": "paused with jobs waiting",
+    "failure_rate": "failure rate too high",
+    "redis_memory": "Redis memory nearly full",
+    "redis_oom": "Redis out of memory",
 }
 
 #: Every threshold, with its default. Durations in seconds, rates and ratios as fractions.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .display import DEFAULT_REDACT, redact_pattern
 from .errors import ConfigurationError
@@ -76,6 +77,9 @@ class TrackingConfig:
     enqueue_retry_timeout: float = 5.0
     replicas: int = 0
     replica_timeout: float = 1.0
+    #: Webhook alerts run by this queue's consumers (jobboard.alerts.AlertSettings.from_config
+    #: checks it when the Huey is created); None: off.
+    alerts: Any = None
     redact_re: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -100,14 +104,15 @@ class TrackingConfig:
               task_retention: Mapping[str, Mapping[str, object]] | None = None,
               redact: Iterable[str] | None = None, log_lines: int = 200,
               end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
-              replicas: int = 0, replica_timeout: float = 1.0) -> "TrackingConfig":
+              replicas: int = 0, replica_timeout: float = 1.0,
+              alerts: Any = None) -> "TrackingConfig":
         return cls(prefix=prefix, lease_timeout=float(lease_timeout), max_stalls=int(max_stalls),
                    retention=dict(retention or {}),  # type: ignore[arg-type]
                    task_retention={k: dict(v) for k, v in (task_retention or {}).items()},  # type: ignore[misc]
                    redact=tuple(redact) if redact is not None else DEFAULT_REDACT,
                    log_lines=int(log_lines), end_retry_timeout=float(end_retry_timeout),
                    enqueue_retry_timeout=float(enqueue_retry_timeout), replicas=int(replicas),
-                   replica_timeout=float(replica_timeout))
+                   replica_timeout=float(replica_timeout), alerts=alerts)
 
     def retention_argv(self, state: str, task: str) -> list[int]:
         """[queue age ms, queue count, task age ms, task count] for the FINISH script.

@@ -17,7 +17,7 @@ from .tracking import Tracker
 
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
                      "redact", "log_lines", "end_retry_timeout", "enqueue_retry_timeout",
-                     "replicas", "replica_timeout")
+                     "replicas", "replica_timeout", "alerts")
 
 
 class RedisHuey(huey_lib.PriorityRedisHuey):
@@ -49,6 +49,12 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
       retried and then raises ``NotReplicated``, and the end is retried by the outbox.
       Costs one replication round trip per enqueue and per end. See docs/scaling.md.
 
+    - ``alerts`` (default None): webhook alerts sent by this queue's consumers, e.g.
+      ``{"webhooks": ["https://hooks.slack.com/...", ...]}`` (the settings of
+      ``jobboard.alerts.AlertSettings``; docs/monitoring.md). However many processes have
+      it, one at a time sends (a lease in Redis), dashboards with ``JOBBOARD_ALERTS``
+      included.
+
     Priorities: a **higher number runs first** (``priority=10`` before ``priority=1``); jobs
     of equal priority run in the order they were enqueued.
 
@@ -66,7 +72,8 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                  task_retention: Mapping[str, Mapping[str, Any]] | None = None,
                  redact: Iterable[str] | None = None, log_lines: int = 200,
                  end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
-                 replicas: int = 0, replica_timeout: float = 1.0, **kwargs: Any) -> None:
+                 replicas: int = 0, replica_timeout: float = 1.0, alerts: Any = None,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
         config = TrackingConfig.build(prefix=prefix, lease_timeout=lease_timeout,
@@ -74,7 +81,8 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                                       task_retention=task_retention, redact=redact,
                                       log_lines=log_lines, end_retry_timeout=end_retry_timeout,
                                       enqueue_retry_timeout=enqueue_retry_timeout,
-                                      replicas=replicas, replica_timeout=replica_timeout)
+                                      replicas=replicas, replica_timeout=replica_timeout,
+                                      alerts=alerts)
         storage = self.storage
         if not isinstance(storage, TrackingStorage):  # immediate mode: built, not connected
             storage = self.get_storage(**self.storage_kwargs)

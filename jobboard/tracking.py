@@ -39,6 +39,7 @@ import threading
 import time
 import traceback as tb_module
 import uuid
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from huey import Huey
@@ -56,6 +57,13 @@ from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
 
 logger = logging.getLogger("jobboard")
 HOST = socket.gethostname()
+
+#: Called with every new Tracker, and with (tracker, Huey consumer) in a consumer's main
+#: process once its consumer exists: how the layers above the runtime (jobboard.alerts)
+#: attach to consumers without the runtime importing them. ``jobboard/__init__.py``
+#: registers them.
+TRACKER_HOOKS: list[Callable[["Tracker"], None]] = []
+CONSUMER_HOOKS: list[Callable[["Tracker", Any], None]] = []
 
 
 def _epoch(value: Any, utc: bool) -> float | None:
@@ -179,6 +187,8 @@ class Tracker:
             huey.read_schedule = self._read_schedule  # type: ignore[method-assign]
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
+        for hook in TRACKER_HOOKS:
+            hook(self)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -589,6 +599,8 @@ class Tracker:
                 self._unregister_consumer(os.getpid())
 
             consumer.stop = stop_and_unregister
+        for consumer_hook in CONSUMER_HOOKS:
+            consumer_hook(self, consumer)
 
     def _unregister_consumer(self, pid: int) -> None:
         if os.getpid() != pid:

@@ -18,6 +18,7 @@ from .live import LiveCache
 if TYPE_CHECKING:
     from flask import Response
 
+    from ..alerts import AlertManager
     from ..board import Board
 
 DEFAULT_URL_PREFIX = "/admin/queues"
@@ -55,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "JOBBOARD_METRICS_PER_TASK": True,
     "JOBBOARD_METRICS_MAX_TASKS": 50,  # task labels per queue; the rest count as "_other"
     "JOBBOARD_CONFIG": None,
+    # Webhook alerts sent by the dashboard's processes (jobboard.alerts; docs/monitoring.md).
+    "JOBBOARD_ALERTS": None,
     "JOBBOARD_CONFIG_RELOAD_SECONDS": 1.0,
 }
 
@@ -156,6 +159,8 @@ class JobBoardState:
         self.render_error: HtmlErrorRenderer | None = None
         #: Blueprints whose errors are always JSON (the API, health, metrics).
         self.json_blueprints: frozenset[str] = frozenset()
+        #: The alert sender of this app (``JOBBOARD_ALERTS``), or None.
+        self.alerts: AlertManager | None = None
 
     @property
     def board(self) -> Board:
