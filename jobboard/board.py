@@ -9,6 +9,7 @@ thousand jobs or a million.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import inspect
 import json
@@ -737,13 +738,16 @@ class Queue:
             task.resolve_expires(huey.utc)
         data = huey.serialize_task(task)
         msg = huey.serializer.deserialize(data)
-        argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
-                            config=self.config, only_new=job_id is not None)
-        try:
-            self.redis.sadd(queues_key(self.board.prefix), self.name)
-            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
-        except redis_lib.exceptions.OutOfMemoryError as exc:
-            raise RedisOutOfMemory(str(exc)) from exc
+        tracing = getattr(huey.jobboard, "tracing", None)
+        with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
+                (None, "")) as (_, traceparent):
+            argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
+                                config=self.config, only_new=job_id is not None, trace=traceparent)
+            try:
+                self.redis.sadd(queues_key(self.board.prefix), self.name)
+                res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
+            except redis_lib.exceptions.OutOfMemoryError as exc:
+                raise RedisOutOfMemory(str(exc)) from exc
         return task.id, res == b"new"
 
     # Consumers and periodic tasks ----------------------------------------------------------

@@ -224,7 +224,8 @@ end
 #       producer sends '1' once per task name per process), and, for Huey's re-enqueue of
 #       a retry, the delivery token (see stale(); absent otherwise)
 #       then the minute of a periodic run's schedule tick ('' none) and the consumer
-#       whose scheduler enqueued it ('' none)
+#       whose scheduler enqueued it ('' none), and, only when traced (jobboard.otel),
+#       the W3C traceparent of the enqueue's span (record field 'tp')
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
@@ -261,6 +262,7 @@ if redis.call('hexists', rec, 'enq') == 0 then
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
   if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
+  if m[16] then h[#h + 1] = 'tp'; h[#h + 1] = m[16] end  -- trace context (jobboard.otel)
   if eta > now then
     redis.call('zadd', p .. 'scheduled', eta, id)
     h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
@@ -309,6 +311,7 @@ if not m[13] or m[13] == '' then
 end
 redis.call('set', p .. 'm:' .. id, msg)
 redis.call('hset', rec, 'pri', pri)
+if m[16] then redis.call('hset', rec, 'tp', m[16]) end  -- a traced retry: its own producer span
 if eta > now then
   leave(id, st, task)
   enter(id, 'scheduled', task, eta)
