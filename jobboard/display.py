@@ -106,12 +106,20 @@ def _args_text_general(args: tuple[Any, ...] | list[Any], pattern: re.Pattern[st
     return clean_text(text, ARGS_LIMIT)
 
 
+#: Keyword arguments that tracing integrations add to a Huey message and take out again
+#: before the task runs (sentry_sdk's Huey integration: its trace headers). Not the
+#: task's arguments: not shown, not searched.
+CARRIER_KWARGS = frozenset({"sentry_headers"})
+
+
 def kwargs_text(kwargs: dict[str, Any] | None, pattern: re.Pattern[str] | None = None) -> str:
     """Keyword arguments as ``to='a@b', n=1``."""
     if not kwargs:
         return ""
     if not isinstance(kwargs, dict):
         return clean_text(safe_repr(kwargs, ARGS_LIMIT, pattern), ARGS_LIMIT)
+    if not CARRIER_KWARGS.isdisjoint(kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k not in CARRIER_KWARGS}
     redacted = _redacted(kwargs, pattern or _DEFAULT_PATTERN)
     parts = []
     for k, v in redacted.items():
