@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ import huey as huey_lib
 from huey import Huey
 from huey.storage import RedisExpireStorage, RedisStorage
 
+from . import eventlog
 from .config import TrackingConfig
 from .errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
@@ -55,6 +57,9 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
       it, one at a time sends (a lease in Redis), dashboards with ``JOBBOARD_ALERTS``
       included.
 
+    - ``event_log`` (default False): one JSON line per job transition, on stdout (True)
+      or to the ``logging.Handler`` given (``jobboard.eventlog``).
+
     Priorities: a **higher number runs first** (``priority=10`` before ``priority=1``); jobs
     of equal priority run in the order they were enqueued.
 
@@ -73,7 +78,7 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                  redact: Iterable[str] | None = None, log_lines: int = 200,
                  end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
                  replicas: int = 0, replica_timeout: float = 1.0, alerts: Any = None,
-                 **kwargs: Any) -> None:
+                 event_log: bool | logging.Handler = False, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
         config = TrackingConfig.build(prefix=prefix, lease_timeout=lease_timeout,
@@ -87,6 +92,8 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
         if not isinstance(storage, TrackingStorage):  # immediate mode: built, not connected
             storage = self.get_storage(**self.storage_kwargs)
         self.jobboard = Tracker(self, config, storage)
+        if event_log:
+            eventlog.enable(self, handler=event_log if isinstance(event_log, logging.Handler) else None)
 
     def create_storage(self) -> Any:
         # Huey calls this at start and whenever `immediate` changes: immediate mode gets

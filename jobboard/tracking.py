@@ -175,6 +175,9 @@ class Tracker:
         #: jobboard.otel.Tracing once jobboard.otel.instrument() was called, else None
         #: (then tracing costs one attribute check per enqueue and per run).
         self.tracing: Any = None
+        self.event_log: Any = None  # jobboard.eventlog.EventLog, when enabled
+        #: Called with (recovered ids, failed ids) after a heartbeat put stalled jobs back.
+        self.recovery_listeners: list[Callable[[list[str], list[str]], None]] = []
         self.done = 0  # jobs this process finished, reported by the heartbeat
         self.failed = 0
         self.outbox = Outbox(storage.name, config.end_retry_timeout)
@@ -692,9 +695,14 @@ class Tracker:
         if (not res[periodic_at] and self.consumer_info is not None
                 and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
             self.register_periodic()
-        self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
+        res = self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
             now, self.config.max_stalls, 200,
             *self.config.retention["failed"].as_argv()])
+        if self.recovery_listeners and len(res) > 1:
+            ids = [i.decode() for i in res]
+            sep = ids.index("|")
+            for listener in self.recovery_listeners:
+                listener(ids[:sep], ids[sep + 1:])
 
 
 class Heartbeat(threading.Thread):
