@@ -346,3 +346,28 @@ def test_health_gates_every_reader_the_same(redis_url: str) -> None:
     badge = soup(client.get(f"{PREFIX}/")).select_one("td.health .badge")
     assert badge is not None and "needs attention" in badge.get_text()
     assert "paused" in badge["title"]
+
+
+def test_redis_near_maxmemory_is_a_problem_everywhere(redis_url: str, receiver: Receiver) -> None:
+    huey = make_huey(redis_url)
+    app = make_app(huey, JOBBOARD_ALERTS=settings_for(receiver.url, checks=["redis_memory", "redis_oom"]))
+    board = jobboard.Board([huey])
+    r = board.redis
+    try:
+        used = int(r.info("memory")["used_memory"])
+        r.config_set("maxmemory", str(int(used / 0.95)))  # 95% full, noeviction: writes still work
+        health = board.health()
+        assert [p.check for p in health.problems] == ["redis_memory"]
+        assert health.redis is not None and health.redis.memory_ratio > 0.9  # type: ignore[operator]
+        client = app.test_client()
+        login(client, "viewer")
+        detailed = client.get(f"{PREFIX}/health/detailed").get_json()
+        assert detailed["redis"]["problems"][0]["check"] == "redis_memory"
+        assert client.get(f"{PREFIX}/health/ready").status_code == 200  # not full yet
+        wait_for(lambda: receiver.of("redis_memory:redis"), timeout=10)
+    finally:
+        r.config_set("maxmemory", "0")
+    wait_for(lambda: len(receiver.of("redis_memory:redis")) == 2, timeout=10)
+    stop_alerts(app)
+    assert [b["kind"] for b in receiver.of("redis_memory:redis")] == ["firing", "resolved"]
+    assert receiver.of("redis_memory:redis")[0]["queue"] is None

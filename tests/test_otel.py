@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 import jobboard
 import jobboard.otel
 from jobboard.config import TrackingConfig
+from jobboard.primitives import now_ms
 from jobboard.tracking import message_argv
 from tests.support import API, auth, make_app, make_core_huey, running_consumers, wait_for
 
@@ -123,3 +124,21 @@ def test_untraced_enqueues_write_exactly_what_they_did(redis_url: str) -> None:
     assert with_trace[15] == "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
     assert with_trace[:1] + with_trace[2:15] == plain[:1] + plain[2:]  # [1] is the time
     assert huey.jobboard.tracing is None
+
+
+def test_a_redelivered_job_is_a_second_attempt_under_the_same_producer(
+        redis_url: str, exporter: InMemorySpanExporter) -> None:
+    huey = traced(redis_url, exporter)
+    q = jobboard.Board([huey]).queue("core")
+    job = huey.test_tasks["double"](5)  # type: ignore[attr-defined]
+    # A consumer took it and died: its lease lapses and a heartbeat puts it back.
+    now = now_ms()
+    q.board.script("DEQUEUE")(keys=[q.keys.base], args=[now, now - 1, "ghost:1/Worker-1"])
+    huey.jobboard.beat()
+    assert q.job(job.id).state == "waiting" and q.job(job.id).stalls == 1
+    with running_consumers([huey]):
+        wait_for(lambda: len(spans_of(exporter, job.id)) == 2)
+    producer, consumer = spans_of(exporter, job.id)
+    assert consumer.parent.span_id == producer.context.span_id  # type: ignore[union-attr]
+    assert (consumer.attributes or {})["jobboard.attempt"] == 2
+    assert (consumer.attributes or {})["jobboard.outcome"] == "completed"
