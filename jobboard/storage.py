@@ -167,6 +167,12 @@ class TrackingStorage(RedisStorage):
     def dequeue(self) -> bytes | None:
         tracker = self._require_tracker()
         tracker.ensure_consumer_side()
+        if tracker.stopping():
+            # Told to stop (the flag is set before the workers are interrupted): take
+            # nothing. An idle worker between two waits would otherwise take a job that a
+            # sibling's SIGTERM handler just put back, and put it back again itself, one
+            # attempt more (seen as attempt 3 instead of 2 in test_delivery's SIGTERM test).
+            return None
         res = self._take(tracker)
         if res is None and self.blocking:
             # Empty (or paused): wait for a wake token pushed by an enqueue, then try once
