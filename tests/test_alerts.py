@@ -24,8 +24,9 @@ from jobboard.errors import ConfigurationError
 from jobboard.keys import alerts_key
 from tests import fault_tasks
 from tests.fault_support import Consumers
-from tests.support import (PREFIX, RunningConsumer, csrf_from, login, make_app, make_huey, soup,
-                           wait_for)
+from jobboard.primitives import now_ms
+from tests.support import (PREFIX, RunningConsumer, csrf_from, login, make_app, make_core_huey, make_huey,
+                           soup, wait_for)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -350,15 +351,18 @@ def test_health_gates_every_reader_the_same(redis_url: str) -> None:
 
 def test_redis_near_maxmemory_is_a_problem_everywhere(redis_url: str, receiver: Receiver) -> None:
     huey = make_huey(redis_url)
-    app = make_app(huey, JOBBOARD_ALERTS=settings_for(receiver.url, checks=["redis_memory", "redis_oom"]))
+    limits = {"redis_memory_ratio": 0.5}
+    app = make_app(huey, JOBBOARD_ALERTS=settings_for(receiver.url, checks=["redis_memory", "redis_oom"]),
+                   JOBBOARD_HEALTH_THRESHOLDS=limits)
     board = jobboard.Board([huey])
     r = board.redis
     try:
         used = int(r.info("memory")["used_memory"])
-        r.config_set("maxmemory", str(int(used / 0.95)))  # 95% full, noeviction: writes still work
-        health = board.health()
+        r.config_set("maxmemory", str(int(used * 1.5)))  # 2/3 full, noeviction: writes still work
+        health = board.health(limits)
         assert [p.check for p in health.problems] == ["redis_memory"]
-        assert health.redis is not None and health.redis.memory_ratio > 0.9  # type: ignore[operator]
+        assert health.redis is not None and health.redis.memory_ratio > 0.5  # type: ignore[operator]
+        assert not board.health().problems  # under the default 90%
         client = app.test_client()
         login(client, "viewer")
         detailed = client.get(f"{PREFIX}/health/detailed").get_json()
@@ -371,3 +375,22 @@ def test_redis_near_maxmemory_is_a_problem_everywhere(redis_url: str, receiver: 
     stop_alerts(app)
     assert [b["kind"] for b in receiver.of("redis_memory:redis")] == ["firing", "resolved"]
     assert receiver.of("redis_memory:redis")[0]["queue"] is None
+
+
+def test_stalled_jobs_send_one_notice(redis_url: str, receiver: Receiver) -> None:
+    huey = make_core_huey(redis_url, max_stalls=5)
+    board = jobboard.Board([huey])
+    q = board.queue("core")
+    manager = AlertManager(board, AlertSettings.from_config(settings_for(receiver.url, checks=[])))
+    assert manager.tick() == []  # the first evaluation takes the baseline
+    for n in range(3):
+        huey.test_tasks["double"](n)  # type: ignore[attr-defined]
+    now = now_ms()
+    for _ in range(3):  # taken by a consumer that died: leases lapse at once
+        q.board.script("DEQUEUE")(keys=[q.keys.base], args=[now, now - 1, "ghost:1/Worker-1"])
+    huey.jobboard.beat()  # the heartbeat puts them back
+    assert q.lifetime().stalled == 3
+    sent = manager.tick()
+    assert [d.condition for d in sent] == ["stalled:core"] and sent[0].status == "sent"
+    assert receiver.bodies[0]["count"] == 3 and "lost their consumer" in receiver.bodies[0]["text"]
+    assert manager.tick() == []  # nothing new: nothing sent
