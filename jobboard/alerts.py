@@ -301,7 +301,8 @@ class AlertManager:
 
     @property
     def lease_ms(self) -> int:
-        return int(max(3 * self.settings.interval, 2.0) * 1000)
+        # At least 5 s: a holder starved of CPU for a moment must not lose it to another.
+        return int(max(3 * self.settings.interval, 5.0) * 1000)
 
     def holds_lease(self) -> bool:
         """Take or renew the lease; True while this manager is the deployment's sender."""
@@ -321,13 +322,34 @@ class AlertManager:
         due now, sent, and their deliveries."""
         if not self.holds_lease():
             return []
+        alerts, changed = self._evaluate(now)
+        if not self.holds_lease():
+            return []  # lost the lease while evaluating (a stalled process): the new holder decides
+        self._commit(changed)
         out: list[Delivery] = []
-        for alert in self.evaluate(now):
+        for alert in alerts:
             out.extend(self.send(alert))
         return out
 
     def evaluate(self, now: float | None = None) -> list[Alert]:
         """The alerts due now, with the state of every condition updated in Redis."""
+        alerts, changed = self._evaluate(now)
+        self._commit(changed)
+        return alerts
+
+    def _commit(self, changed: Mapping[str, Mapping[str, Any]]) -> None:
+        if not changed:
+            return
+        state_key = self._key("state")
+        pipe = self.board.redis.pipeline(transaction=True)
+        for cond, st in changed.items():
+            if st:
+                pipe.hset(state_key, cond, json.dumps(st))
+            else:
+                pipe.hdel(state_key, cond)
+        pipe.execute()
+
+    def _evaluate(self, now: float | None = None) -> tuple[list[Alert], dict[str, dict[str, Any]]]:
         now = time.time() if now is None else now
         board, s = self.board, self.settings
         state_key = self._key("state")
@@ -383,15 +405,7 @@ class AlertManager:
                     self._counter(alerts, changed, state, now, f"failed:{q.name}:{task}",
                                   life.events(task)["failed"],
                                   functools.partial(self._failed_alert, q, task, now=now))
-        pipe = board.redis.pipeline(transaction=True)
-        for cond, st in changed.items():
-            if st:
-                pipe.hset(state_key, cond, json.dumps(st))
-            else:
-                pipe.hdel(state_key, cond)
-        if changed:
-            pipe.execute()
-        return alerts
+        return alerts, changed
 
     def _counter(self, alerts: list[Alert], changed: dict[str, dict[str, Any]],
                  state: Mapping[str, Any], now: float, cond: str, value: int,
