@@ -117,12 +117,12 @@ def test_untraced_enqueues_write_exactly_what_they_did(redis_url: str) -> None:
     assert q.redis.hget(q.keys.record(result.id), "tp") is None
     msg = huey.serializer.deserialize(q.redis.get(q.keys.message(result.id)))
     argv = message_argv("b", b"", msg, priority=None, utc=True, config=TrackingConfig())
-    assert len(json.loads(argv[2])) == 15  # the array the ENQUEUE script always took
+    assert len(json.loads(argv[2])) == 17  # the array the ENQUEUE script takes untraced
     traced_argv = message_argv("b", b"", msg, priority=None, utc=True, config=TrackingConfig(),
                                trace="00-" + "1" * 32 + "-" + "2" * 16 + "-01")
     plain, with_trace = json.loads(argv[2]), json.loads(traced_argv[2])
-    assert with_trace[15] == "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-    assert with_trace[:1] + with_trace[2:15] == plain[:1] + plain[2:]  # [1] is the time
+    assert len(with_trace) == 18 and with_trace[17] == "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    assert with_trace[:1] + with_trace[2:17] == plain[:1] + plain[2:]  # [1] is the time
     assert huey.jobboard.tracing is None
 
 

@@ -92,8 +92,10 @@ SCHEMAS: dict[str, Any] = {
     "Job": obj({
         "id": {"type": "string"}, "queue": {"type": "string"}, "task": {"type": "string"},
         "state": {"type": "string", "description": "One of " + ", ".join(STATES) + "."},
-        "args": {"type": "string", "description": "Display text (truncated, redacted)."},
-        "kwargs": {"type": "string"}, "priority": nullable("integer"),
+        "args": {"type": "string", "description": "Preview: the JSON of the positional "
+                 "arguments without its brackets, cut at 300 characters (redacted)."},
+        "kwargs": {"type": "string", "description": "Preview of the keyword arguments."},
+        "priority": nullable("integer"),
         "options": {"type": "object"}, "attempt": {"type": "integer"},
         "enqueued_at": NUM_OR_NULL, "started_at": NUM_OR_NULL, "finished_at": NUM_OR_NULL,
         "scheduled_for": NUM_OR_NULL, "wait_ms": NUM_OR_NULL, "run_ms": NUM_OR_NULL,
@@ -105,6 +107,11 @@ SCHEMAS: dict[str, Any] = {
         "url": {"type": "string", "description": "This job's API URL."},
     }),
     "JobDetail": {"allOf": [ref("Job"), obj({
+        "args_json": {"type": "string", "description": "The positional arguments as JSON "
+                      "text, whole up to the queue's payload_limit (redacted; text cut at "
+                      "the limit ends with '…' and is not JSON)."},
+        "kwargs_json": {"type": "string", "description": "The keyword arguments (see args_json)."},
+        "result_json": STR_OR_NULL,
         "attempts": {"type": "array", "items": obj({
             "number": {"type": "integer"}, "at": NUM_OR_NULL,
             "error_class": {"type": "string"}, "message": {"type": "string"},
@@ -311,7 +318,7 @@ def paths() -> dict[str, Any]:
                 query("state", {"type": "string", "enum": list(STATES)}, "Default waiting."),
                 query("task", {"type": "string", "maxLength": 200}, "Task name filter."),
                 query("q", {"type": "string", "maxLength": 200},
-                      "Search job id, args or error text."),
+                      "Search within the state: id start, task, words of arguments or errors."),
                 query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER},
                       "Page number, from 1."),
                 query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
@@ -340,6 +347,23 @@ def paths() -> dict[str, Any]:
             success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="getJob"),
             "delete": op("Remove a job and its record.", success("200", ref("JobAction")),
                          ["404", "409"], role="admin", tag="jobs", op_id="removeJob")},
+        "/search": {"get": op(
+            "Jobs matching a search in every queue: ids by their start (case-insensitive), "
+            "task names, words of arguments and errors. Bounded work per queue.",
+            success("200", obj({"q": {"type": "string"}, "queues": {"type": "array", "items": obj({
+                "queue": {"type": "string"}, "total": {"type": "integer"},
+                "complete": {"type": "boolean", "description": "False when total is a lower bound."},
+                "scanned": nullable("integer", description="Set when the queue has no search "
+                                                           "index: jobs looked at."),
+                "jobs": {"type": "array", "items": ref("Job")}})}})), ["404"], params=[
+                {**query("q", {"type": "string", "minLength": 1, "maxLength": 200},
+                         "What to search for."), "required": True},
+                query("queue", {"type": "string", "maxLength": 200}, "Only this queue."),
+                query("state", {"type": "string", "enum": list(STATES)}, "Only jobs in this state."),
+                query("task", {"type": "string", "maxLength": 200}, "Only jobs of this task."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                      "Jobs per queue (default 25)."),
+            ], tag="jobs", op_id="searchJobs")},
         "/jobs/{job_id}": {"parameters": [JOB_ID], "get": op(
             "Find a job by id in whichever queue holds it.",
             success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="findJob")},
