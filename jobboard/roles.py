@@ -17,7 +17,7 @@ ACTION_ROLES: dict[str, str] = {
     "pause": "operator", "resume": "operator", "run": "operator",
     "pause_periodic": "operator", "resume_periodic": "operator", "submit": "operator",
     "duplicate": "operator", "edit_retry": "operator",
-    "remove": "admin", "clean": "admin", "empty": "admin",
+    "remove": "admin", "clean": "admin", "empty": "admin", "test_alert": "admin",
 }
 
 

@@ -39,6 +39,7 @@ import threading
 import time
 import traceback as tb_module
 import uuid
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from huey import Huey
@@ -59,6 +60,13 @@ from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
 
 logger = logging.getLogger("jobboard")
 HOST = socket.gethostname()
+
+#: Called with every new Tracker, and with (tracker, Huey consumer) in a consumer's main
+#: process once its consumer exists: how the layers above the runtime (jobboard.alerts)
+#: attach to consumers without the runtime importing them. ``jobboard/__init__.py``
+#: registers them.
+TRACKER_HOOKS: list[Callable[["Tracker"], None]] = []
+CONSUMER_HOOKS: list[Callable[["Tracker", Any], None]] = []
 
 
 def _epoch(value: Any, utc: bool) -> float | None:
@@ -137,13 +145,15 @@ def flow_argv(msg: Any, group: tuple[str, int] | None) -> list[str]:
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True, fence: str = "", tick: str = "",
-                 source: str = "", group: tuple[str, int] | None = None) -> list[Any]:
+                 source: str = "", trace: str = "",
+                 group: tuple[str, int] | None = None) -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
     per-argument packing costs more than encoding it (see scripts.ENQUEUE). ``fence`` is
     the delivery token of a retry re-enqueued by its consumer; ``tick`` the minute of a
-    periodic run and ``source`` the consumer whose scheduler enqueued it."""
+    periodic run and ``source`` the consumer whose scheduler enqueued it; ``trace`` the
+    W3C traceparent of the enqueue's span (jobboard.otel), kept in the record."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
     eta = _epoch(msg.eta, utc) if msg.eta is not None else None
@@ -167,10 +177,12 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
         q(source), q(tokens), len(blob))
+    if trace:  # only when tracing (jobboard.otel): the untraced array stays as it was
+        meta = meta[:-1] + "," + q(trace) + "]"
     # Almost every job is in no flow: three attribute reads decide it, no call.
     if on_complete is not None or on_error is not None or msg.chord_config is not None or group:
         flow = flow_argv(msg, group)
-        meta = meta[:-1] + "," + ",".join(q(x) for x in flow) + "]"
+        meta = meta[:-1] + ("" if trace else ",\"\"") + "," + ",".join(q(x) for x in flow) + "]"
     # The blob's frames travel in front of the message (their length is in meta): the
     # script's arguments stay (message, fields) per job.
     return [base, blob + data if blob else data, meta]
@@ -231,6 +243,12 @@ class Tracker:
         self._periodic_names: set[str] | None = None
         self._known_tasks: set[str] = set()
         self._local = threading.local()
+        #: jobboard.otel.Tracing once jobboard.otel.instrument() was called, else None
+        #: (then tracing costs one attribute check per enqueue and per run).
+        self.tracing: Any = None
+        self.event_log: Any = None  # jobboard.eventlog.EventLog, when enabled
+        #: Called with (recovered ids, failed ids) after a heartbeat put stalled jobs back.
+        self.recovery_listeners: list[Callable[[list[str], list[str]], None]] = []
         self.done = 0  # jobs this process finished, reported by the heartbeat
         self.failed = 0
         self.outbox = Outbox(storage.name, config.end_retry_timeout)
@@ -251,6 +269,8 @@ class Tracker:
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
         if type(huey).enqueue is Huey.enqueue:
             huey.enqueue = self._enqueue  # type: ignore[method-assign]
+        for hook in TRACKER_HOOKS:
+            hook(self)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -382,8 +402,16 @@ class Tracker:
                 return last[1], last[2]
         return self.decode(data), None
 
+    def peek_message(self, data: bytes) -> tuple[Any, Any]:
+        """``message_of`` without using up the remembered message (the enqueue that
+        follows still finds it)."""
+        last = getattr(self._local, "serialized", None)
+        if last is not None and last[0] is data:
+            return last[1], last[2]
+        return self.decode(data), None
+
     def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
-                     periodic: str | None = None) -> list[Any] | None:
+                     periodic: str | None = None, trace: str = "") -> list[Any] | None:
         """ARGV of ENQUEUE for Huey's serialized task, or None when there is nothing to
         write (a task ``read_schedule`` handed back, already waiting)."""
         msg, task = self.message_of(data)
@@ -403,7 +431,7 @@ class Tracker:
         return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
                             config=self.config, periodic=periodic, only_new=only_new,
                             register_task=register, fence=fence, tick=tick,
-                            source=self.consumer_id() if tick else "",
+                            source=self.consumer_id() if tick else "", trace=trace,
                             group=self._group_place())
 
     def schedule_argv(self, data: bytes, ts: Any) -> list[Any]:
@@ -497,6 +525,11 @@ class Tracker:
         If Huey's run ends without any end recorded (an error on the way, such as Redis
         lost while Huey stores the result), the lease is let go so that the job is
         recovered and run again rather than held ``active`` for ever."""
+        if self.tracing is not None:
+            return self.tracing.execute(self._execute, run, task, timestamp)
+        return self._execute(run, task, timestamp)
+
+    def _execute(self, run: Any, task: Any, timestamp: Any = None) -> Any:
         try:
             return run(task, timestamp)
         finally:
@@ -712,6 +745,8 @@ class Tracker:
                     self.stop_flag = None
 
             consumer.stop = stop_and_unregister
+        for consumer_hook in CONSUMER_HOOKS:
+            consumer_hook(self, consumer)
 
     def _unregister_consumer(self, pid: int) -> None:
         if os.getpid() != pid:
@@ -784,9 +819,14 @@ class Tracker:
         if (not res[periodic_at] and self.consumer_info is not None
                 and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
             self.register_periodic()
-        self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
+        res = self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
             now, self.config.max_stalls, 200,
             *self.config.retention["failed"].as_argv()])
+        if self.recovery_listeners and len(res) > 1:
+            ids = [i.decode() for i in res]
+            sep = ids.index("|")
+            for listener in self.recovery_listeners:
+                listener(ids[:sep], ids[sep + 1:])
 
 
 class Heartbeat(threading.Thread):

@@ -17,7 +17,7 @@ from ..errors import InvalidArgument, PeriodicTaskNotFound
 from ..records import STATES, Counts
 from ..audit import VIAS, Actor
 from ..shared.auth import client_address, current_access, current_actor, current_user_name
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, get_state, health_thresholds
 from . import access, ratelimit, serialize, validate
 from .errors import ApiError, json_body, to_response
 from .openapi import document
@@ -44,11 +44,6 @@ def board() -> Board:
 def visible_queues() -> list[str] | None:
     """The queues the caller may see when their access is per queue, else None (all)."""
     return board().queue_names() if current_access().scoped else None
-
-
-def health_thresholds() -> dict[str, Any] | None:
-    thresholds: dict[str, Any] | None = get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None
-    return thresholds
 
 
 def job_url(queue: str, job_id: str) -> str:

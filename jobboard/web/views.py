@@ -24,7 +24,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .. import records
+from .. import alerts, records
 from ..audit import Actor
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Queue
 from ..errors import JobNotFound, JobStateError, PeriodicTaskNotFound, QueueNotFound
@@ -33,7 +33,7 @@ from ..roles import ACTION_ROLES
 from ..shared import auth
 from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
 from . import assets, charts, localtime
 from .access import can, here, refuse, require_role, safe_next
@@ -316,7 +316,7 @@ def overview_data() -> dict[str, Any]:
     series, not 60 minute hashes; see Queue.summary)."""
     rows = []
     for q in get_board().queues():
-        counts, health, series = q.summary()
+        counts, health, series = q.summary(health_thresholds())
         rows.append({
             "name": q.name,
             "counts": counts,
@@ -516,6 +516,38 @@ def stats() -> Any:
                  for kind in ("wait", "run")},
         totals=m.totals,
     )
+
+
+@blueprint.route("/alerts")
+@require_role("viewer")
+def alerts_page() -> str:
+    """Where alerts go, who sends them now, and the last deliveries."""
+    board = get_board()
+    manager = get_state().alerts
+    return render_page("jobboard/alerts.html", manager=manager,
+                       settings=manager.settings if manager else None,
+                       holder=alerts.lease_holder(board), deliveries=alerts.deliveries(board, 100))
+
+
+@blueprint.route("/alerts/test", methods=["POST"])
+@require_role("viewer")
+def alerts_test() -> Answer:
+    """Send a test message to every webhook now (admins)."""
+    if not can("test_alert"):
+        return refuse(ACTION_ROLES["test_alert"])
+    manager = get_state().alerts
+    default = url_for("jobboard.alerts_page")
+    if manager is None:
+        return error_response(409, "Alerts are not configured in this dashboard: set JOBBOARD_ALERTS "
+                                   "(docs/monitoring.md) to send a test from here.")
+    sent = manager.send_test(auth.current_user_name() or "an admin")
+    failed = [d for d in sent if d.status != "sent"]
+    if failed:
+        flash("Test alert not delivered to " + ", ".join(f"{d.webhook} ({d.error or d.http_status})"
+                                                         for d in failed) + ".", "error")
+    else:
+        flash(f"Test alert delivered to {len(sent)} webhook{'s' if len(sent) != 1 else ''}.")
+    return back(default)
 
 
 # --- actions ----------------------------------------------------------------------------
