@@ -208,6 +208,54 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
   end
   return 1
 end
+
+-- Take the next job for a consumer, unless the queue is paused: waiting -> active under
+-- a lease until deadline. Returns {id, msg, task, revoke flag of the job, revoke flag of
+-- its task, delivery token} ('' when a flag is unset: Huey's revoke check is answered
+-- from these instead of another round trip), or false when there is nothing to take.
+local function take(now, deadline, who)
+  if redis.call('exists', p .. 'paused') == 1 then return false end
+  for _ = 1, 10 do
+    local popped = redis.call('zpopmin', p .. 'waiting')
+    if #popped == 0 then
+      -- Nothing waiting: the wake tokens left by enqueues nobody waited for mean nothing
+      -- now. Dropping them lets the consumer's next wait block instead of spinning.
+      redis.call('del', p .. 'wake')
+      return false
+    end
+    local id = popped[1]
+    local rec = rk(id)
+    -- pcall: a key of the wrong type must not abort the script after the ZPOPMIN above
+    -- (a script's writes are not rolled back), which would leave a record in no set.
+    local msg = redis.pcall('get', p .. 'm:' .. id)
+    local f = redis.pcall('hmget', rec, 'task', 'rdy', 'att')
+    local task = f[1]
+    if f.err then
+      -- Not a job record (another program's key?): keep it untouched and list the id as
+      -- failed, where it shows as undecodable and can be removed.
+      enter(id, 'failed', nil, now)
+    elseif task and (type(msg) == 'table' or not msg) then
+      local why = 'message key ' .. p .. 'm:' .. id .. ' is missing'
+      if type(msg) == 'table' then why = 'message key ' .. p .. 'm:' .. id .. ' holds a ' ..
+        redis.call('type', p .. 'm:' .. id).ok .. ', not a Huey message' end
+      local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
+                                    traceback = '', consumer = who})
+      finish(id, 'failed', now, {'err', 'UndecodableMessage: ' .. why}, attempt, true, nil)
+    elseif msg and task then
+      enter(id, 'active', task, deadline)
+      local wait = now - (tonumber(f[2]) or now)
+      if wait < 0 then wait = 0 end
+      local att = tostring((tonumber(f[3]) or 0) + 1)
+      redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', who, 'wait', wait, 'att', att)
+      local b = bucket(wait)
+      metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
+      local rv = redis.call('hmget', p .. 'results', 'r:' .. id, 'rt:' .. task)
+      return {id, msg, task, rv[1] or '', rv[2] or '', att}
+    end
+    -- A record that vanished under us (removed by an operator): skip the stray id.
+  end
+  return false
+end
 """
 
 # Record a job as enqueued (new) or re-enqueued (Huey's retry without delay, or a
@@ -319,47 +367,9 @@ end
 
 # Take the next job for a consumer, unless the queue is paused: waiting -> active.
 # ARGV: base, now, lease_deadline, consumer label ("host:pid/Worker-1")
-# Returns {id, msg, task, revoke flag of the job, revoke flag of its task} ('' when
-# unset: Huey's revoke check is answered from these instead of another round trip), or
-# false.
+# Returns what take() returns (see PRELUDE), or false.
 DEQUEUE = PRELUDE + r"""
-if redis.call('exists', p .. 'paused') == 1 then return false end
-local now, deadline = tonumber(ARGV[2]), tonumber(ARGV[3])
-for _ = 1, 10 do
-  local popped = redis.call('zpopmin', p .. 'waiting')
-  if #popped == 0 then return false end
-  local id = popped[1]
-  local rec = rk(id)
-  -- pcall: a key of the wrong type must not abort the script after the ZPOPMIN above
-  -- (a script's writes are not rolled back), which would leave a record in no set.
-  local msg = redis.pcall('get', p .. 'm:' .. id)
-  local f = redis.pcall('hmget', rec, 'task', 'rdy', 'att')
-  local task = f[1]
-  if f.err then
-    -- Not a job record (another program's key?): keep it untouched and list the id as
-    -- failed, where it shows as undecodable and can be removed.
-    enter(id, 'failed', nil, now)
-  elseif task and (type(msg) == 'table' or not msg) then
-    local why = 'message key ' .. p .. 'm:' .. id .. ' is missing'
-    if type(msg) == 'table' then why = 'message key ' .. p .. 'm:' .. id .. ' holds a ' ..
-      redis.call('type', p .. 'm:' .. id).ok .. ', not a Huey message' end
-    local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
-                                  traceback = '', consumer = ARGV[4]})
-    finish(id, 'failed', now, {'err', 'UndecodableMessage: ' .. why}, attempt, true, nil)
-  elseif msg and task then
-    enter(id, 'active', task, deadline)
-    local wait = now - (tonumber(f[2]) or now)
-    if wait < 0 then wait = 0 end
-    redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', ARGV[4], 'wait', wait,
-               'att', (tonumber(f[3]) or 0) + 1)
-    local b = bucket(wait)
-    metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
-    local rv = redis.call('hmget', p .. 'results', 'r:' .. id, 'rt:' .. task)
-    return {id, msg, task, rv[1] or '', rv[2] or '', tostring((tonumber(f[3]) or 0) + 1)}
-  end
-  -- A record that vanished under us (removed by an operator): skip the stray id.
-end
-return false
+return take(tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 """
 
 # Put a job in the schedule (retry with delay, or an eta not reached yet).
@@ -405,19 +415,29 @@ end
 return out
 """
 
-# A job reached a finished state.
+# A job reached a finished state; optionally, in the same call, the consumer takes its next
+# job (BullMQ's moveToFinished fetches the next job the same way): one round trip per job.
 # ARGV: base, id, state, now, result, error summary, attempt JSON ('' none),
 #       keep message ('1'/'0'), q_age, q_count, t_age, t_count, result-store field to
 #       delete ('' none: Huey's revoke flag, deferred to save a round trip), event text,
-#       delivery token ('' for none; see stale())
-# Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run).
+#       delivery token ('' for none; see stale()), and, to take the next job, its lease
+#       deadline and the consumer label (absent: take nothing)
+# Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run); when
+# asked to take: {that number, what take() returns...}.
 FINISH = PRELUDE + r"""
 local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
-if stale(id, ARGV[15], now, state, true) then return 2 end
-if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
-local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
-  {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
-if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
+local done = 2
+if not stale(id, ARGV[15], now, state, true) then
+  if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
+  done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
+    {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
+  if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
+end
+if ARGV[16] then
+  local nxt = take(now, tonumber(ARGV[16]), ARGV[17])
+  if nxt then return {done, unpack(nxt)} end
+  return {done}
+end
 return done
 """
 

@@ -160,8 +160,12 @@ class TrackingStorage(RedisStorage):
 
     def dequeue(self) -> bytes | None:
         tracker = self._require_tracker()
+        held = tracker.held_next()
+        if held is not None:  # taken by this worker's last FINISH: no round trip
+            return self._hand_out(tracker, *held)
         tracker.ensure_consumer_side()
-        res = self._take(tracker)
+        # When the last FINISH found the queue empty, go straight to the wait.
+        res = None if tracker.queue_seen_empty() else self._take(tracker)
         if res is None and self.blocking:
             # Empty (or paused): wait for a wake token pushed by an enqueue, then try once
             # more. Huey's worker loop calls us again when we return None.
@@ -171,6 +175,8 @@ class TrackingStorage(RedisStorage):
                 # token of its own interrupted job being put back; a live consumer runs it.)
                 return None
             res = self._take(tracker)
+            if res is None:
+                tracker.saw_empty()  # so the next call goes straight to the wait
         return res
 
     def _take(self, tracker: Tracker) -> bytes | None:
@@ -180,10 +186,15 @@ class TrackingStorage(RedisStorage):
         if not res:
             return None
         job_id, msg, task, flag, task_flag, token = res
-        job, name = job_id.decode(), task.decode()
+        return self._hand_out(tracker, job_id.decode(), msg, task.decode(), flag, task_flag,
+                              token.decode(), now)
+
+    def _hand_out(self, tracker: Tracker, job: str, msg: bytes, name: str, flag: bytes,
+                  task_flag: bytes, token: str, now: int) -> bytes:
+        """Make a taken job the worker's delivery; returns its message for Huey."""
         self._revoke_cache.checked = None
-        tracker.started(job, name, now, token.decode())
-        # Huey's next call is is_revoked(): answer it from what DEQUEUE read.
+        tracker.started(job, name, now, token)
+        # Huey's next call is is_revoked(): answer it from what the take read.
         found = {k: v for k, v in ((f"r:{job}", flag), (f"rt:{name}", task_flag)) if v}
         if self.results_in_hash:
             self._revoke_cache.flags = ([f"r:{job}", f"rt:{name}"], found)

@@ -179,6 +179,10 @@ class Tracker:
             huey.read_schedule = self._read_schedule  # type: ignore[method-assign]
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
+        # Huey runs these in each consumer worker (thread, process or greenlet) as it
+        # starts and stops: only there does a job's end also take the worker's next job.
+        huey.on_startup("jobboard")(self._worker_started)
+        huey.on_shutdown("jobboard")(self._worker_stopped)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -222,9 +226,15 @@ class Tracker:
         return flag is not None and flag.is_set()
 
     def worker_label(self) -> str:
+        cached = getattr(self._local, "label", None)
+        if cached is not None and cached[0] == os.getpid():
+            return cached[1]  # type: ignore[no-any-return]
         proc = multiprocessing.current_process().name
         worker = proc if proc != "MainProcess" else threading.current_thread().name
-        return f"{self.consumer_id()}/{worker}"
+        label = f"{self.consumer_id()}/{worker}"
+        if getattr(self._local, "worker", False):  # a consumer's worker: its name is set
+            self._local.label = (os.getpid(), label)
+        return label
 
     # Producer side ---------------------------------------------------------------------
 
@@ -353,13 +363,72 @@ class Tracker:
             self._heartbeat.start()
 
     def started(self, job_id: str, task: str, at_ms: int, token: str) -> None:
-        worker = self.worker_label()
-        with self._inflight_lock:
-            self.inflight[job_id] = (task, at_ms, worker, token)
+        """A job taken by this worker is handed to Huey: it is this worker's delivery now."""
+        if job_id not in self.inflight:
+            worker = self.worker_label()
+            with self._inflight_lock:
+                self.inflight[job_id] = (task, at_ms, worker, token)
         self._local.delivery = (job_id, token)
         self._local.after_end = False
         self._known_tasks.add(task)
         context.set_current(self, job_id)
+
+    # One round trip per job: a worker's FINISH also takes its next job (see scripts.FINISH),
+    # which waits here, leased and in ``inflight`` (so the heartbeat extends its lease, as
+    # for any job taken), until the worker's next dequeue. A worker that stops first puts it
+    # back (``_worker_stopped``); one that dies leaves it to lapse and be recovered.
+
+    def _worker_started(self) -> None:
+        self._local.worker = True
+        self._local.label = None
+
+    def _worker_stopped(self) -> None:
+        self._local.worker = False
+        self._local.empty = False
+        held = getattr(self._local, "next", None)
+        self._local.next = None
+        if held is None:
+            return
+        job_id, token = held[0], held[5]
+        self.record_end("put-back", job_id, token, "REQUEUE", [
+            self.keys.base, job_id, now_ms(), "put back",
+            "taken by a worker that stopped before running it; put back at once", token])
+
+    def _take_next_argv(self, now: int) -> list[Any]:
+        """FINISH's extra arguments that make it take this worker's next job, or []: only
+        in a consumer's worker, not once the consumer is stopping, not when a job is held."""
+        if (not getattr(self._local, "worker", False) or self.stopping()
+                or getattr(self._local, "next", None) is not None):
+            return []
+        return [now + self.lease_ms, self.worker_label()]
+
+    def _took_next(self, reply: list[Any], now: int) -> None:
+        if len(reply) < 7:
+            self.saw_empty()
+            return
+        job_id, msg, task, flag, task_flag, token = reply[1:7]
+        job, name, tok = job_id.decode(), task.decode(), token.decode()
+        with self._inflight_lock:
+            self.inflight[job] = (name, now, self.worker_label(), tok)
+        self._local.next = (job, msg, name, flag, task_flag, tok, now)
+
+    def held_next(self) -> tuple[Any, ...] | None:
+        """The job this worker's last FINISH took, if any (then no longer held)."""
+        held = getattr(self._local, "next", None)
+        if held is not None:
+            self._local.next = None
+        return held
+
+    def saw_empty(self) -> None:
+        """This worker found nothing to take: its next dequeue waits at once."""
+        self._local.empty = True
+
+    def queue_seen_empty(self) -> bool:
+        """True once: this worker's last FINISH found nothing to take."""
+        if getattr(self._local, "empty", False):
+            self._local.empty = False
+            return True
+        return False
 
     def _end_delivery(self, job_id: str) -> str:
         """The worker is done with this delivery (its end is being recorded): returns its
@@ -385,13 +454,24 @@ class Tracker:
                 del self.inflight[job_id]
 
     def record_end(self, label: str, job_id: str, token: str, script: str, args: list[Any],
-                    then: Any = None) -> None:
-        """Send an end through the outbox: now if Redis answers, else retried in order."""
+                   then: Any = None, take: list[Any] | None = None) -> None:
+        """Send an end through the outbox: now if Redis answers, else retried in order.
+
+        ``take`` (FINISH only): the arguments that also take this worker's next job. Only
+        the first, inline, try sends them: a retry from the outbox thread takes nothing."""
         run = self._scripts[script]
+        first = [bool(take)]
 
         def send() -> None:
-            res = self.storage.durable_call(run, args[:1], args[1:])  # args[0]: the key base
-            self._forget(job_id, token)
+            if first[0]:
+                first[0] = False
+                reply = self.storage.durable_call(run, args[:1], [*args[1:], *take])  # type: ignore[misc]
+                self._forget(job_id, token)
+                self._took_next(reply, int(args[3]))
+                res = reply[0]
+            else:
+                res = self.storage.durable_call(run, args[:1], args[1:])  # args[0]: the key base
+                self._forget(job_id, token)
             if then is not None:
                 then(res)
 
@@ -436,7 +516,8 @@ class Tracker:
     def _finish(self, job_id: str, task: str, state: str, result: str = "", error: str = "",
                 attempt: str = "", keep_message: bool = True, event: str = "") -> None:
         token = self._end_delivery(job_id)
-        args = [self.keys.base, job_id, state, now_ms(), result, error, attempt,
+        now = now_ms()
+        args = [self.keys.base, job_id, state, now, result, error, attempt,
                 "1" if keep_message else "0", *self.config.retention_argv(state, task),
                 self.take_deferred_delete(job_id), event, token]
 
@@ -447,7 +528,7 @@ class Tracker:
                 else:
                     self.failed += 1
 
-        self.record_end(state, job_id, token, "FINISH", args, count)
+        self.record_end(state, job_id, token, "FINISH", args, count, self._take_next_argv(now))
 
     def _attempt_json(self, task: Any, exc: BaseException | None, error: str,
                       tb_text: str | None = None) -> str:
