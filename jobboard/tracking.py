@@ -39,9 +39,11 @@ import threading
 import time
 import traceback as tb_module
 import uuid
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from huey import Huey
+from huey.api import ResultGroup, chord, group
 from huey import signals as S
 from huey.exceptions import CancelExecution, RateLimitExceeded, TaskLockedException
 
@@ -52,6 +54,7 @@ from .display import (LOG_LIMIT, RESULT_LIMIT, TRACEBACK_LIMIT, args_text, clean
                       error_summary, kwargs_text, safe_repr)
 from .keys import queues_key
 from .outbox import Outbox
+from .primitives import ENQUEUE_BATCH
 from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
 
 logger = logging.getLogger("jobboard")
@@ -323,6 +326,38 @@ class Tracker:
                             register_task=register, fence=fence, tick=tick,
                             source=self.consumer_id() if tick else "")
 
+    def enqueue_many(self, tasks: Iterable[Any]) -> list[Any]:
+        """Huey's ``enqueue`` of many tasks, ``ENQUEUE_BATCH`` per round trip: each batch
+        is one ENQUEUE_MANY call, atomic. Signals, expiry and pipelines as with Huey's
+        ``enqueue``; groups and chords, and immediate mode, go through ``enqueue`` one by
+        one, in their place. Returns what Huey's ``enqueue`` returns for each task."""
+        huey = self.huey
+        results: list[Any] = []
+        batch: list[list[Any]] = []
+        for task in tasks:
+            if huey._immediate or isinstance(task, (group, chord)):
+                if batch:
+                    self.storage.enqueue_batch(batch)
+                    batch = []
+                results.append(huey.enqueue(task))
+                continue
+            if task.expires:
+                task.resolve_expires(huey.utc)
+            huey._emit(S.SIGNAL_ENQUEUED, task)
+            argv = self.enqueue_argv(huey.serialize_task(task), task.priority)
+            if argv is not None:
+                batch.append(argv)
+            if huey.results:
+                pipeline = huey._pipeline_results(task)
+                results.append(ResultGroup(pipeline) if len(pipeline) > 1 else pipeline[0])
+            else:
+                results.append(None)
+            if len(batch) >= ENQUEUE_BATCH:
+                self.storage.enqueue_batch(batch)
+                batch = []
+        self.storage.enqueue_batch(batch)
+        return results
+
     def schedule_argv(self, data: bytes, ts: Any) -> list[Any]:
         """ARGV of SCHEDULE: a retry with a delay, or a dequeued job whose eta is ahead;
         both end the current delivery, so they carry its token."""
@@ -458,12 +493,16 @@ class Tracker:
         """Send an end through the outbox: now if Redis answers, else retried in order.
 
         ``take`` (FINISH only): the arguments that also take this worker's next job. Only
-        the first, inline, try sends them: a retry from the outbox thread takes nothing."""
+        a first try made inline, by the worker itself, sends them: a try from the outbox
+        thread takes nothing."""
         run = self._scripts[script]
+        # The worker's own thread (or greenlet), not the outbox's: the job taken is held
+        # for the caller's next dequeue.
         first = [bool(take)]
+        caller = threading.get_ident()
 
         def send() -> None:
-            if first[0]:
+            if first[0] and threading.get_ident() == caller:
                 first[0] = False
                 reply = self.storage.durable_call(run, args[:1], [*args[1:], *take])  # type: ignore[misc]
                 self._forget(job_id, token)
