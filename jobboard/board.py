@@ -15,7 +15,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
@@ -27,7 +27,7 @@ from .connections import client_from_url
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
-from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
+from .primitives import CONSUMER_ALIVE_SECONDS, ENQUEUE_BATCH, PRIORITY_LIMIT, match_name, now_ms
 from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
                       RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
                       Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
@@ -702,6 +702,54 @@ class Queue:
 
         With ``job_id`` the call is idempotent: a second call with the same id queues
         nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds."""
+        job_id, argv = self._job_argv(task_name, args, kwargs, priority, delay, eta, retries,
+                                      retry_delay, retry_backoff, expires, job_id)
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return job_id, res == b"new"
+
+    def enqueue_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bool]]:
+        """Queue many jobs; returns (job id, created) for each, in order.
+
+        Each job is a mapping of :meth:`enqueue`'s arguments, with ``task`` for the task
+        name. Every job is built and checked before any is sent (one bad job raises and
+        queues nothing); then one ENQUEUE_MANY call per ``ENQUEUE_BATCH`` jobs: a round
+        trip each, applied whole with nothing else in between. Ids are idempotent as
+        with :meth:`enqueue`."""
+        built = []
+        for job in jobs:
+            spec = dict(job)
+            task = spec.pop("task")
+            built.append(self._job_argv(
+                task, spec.pop("args", ()), spec.pop("kwargs", None), spec.pop("priority", None),
+                spec.pop("delay", None), spec.pop("eta", None), spec.pop("retries", None),
+                spec.pop("retry_delay", None), spec.pop("retry_backoff", None),
+                spec.pop("expires", None), spec.pop("job_id", None), unknown=spec))
+        out: list[tuple[str, bool]] = []
+        if not built:
+            return out
+        script = self.board.script("ENQUEUE_MANY")
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            for start in range(0, len(built), ENQUEUE_BATCH):
+                chunk = built[start:start + ENQUEUE_BATCH]
+                res = script(keys=[self.keys.base], args=[x for _, argv in chunk for x in argv[1:]])
+                out += [(job_id, r == b"new") for (job_id, _), r in zip(chunk, res)]
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return out
+
+    def _job_argv(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                  priority: int | None, delay: float | None, eta: float | None,
+                  retries: int | None, retry_delay: float | None, retry_backoff: float | None,
+                  expires: float | None, job_id: str | None,
+                  unknown: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
+        """(job id, ENQUEUE argv) of a submission, checked; raises before anything is sent."""
+        if unknown:
+            raise InvalidArgument(f"Unknown job fields: {', '.join(sorted(unknown))}.")
         cls = self._task_class(task_name)
         huey = self.huey
         assert huey is not None
@@ -723,12 +771,7 @@ class Queue:
         msg = huey.serializer.deserialize(data)
         argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
                             config=self.config, only_new=job_id is not None)
-        try:
-            self.redis.sadd(queues_key(self.board.prefix), self.name)
-            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
-        except redis_lib.exceptions.OutOfMemoryError as exc:
-            raise RedisOutOfMemory(str(exc)) from exc
-        return task.id, res == b"new"
+        return task.id, argv
 
     # Consumers and periodic tasks ----------------------------------------------------------
 

@@ -258,6 +258,109 @@ local function take(now, deadline, who)
 end
 """
 
+# The new-job path as a function, shared by ENQUEUE and ENQUEUE_MANY; it needs nothing of
+# the PRELUDE. Returns 'new', 'paused', 'duplicate', or nil when the job exists (the caller
+# then goes the slower way). ``b`` is nil for one job; for a batch, a table that gathers
+# the per-batch work done once at its end: {seq = next sequence number, woken = jobs made
+# waiting, enq = {task = count}}.
+ENQUEUE_NEW = r"""
+local function enqueue_new(p, msg, m, b)
+  local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
+  local periodic, children = m[9], m[11]
+  local rec = p .. 'j:' .. id
+  if periodic == '1' then
+    if redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
+    -- One enqueue per schedule tick, however many consumers run a scheduler: the first
+    -- to claim the minute wins (the others get 'duplicate').
+    if m[14] and m[14] ~= '' then
+      if tonumber(m[14]) <= tonumber(redis.call('hget', p .. 'ptick', task) or '0') then
+        return 'duplicate'
+      end
+      redis.call('hset', p .. 'ptick', task, m[14])
+    end
+  end
+  if redis.call('hexists', rec, 'enq') == 1 then return nil end
+  -- A new job (or a pipeline child's stub, which holds only 'par'). A read, then one
+  -- HSET: cheaper than HSETNX + HSET, and atomic all the same inside the script.
+  local h = {'enq', now, 'task', task, 'pri', pri}
+  if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
+  if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
+  if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+  if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
+  if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
+  if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
+  if eta > now then
+    redis.call('zadd', p .. 'scheduled', eta, id)
+    h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
+    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
+  else
+    local seq
+    if b then seq = b.seq; b.seq = seq + 1; b.woken = b.woken + 1
+    else seq = redis.call('incr', p .. 'seq') end
+    redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
+    h[#h + 1] = 'st'; h[#h + 1] = 'waiting'; h[#h + 1] = 'rdy'; h[#h + 1] = now
+    -- wake() inlined (a batch wakes once, at its end)
+    if not b and redis.call('llen', p .. 'wake') < 8 then redis.call('lpush', p .. 'wake', '1') end
+  end
+  redis.call('hset', rec, unpack(h))
+  redis.call('set', p .. 'm:' .. id, msg)
+  if m[12] == '1' then redis.call('sadd', p .. 'tasks', task) end
+  if b then
+    b.enq[task] = (b.enq[task] or 0) + 1
+  else
+    -- metric() inlined: the minute hash gets its 48 h TTL when this field is its first
+    local mk = p .. 'mx:' .. math.floor(now / 60000)
+    if redis.call('hincrby', mk, 'enq|' .. task, 1) == 1 then redis.call('expire', mk, 173000) end
+  end
+  if children ~= '' then
+    for child in string.gmatch(children, '[^,]+') do
+      local crec = p .. 'j:' .. child
+      if redis.call('hexists', crec, 'st') == 0 then redis.call('hset', crec, 'par', id) end
+    end
+  end
+  if periodic ~= '0' then
+    redis.call('hset', p .. 'pl', task, 'waiting|' .. now .. '|' .. id .. '|' .. (m[15] or ''))
+  end
+  return 'new'
+end
+"""
+
+# An existing job added again (after the PRELUDE: it uses its functions). Returns 'exists',
+# 'again' or 'stale'.
+ENQUEUE_AGAIN = r"""
+local function enqueue_again(msg, m)
+  local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
+  local rec = rk(id)
+  if m[10] == '1' then return 'exists' end
+  if m[13] and stale(id, m[13], now, 'retry', false) then return 'stale' end
+  local st = redis.call('hget', rec, 'st')
+  if not m[13] or m[13] == '' then
+    -- Not Huey's retry of a running job: a second add of an id. While that job is pending
+    -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
+    -- runs. A finished job added again runs again, with the new call's arguments.
+    if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
+    redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
+    local h = {'task', task}
+    if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
+    if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
+    if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+    redis.call('hset', rec, unpack(h))
+    event(id, now, 'enqueued', 'added again with the same id')
+  end
+  redis.call('set', p .. 'm:' .. id, msg)
+  redis.call('hset', rec, 'pri', pri)
+  if eta > now then
+    leave(id, st, task)
+    enter(id, 'scheduled', task, eta)
+    redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
+    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
+  else
+    to_waiting(id, st, task, now, pri)
+  end
+  return 'again'
+end
+"""
+
 # Record a job as enqueued (new) or re-enqueued (Huey's retry without delay, or a
 # finished job added again by id; a pending job added again is a no-op: 'exists').
 # ARGV: base, msg, and a JSON array (tracking.message_argv) of:
@@ -278,91 +381,53 @@ end
 # as much as a command) and inlines the little it needs: 5 writes and 2 reads. The
 # fields come as one JSON argument because redis-py's packing of 14 separate arguments
 # cost more than the JSON encoding and cjson decoding together.
-ENQUEUE = r"""
-local p, msg = KEYS[1], ARGV[1]
+ENQUEUE = ENQUEUE_NEW + r"""
 local m = cjson.decode(ARGV[2])
-local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
-local periodic, only_new, children = m[9], m[10], m[11]
-local rec = p .. 'j:' .. id
-if periodic == '1' then
-  if redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
-  -- One enqueue per schedule tick, however many consumers run a scheduler: the first
-  -- to claim the minute wins (the others get 'duplicate').
-  if m[14] and m[14] ~= '' then
-    if tonumber(m[14]) <= tonumber(redis.call('hget', p .. 'ptick', task) or '0') then
-      return 'duplicate'
-    end
-    redis.call('hset', p .. 'ptick', task, m[14])
-  end
-end
-if redis.call('hexists', rec, 'enq') == 0 then
-  -- A new job (or a pipeline child's stub, which holds only 'par'). A read, then one
-  -- HSET: cheaper than HSETNX + HSET, and atomic all the same inside the script.
-  local h = {'enq', now, 'task', task, 'pri', pri}
-  if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
-  if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
-  if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
-  if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
-  if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
-  if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
-  if eta > now then
-    redis.call('zadd', p .. 'scheduled', eta, id)
-    h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
-    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
-  else
-    local seq = redis.call('incr', p .. 'seq')
-    redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
-    h[#h + 1] = 'st'; h[#h + 1] = 'waiting'; h[#h + 1] = 'rdy'; h[#h + 1] = now
-    -- wake() inlined
-    if redis.call('llen', p .. 'wake') < 8 then redis.call('lpush', p .. 'wake', '1') end
-  end
-  redis.call('hset', rec, unpack(h))
-  redis.call('set', p .. 'm:' .. id, msg)
-  if m[12] == '1' then redis.call('sadd', p .. 'tasks', task) end
-  -- metric() inlined: the minute hash gets its 48 h TTL when this field is its first
-  local mk = p .. 'mx:' .. math.floor(now / 60000)
-  if redis.call('hincrby', mk, 'enq|' .. task, 1) == 1 then redis.call('expire', mk, 173000) end
-  if children ~= '' then
-    for child in string.gmatch(children, '[^,]+') do
-      local crec = p .. 'j:' .. child
-      if redis.call('hexists', crec, 'st') == 0 then redis.call('hset', crec, 'par', id) end
-    end
-  end
-  if periodic ~= '0' then
-    redis.call('hset', p .. 'pl', task, 'waiting|' .. now .. '|' .. id .. '|' .. (m[15] or ''))
-  end
-  return 'new'
-end
-if only_new == '1' then return 'exists' end
+local done = enqueue_new(KEYS[1], ARGV[1], m, nil)
+if done then return done end
+if m[10] == '1' then return 'exists' end
 do
-""" + PRELUDE + r"""
-if m[13] and stale(id, m[13], now, 'retry', false) then return 'stale' end
-local st = redis.call('hget', rec, 'st')
-if not m[13] or m[13] == '' then
-  -- Not Huey's retry of a running job: a second add of an id. While that job is pending
-  -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
-  -- runs. A finished job added again runs again, with the new call's arguments.
-  if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
-  redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
-  local h = {'task', task}
-  if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
-  if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
-  if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
-  redis.call('hset', rec, unpack(h))
-  event(id, now, 'enqueued', 'added again with the same id')
+""" + PRELUDE + ENQUEUE_AGAIN + r"""
+return enqueue_again(ARGV[2], m)
 end
-redis.call('set', p .. 'm:' .. id, msg)
-redis.call('hset', rec, 'pri', pri)
-if eta > now then
-  leave(id, st, task)
-  enter(id, 'scheduled', task, eta)
-  redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
-  if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
-else
-  to_waiting(id, st, task, now, pri)
+"""
+
+# Many jobs in one call, atomically (nothing else runs in between): a producer's bulk
+# enqueue (Huey's ``enqueue_many`` / ``task.map``, the JSON API's bulk submit).
+# ARGV: base, then msg, fields (as ENQUEUE's) for each job.
+# Returns ENQUEUE's answer for each job, in order.
+#
+# What ENQUEUE does per job and a batch needs once is done once at the end: one INCRBY of
+# the sequence, one HINCRBY per task of the minute's counters, one wake push per waiting
+# job up to what blocked consumers can take.
+ENQUEUE_MANY = PRELUDE + ENQUEUE_NEW + ENQUEUE_AGAIN + r"""
+local n = (#ARGV - 1) / 2
+local b = {seq = redis.call('incrby', p .. 'seq', n) - n + 1, woken = 0, enq = {}}
+local out, now = {}, nil
+for i = 2, #ARGV, 2 do
+  local msg, m = ARGV[i], cjson.decode(ARGV[i + 1])
+  now = m[2]
+  local r = enqueue_new(p, msg, m, b)
+  if not r then r = enqueue_again(msg, m) end
+  out[#out + 1] = r
 end
-return 'again'
+if now then
+  local mk = p .. 'mx:' .. math.floor(now / 60000)
+  local created = false
+  for task, count in pairs(b.enq) do
+    if redis.call('hincrby', mk, 'enq|' .. task, count) == count then created = true end
+  end
+  if created then redis.call('expire', mk, 173000) end
 end
+if b.woken > 0 then
+  local room = 8 - redis.call('llen', p .. 'wake')
+  if room > 0 then
+    local tokens = {}
+    for _ = 1, math.min(room, b.woken) do tokens[#tokens + 1] = '1' end
+    redis.call('lpush', p .. 'wake', unpack(tokens))
+  end
+end
+return out
 """
 
 # Take the next job for a consumer, unless the queue is paused: waiting -> active.

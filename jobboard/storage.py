@@ -95,6 +95,7 @@ class TrackingStorage(RedisStorage):
         # The producer's one round trip per enqueue, without redis-py's per-command
         # pool checkout (see connections.py; measured by bench/bench_throughput.py).
         self._enqueue_script = DirectScript(self.conn, scripts.ENQUEUE, numkeys=1)
+        self._enqueue_many_script = DirectScript(self.conn, scripts.ENQUEUE_MANY, numkeys=1)
 
     def _require_tracker(self) -> Tracker:
         if self.tracker is None:
@@ -113,17 +114,36 @@ class TrackingStorage(RedisStorage):
         argv = tracker.enqueue_argv(data, priority)
         if argv is None:
             return
+        self._send(tracker, "enqueue of a follow-up job", lambda: self._run_enqueue(argv))
+
+    def enqueue_batch(self, argvs: list[list[Any]]) -> list[str]:
+        """Enqueue jobs (``Tracker.enqueue_argv`` of each) in one ENQUEUE_MANY call:
+        atomic, one round trip. Returns ENQUEUE's answer for each ('new', 'exists'...),
+        or 'queued' for each when it waits in the outbox."""
+        if not argvs:
+            return []
+        tracker = self._require_tracker()
+        flat: list[Any] = [self.keys.base]
+        for argv in argvs:
+            flat += argv[1:]
+        res = self._send(tracker, f"bulk enqueue of {len(argvs)} jobs",
+                         lambda: self._run_enqueue(flat, self._enqueue_many_script))
+        if res is None:
+            return ["queued"] * len(argvs)
+        return [r.decode() for r in res]
+
+    def _send(self, tracker: Tracker, label: str, run: Any) -> Any:
+        """Run a producer's write, retried on "not now" errors; None if it went to the outbox."""
         if tracker.routes_through_outbox():
             # Huey's retry or pipeline step after a job's end, in a consumer: queued behind
             # that end while Redis is away (see outbox.py), never raised into Huey.
-            tracker.outbox.submit("enqueue of a follow-up job", lambda: self._run_enqueue(argv))
-            return
+            tracker.outbox.submit(label, run)
+            return None
         delay, deadline = 0.05, 0.0
         while True:
             try:
                 tracker.ensure_registered()
-                self._run_enqueue(argv)
-                return
+                return run()
             except redis.exceptions.OutOfMemoryError as exc:
                 raise RedisOutOfMemory(str(exc)) from exc
             except Exception as exc:
@@ -138,10 +158,11 @@ class TrackingStorage(RedisStorage):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
-    def _run_enqueue(self, argv: list[Any]) -> Any:
+    def _run_enqueue(self, argv: list[Any], script: DirectScript | None = None) -> Any:
+        script = script or self._enqueue_script
         if self.tracker is not None and self.tracker.config.replicas:
-            return self.durable_call(self._enqueue_script.script, argv[:1], argv[1:])
-        return self._enqueue_script(argv)
+            return self.durable_call(script.script, argv[:1], argv[1:])
+        return script(argv)
 
     def durable_call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a script; in durable mode (``replicas=N``) also ``WAIT`` for N replicas on

@@ -140,3 +140,144 @@ def test_worker_stopping_puts_its_held_job_back_unrun(huey: jobboard.RedisHuey) 
     finally:
         again.stop()
     assert q.job(second.id).result == "4"
+
+
+# Bulk enqueue: one round trip per batch ---------------------------------------------------
+
+
+def count_enqueues(huey: jobboard.RedisHuey) -> Counter[str]:
+    calls: Counter[str] = Counter()
+    storage = huey.storage
+    storage._enqueue_script = Counted(storage._enqueue_script, "ENQUEUE", calls)  # type: ignore[assignment]
+    storage._enqueue_many_script = Counted(storage._enqueue_many_script, "ENQUEUE_MANY",  # type: ignore[assignment]
+                                           calls)
+    return calls
+
+
+def waiting_ids(huey: jobboard.RedisHuey) -> list[str]:
+    return [w.decode() for w in huey.storage.conn.zrange(huey.storage.keys.state("waiting"), 0, -1)]
+
+
+def test_map_enqueues_1000_per_round_trip(huey: jobboard.RedisHuey) -> None:
+    calls = count_enqueues(huey)
+    signalled: list[str] = []
+    huey.signal(S.SIGNAL_ENQUEUED)(lambda signal, task: signalled.append(task.id))
+    double = huey.test_tasks["double"]  # type: ignore[attr-defined]
+    results = double.map(range(2500))
+    assert calls == {"ENQUEUE_MANY": 3}  # 1,000 + 1,000 + 500, no one-by-one ENQUEUE
+    ids = [r.task.id for r in results]
+    assert len(set(ids)) == 2500 and signalled == ids
+    assert waiting_ids(huey) == ids  # first in, first out, as if enqueued one by one
+    q = jobboard.Board([huey]).queue(huey.name)
+    assert q.counts()["waiting"] == 2500
+    job = q.job(ids[1234])
+    assert (job.state, job.short_task, job.args) == ("waiting", "double", "1234")
+    assert q.metrics("1h").totals.enqueued == 2500  # the per-batch counter adds up
+
+
+def test_enqueue_many_is_enqueue_of_each(huey: jobboard.RedisHuey) -> None:
+    """Eta, pipelines, priorities, a repeated id, a group (sent on its own, in its place):
+    as ``enqueue`` of each task would make them."""
+    t = huey.test_tasks  # type: ignore[attr-defined]
+    q = jobboard.Board([huey]).queue(huey.name)
+    from huey.api import group
+
+    later = t["double"].s(1, delay=3600)
+    chain = t["double"].s(2).then(t["double"])
+    urgent = t["double"].s(3, priority=5)
+    same = t["double"].s(4, id="same")
+    grouped = group([t["double"].s(5), t["double"].s(6)])
+    results = huey.enqueue_many([later, chain, urgent, same, t["double"].s(9, id="same"), grouped])
+    assert len(results) == 6
+    assert q.job(later.id).state == "scheduled"
+    assert q.job(chain.id).children == [chain.on_complete.id]
+    assert q.job("same").args == "4"  # the second add of a pending id queues nothing
+    assert waiting_ids(huey)[0] == urgent.id  # the higher priority runs first
+    assert q.counts()["waiting"] == 5 and q.counts()["scheduled"] == 1
+
+    running = RunningConsumer(huey, workers=2, periodic=False)
+    try:
+        assert wait_for(lambda: q.counts()["completed"] == 6, 20), dict(q.counts())
+    finally:
+        running.stop()
+    assert results[1] == [4, 8]  # ResultGroup[i] gets the result: the pipeline's two
+    assert q.job(urgent.id).result == "6"
+
+
+def test_a_batch_that_cannot_be_built_queues_nothing(huey: jobboard.RedisHuey) -> None:
+    double = huey.test_tasks["double"]  # type: ignore[attr-defined]
+    with pytest.raises(Exception):  # noqa: B017 - pickle's error, whatever its class
+        double.map([1, 2, lambda: 3, 4])  # the third cannot be pickled
+    assert huey.pending_count() == 0
+    assert jobboard.Board([huey]).queue(huey.name).counts().total == 0
+
+
+def test_bulk_enqueue_wakes_blocked_workers(huey: jobboard.RedisHuey,
+                                            redis_client: Any) -> None:
+    """A batch pushes a wake token per waiting job (up to 8), so every blocked worker
+    starts at once: with a 30 s wait, one token would leave two workers asleep."""
+    from tests.support import blocked_clients
+
+    wake = huey.storage.keys.wake
+    huey.test_tasks["double"].map(range(3))  # type: ignore[attr-defined]
+    assert redis_client.llen(wake) == 3
+    huey.test_tasks["double"].map(range(30))  # type: ignore[attr-defined]
+    assert redis_client.llen(wake) == 8  # what blocked consumers can take, no more
+    huey.storage.flush_all()
+
+    q = jobboard.Board([huey]).queue(huey.name)
+    huey.storage.read_timeout = 30
+    running = RunningConsumer(huey, workers=3, periodic=False)
+    try:
+        assert wait_for(lambda: blocked_clients(redis_client) >= 3, 10)
+        huey.test_tasks["slow"].map([1500] * 3)  # type: ignore[attr-defined]
+        assert wait_for(lambda: q.counts()["active"] == 3, 10), dict(q.counts())
+        assert len({j.consumer for j in q.jobs("active").jobs}) == 3
+    finally:
+        running.consumer.stop_flag.set()
+        q.resume()  # wake tokens: the workers see the stop flag instead of waiting 30 s
+        running.stop()
+
+
+def test_core_enqueue_many_checks_all_then_sends_one_batch(huey: jobboard.RedisHuey,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    board = jobboard.Board([huey])
+    calls: Counter[str] = Counter()
+    script = board.script
+    monkeypatch.setattr(board, "script", lambda name: Counted(script(name), name, calls))
+    q = board.queue(huey.name)
+    with pytest.raises(jobboard.errors.InvalidArgument):
+        q.enqueue_many([{"task": "double", "args": (1,)}, {"task": "double", "priority": 10**6}])
+    with pytest.raises(jobboard.errors.TaskNotFound):
+        q.enqueue_many([{"task": "double", "args": (1,)}, {"task": "nope"}])
+    assert not calls and q.counts().total == 0
+    jobs = [{"task": "double", "args": (i,), "job_id": f"n{i}"} for i in range(1500)]
+    done = q.enqueue_many(jobs)
+    assert calls == {"ENQUEUE_MANY": 2}
+    assert done[:2] == [("n0", True), ("n1", True)] and all(new for _, new in done)
+    again = q.enqueue_many(jobs[:3] + [{"task": "double", "args": (7,)}])
+    assert [new for _, new in again] == [False, False, False, True]
+    assert q.counts()["waiting"] == 1501
+
+
+def test_api_bulk_submit_is_one_round_trip(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support import API, auth, make_app, make_huey
+
+    app = make_app(make_huey(redis_url))
+    board = app.extensions["jobboard"].board
+    calls: Counter[str] = Counter()
+    script = board.script
+    monkeypatch.setattr(board, "script", lambda name: Counted(script(name), name, calls))
+    client = app.test_client()
+    jobs = [{"task": "add", "args": [i, 1], "id": f"bulk-{i}"} for i in range(1000)]
+    resp = client.post(f"{API}/queues/emails/jobs/bulk", headers=auth("operator"), json={"jobs": jobs})
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    assert (body["created"], body["existing"]) == (1000, 0)
+    assert calls == {"ENQUEUE_MANY": 1}
+    assert body["jobs"][7] == {"id": "bulk-7", "queue": "emails", "task": "add", "created": True,
+                               "url": f"{API}/queues/emails/jobs/bulk-7"}
+    again = client.post(f"{API}/queues/emails/jobs/bulk", headers=auth("operator"),
+                        json={"jobs": jobs[:10]})
+    assert again.status_code == 200 and again.get_json()["existing"] == 10  # idempotent ids
+    assert board.queue("emails").counts()["waiting"] == 1000
