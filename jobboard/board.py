@@ -881,10 +881,20 @@ class Queue:
 
     # Metrics and health --------------------------------------------------------------------
 
+    def _flush_counters(self) -> None:
+        """Write the per-job counts this process's consumer keeps in memory (counters.py)
+        before reading metrics: a reader in that process sees its own counts at once."""
+        if self.huey is not None:
+            try:
+                self.huey.jobboard.flush_counters()  # type: ignore[attr-defined]
+            except redis_lib.exceptions.RedisError:
+                pass  # kept for the next flush; the read below says whether Redis answers
+
     def metrics(self, window: str = "1h", task: str | None = None) -> Metrics:
         """Counters per bucket and wait/run percentiles over a window (1h, 24h, 7d, 90d)."""
         if window not in WINDOWS:
             raise InvalidArgument(f"window must be one of {', '.join(WINDOWS)}, not {window!r}.")
+        self._flush_counters()
         span, step = WINDOWS[window]
         now = time.time()
         first = int((now - span) // step) + 1
@@ -915,6 +925,7 @@ class Queue:
         """Lifetime counts of jobs enqueued, completed, failed and retried (monotonic).
 
         Rolled-up totals plus the minutes not rolled up yet, read in one snapshot."""
+        self._flush_counters()
         now_min = int(time.time() // 60)
         base = self.keys.base
         rolled = self.redis.get(base + "rolled")
@@ -948,6 +959,7 @@ class Queue:
         """Backlog, age of the next waiting job, recent failure rates, live consumers."""
         t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
         t.update(thresholds or {})
+        self._flush_counters()
         now = time.time()
         minute = int(now // 60)
         pipe = self.redis.pipeline(transaction=False)

@@ -19,31 +19,35 @@ from __future__ import annotations
 # The key base first, then the caller's arguments: see the module docstring.
 BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 
-# Shared local functions. Kept small: they run on the consumer's hot path.
-PRELUDE = BASE + r"""
-local p = ARGV[1]
-local FINISHED = {completed=true, failed=true, revoked=true, expired=true, canceled=true,
-                  interrupted=true, locked=true, rate_limited=true}
-local FAILURES = {failed=true, locked=true, rate_limited=true}
--- States with a per-task index (records.TASK_INDEXED_STATES).
-local INDEXED = {failed=true, revoked=true, expired=true, canceled=true, interrupted=true,
-                 locked=true, rate_limited=true}
+# Shared local functions (FUNCS), after the key base (PRELUDE). Every call of a script
+# builds them again (Lua closures), which costs as much as a command or two: the consumer's
+# per-job script (FINISH) writes its common path out and includes FUNCS only in the branches
+# that need them. No tables here: three small constant tables cost more than a command.
+PRELUDE_HEAD = BASE + "local p = ARGV[1]\n"
+
+FUNCS = r"""
+-- End states counted as failures (counters.FAILURE_STATES).
+local function is_failure(st) return st == 'failed' or st == 'locked' or st == 'rate_limited' end
+-- States with a per-task index (records.TASK_INDEXED_STATES): every end but completed.
+local function indexed(st)
+  return st ~= 'completed' and st ~= 'waiting' and st ~= 'active' and st ~= 'scheduled'
+end
 
 local function rk(id) return p .. 'j:' .. id end
 
--- Take a job out of the sets of its current state. Only INDEXED states have a per-task
+-- Take a job out of the sets of its current state. Only indexed() states have a per-task
 -- index: pending jobs move too often, completed ones are too many, for it to pay.
 local function leave(id, st, task)
   if st then
     redis.call('zrem', p .. st, id)
-    if task and INDEXED[st] then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
+    if task and indexed(st) then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
   end
 end
 
 -- Put a job in the sets of a state.
 local function enter(id, st, task, score)
   redis.call('zadd', p .. st, score, id)
-  if task and INDEXED[st] then redis.call('zadd', p .. 't:' .. st .. ':' .. task, score, id) end
+  if task and indexed(st) then redis.call('zadd', p .. 't:' .. st .. ':' .. task, score, id) end
 end
 
 -- Histogram bucket of a duration: about 2 buckets per doubling (factor sqrt 2).
@@ -144,9 +148,10 @@ end
 -- consumer paused past its lease, a partition): it changes no state and no count; it
 -- is kept as an event and counted as a duplicate run (once: count = false for the
 -- retry that follows a late failed attempt). token '' = not from a delivery.
-local function stale(id, token, now, what, count)
+local function stale(id, token, now, what, count, f)
   if token == '' then return false end
-  local f = redis.call('hmget', rk(id), 'st', 'att', 'task')
+  -- f: the record's {st, att, task} when the caller has read them already
+  f = f or redis.call('hmget', rk(id), 'st', 'att', 'task')
   if not f[1] then return false end
   if f[2] == token then
     if f[1] == 'active' or f[1] == 'waiting' then return false end
@@ -163,9 +168,11 @@ local function stale(id, token, now, what, count)
 end
 
 -- Move a job to a finished state; retention given as {q_age, q_count, t_age, t_count}.
-local function finish(id, state, now, fields, attempt, keep_msg, retention)
+-- f: the record's {st, task, sta, per, src} when the caller has read them already.
+-- counted: the caller counts this end in the minute's metrics itself (counters.py).
+local function finish(id, state, now, fields, attempt, keep_msg, retention, f, counted)
   local rec = rk(id)
-  local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per', 'src')
+  f = f or redis.call('hmget', rec, 'st', 'task', 'sta', 'per', 'src')
   local st, task = f[1], f[2]
   if not st then return 0 end
   if not task then task = nil end
@@ -187,16 +194,18 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
     redis.call('ltrim', p .. 'e:' .. id, -25, -1)
   end
   if not keep_msg then redis.call('del', p .. 'm:' .. id) end
-  local name = state
-  if state == 'completed' then name = 'done' elseif FAILURES[state] then name = 'fail' end
-  local m = {name, 1}
-  if task then m[#m + 1] = name .. '|' .. task; m[#m + 1] = 1 end
-  if run then
-    local b = bucket(run)
-    m[#m + 1] = 'r:' .. b; m[#m + 1] = 1
-    if task then m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1 end
+  if not counted then
+    local name = state
+    if state == 'completed' then name = 'done' elseif is_failure(state) then name = 'fail' end
+    local m = {name, 1}
+    if task then m[#m + 1] = name .. '|' .. task; m[#m + 1] = 1 end
+    if run then
+      local b = bucket(run)
+      m[#m + 1] = 'r:' .. b; m[#m + 1] = 1
+      if task then m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1 end
+    end
+    metric(now, m)
   end
-  metric(now, m)
   if f[4] and task then
     redis.call('hset', p .. 'pl', task, state .. '|' .. now .. '|' .. id .. '|' .. (f[5] or ''))
   end
@@ -208,53 +217,68 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
   end
   return 1
 end
+"""
 
--- Take the next job for a consumer, unless the queue is paused: waiting -> active under
--- a lease until deadline. Returns {id, msg, task, revoke flag of the job, revoke flag of
--- its task, delivery token} ('' when a flag is unset: Huey's revoke check is answered
--- from these instead of another round trip), or false when there is nothing to take.
-local function take(now, deadline, who)
-  if redis.call('exists', p .. 'paused') == 1 then return false end
-  for _ = 1, 10 do
-    local popped = redis.call('zpopmin', p .. 'waiting')
-    if #popped == 0 then
-      -- Nothing waiting: the wake tokens left by enqueues nobody waited for mean nothing
-      -- now. Dropping them lets the consumer's next wait block instead of spinning.
-      redis.call('del', p .. 'wake')
-      return false
-    end
-    local id = popped[1]
-    local rec = rk(id)
-    -- pcall: a key of the wrong type must not abort the script after the ZPOPMIN above
-    -- (a script's writes are not rolled back), which would leave a record in no set.
-    local msg = redis.pcall('get', p .. 'm:' .. id)
-    local f = redis.pcall('hmget', rec, 'task', 'rdy', 'att')
-    local task = f[1]
-    if f.err then
+PRELUDE = PRELUDE_HEAD + FUNCS
+
+# Take the next job for a consumer, unless the queue is paused: waiting -> active under a
+# lease until ``deadline``. A block of code (not a function: FUNCS only where needed),
+# given locals p, now, deadline and who; it sets ``taken`` to {id, msg, task, revoke flag
+# of the job, revoke flag of its task, delivery token, wait ms} ('' when a flag is unset:
+# Huey's revoke check is answered from these instead of another round trip), or false when
+# there is nothing to take. The caller counts the wait in the minute's metrics.
+TAKE = r"""
+local taken = false
+for i = 1, 10 do
+  local popped = redis.call('zpopmin', p .. 'waiting')
+  if #popped == 0 then
+    -- Nothing waiting: the wake tokens left by enqueues nobody waited for mean nothing
+    -- now. Dropping them lets the consumer's next wait block instead of spinning.
+    redis.call('del', p .. 'wake')
+    break
+  end
+  local nid = popped[1]
+  local nrec = p .. 'j:' .. nid
+  -- The pause flag and the message in one read (MGET: nil for a missing key or one of
+  -- another type, never an error). Paused: the job goes back where it was.
+  local got = redis.call('mget', p .. 'paused', p .. 'm:' .. nid)
+  if i == 1 and got[1] then
+    redis.call('zadd', p .. 'waiting', popped[2], nid)
+    break
+  end
+  local msg = got[2]
+  -- pcall: a key of the wrong type must not abort the script after the ZPOPMIN above
+  -- (a script's writes are not rolled back), which would leave a record in no set.
+  local g = redis.pcall('hmget', nrec, 'task', 'rdy', 'att')
+  if msg and not g.err and g[1] then
+    redis.call('zadd', p .. 'active', deadline, nid)
+    local wait = now - (tonumber(g[2]) or now)
+    if wait < 0 then wait = 0 end
+    local att = tostring((tonumber(g[3]) or 0) + 1)
+    redis.call('hset', nrec, 'st', 'active', 'sta', now, 'by', who, 'wait', wait, 'att', att)
+    local rv = redis.call('hmget', p .. 'results', 'r:' .. nid, 'rt:' .. g[1])
+    taken = {nid, msg, g[1], rv[1] or '', rv[2] or '', att, wait}
+    break
+  end
+  if g.err or g[1] then
+    do
+""" + FUNCS + r"""
+    if g.err then
       -- Not a job record (another program's key?): keep it untouched and list the id as
       -- failed, where it shows as undecodable and can be removed.
-      enter(id, 'failed', nil, now)
-    elseif task and (type(msg) == 'table' or not msg) then
-      local why = 'message key ' .. p .. 'm:' .. id .. ' is missing'
-      if type(msg) == 'table' then why = 'message key ' .. p .. 'm:' .. id .. ' holds a ' ..
-        redis.call('type', p .. 'm:' .. id).ok .. ', not a Huey message' end
+      enter(nid, 'failed', nil, now)
+    else
+      local kind = redis.call('type', p .. 'm:' .. nid).ok
+      local why = 'message key ' .. p .. 'm:' .. nid .. ' is missing'
+      if kind ~= 'none' then why = 'message key ' .. p .. 'm:' .. nid .. ' holds a ' ..
+        kind .. ', not a Huey message' end
       local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
                                     traceback = '', consumer = who})
-      finish(id, 'failed', now, {'err', 'UndecodableMessage: ' .. why}, attempt, true, nil)
-    elseif msg and task then
-      enter(id, 'active', task, deadline)
-      local wait = now - (tonumber(f[2]) or now)
-      if wait < 0 then wait = 0 end
-      local att = tostring((tonumber(f[3]) or 0) + 1)
-      redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', who, 'wait', wait, 'att', att)
-      local b = bucket(wait)
-      metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
-      local rv = redis.call('hmget', p .. 'results', 'r:' .. id, 'rt:' .. task)
-      return {id, msg, task, rv[1] or '', rv[2] or '', att}
+      finish(nid, 'failed', now, {'err', 'UndecodableMessage: ' .. why}, attempt, true, nil)
     end
-    -- A record that vanished under us (removed by an operator): skip the stray id.
+    end
   end
-  return false
+  -- A record that vanished under us (removed by an operator): skip the stray id.
 end
 """
 
@@ -432,9 +456,11 @@ return out
 
 # Take the next job for a consumer, unless the queue is paused: waiting -> active.
 # ARGV: base, now, lease_deadline, consumer label ("host:pid/Worker-1")
-# Returns what take() returns (see PRELUDE), or false.
-DEQUEUE = PRELUDE + r"""
-return take(tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+# Returns TAKE's ``taken`` (see above), or false.
+DEQUEUE = PRELUDE_HEAD + r"""
+local now, deadline, who = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+""" + TAKE + r"""
+return taken
 """
 
 # Put a job in the schedule (retry with delay, or an eta not reached yet).
@@ -485,22 +511,63 @@ return out
 # ARGV: base, id, state, now, result, error summary, attempt JSON ('' none),
 #       keep message ('1'/'0'), q_age, q_count, t_age, t_count, result-store field to
 #       delete ('' none: Huey's revoke flag, deferred to save a round trip), event text,
-#       delivery token ('' for none; see stale()), and, to take the next job, its lease
+#       delivery token ('' for none; see stale()), then, from a consumer that counts its
+#       ends itself (counters.py; absent: counted here): the task name, the delivery's
+#       start (ms, '' unknown), periodic ('1'/'0'); then, to take the next job, its lease
 #       deadline and the consumer label (absent: take nothing)
 # Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run); when
-# asked to take: {that number, what take() returns...}.
-FINISH = PRELUDE + r"""
-local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local done = 2
-if not stale(id, ARGV[15], now, state, true) then
+# asked to take: {that number, TAKE's ``taken``...}.
+#
+# The common end (completed, by the delivery that holds the job, nothing else to write) is
+# written out without FUNCS, whose closures cost as much as two commands per call; any other
+# end, and a trim that retention asks for, run with them.
+FINISH = PRELUDE_HEAD + r"""
+local id, state, now, token = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[15]
+local counted = ARGV[16] ~= nil and ARGV[16] ~= ''
+local rec = p .. 'j:' .. id
+local q_age, q_count = tonumber(ARGV[9]), tonumber(ARGV[10])
+local f = redis.call('hmget', rec, 'st', 'att')
+local done, slow, trim_now = 1, true, false
+local started = tonumber(ARGV[17] or '')
+if counted and started and state == 'completed' and token ~= '' and f[1] == 'active'
+    and f[2] == token and ARGV[7] == '' and ARGV[14] == '' and ARGV[18] == '0'
+    and tonumber(ARGV[11]) <= 0 and tonumber(ARGV[12]) < 0 then
+  slow = false
   if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
-  done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
-    {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
-  if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
+  redis.call('zrem', p .. 'active', id)
+  redis.call('zadd', p .. 'completed', now, id)
+  local run = now - started
+  if run < 0 then run = 0 end
+  local h = {'st', 'completed', 'fin', now, 'run', run}
+  if ARGV[5] ~= '' then h[7] = 'res'; h[8] = ARGV[5] end
+  redis.call('hset', rec, unpack(h))
+  if ARGV[8] ~= '1' then redis.call('del', p .. 'm:' .. id) end
+  trim_now = (q_count >= 0 and redis.call('zcard', p .. 'completed') > q_count) or
+    (q_age > 0 and #redis.call('zrangebyscore', p .. 'completed', '-inf', now - q_age,
+                                'LIMIT', 0, 1) > 0)
 end
-if ARGV[16] then
-  local nxt = take(now, tonumber(ARGV[16]), ARGV[17])
-  if nxt then return {done, unpack(nxt)} end
+if slow or trim_now then
+do
+""" + FUNCS + r"""
+if slow then
+  done = 2
+  local g = redis.call('hmget', rec, 'task', 'sta', 'per', 'src')
+  if not stale(id, token, now, state, true, {f[1], f[2], g[1]}) then
+    if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
+    done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
+      {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])},
+      {f[1], g[1], g[2], g[3], g[4]}, counted)
+    if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
+  end
+else
+  trim(p .. 'completed', now, q_age, q_count)
+end
+end
+end
+if ARGV[19] then
+  local deadline, who = tonumber(ARGV[19]), ARGV[20]
+""" + TAKE + r"""
+  if taken then return {done, unpack(taken)} end
   return {done}
 end
 return done
@@ -631,7 +698,8 @@ for i = 3, #ARGV do
     end
     purge(id)
     -- a job with a broken record may still sit in a state set
-    for s, _ in pairs(FINISHED) do redis.call('zrem', p .. s, id) end
+    for _, s in ipairs({'completed', 'failed', 'revoked', 'expired', 'canceled', 'interrupted',
+                        'locked', 'rate_limited'}) do redis.call('zrem', p .. s, id) end
     redis.call('zrem', p .. 'waiting', id)
     redis.call('zrem', p .. 'scheduled', id)
     redis.call('zrem', p .. 'active', id)
@@ -706,4 +774,18 @@ for m = first, cur - 1 do
 end
 redis.call('set', p .. 'rolled', math.max(last, cur - 1))
 return cur - first
+"""
+
+# Counts a consumer kept in memory (counters.py), added to a minute's metrics.
+# ARGV: base, minute, field, count, field, count...
+METRICS = BASE + r"""
+local mk = ARGV[1] .. 'mx:' .. ARGV[2]
+local created = false
+for i = 3, #ARGV, 2 do
+  local n = tonumber(ARGV[i + 1])
+  if redis.call('hincrby', mk, ARGV[i], n) == n then created = true end
+end
+-- a field seen for the first time may be the hash's first: give it its 48 h TTL then
+if created then redis.call('expire', mk, 173000) end
+return 1
 """

@@ -206,8 +206,10 @@ class TrackingStorage(RedisStorage):
             keys=[self.keys.base], args=[now, now + tracker.lease_ms, tracker.worker_label()])
         if not res:
             return None
-        job_id, msg, task, flag, task_flag, token = res
-        return self._hand_out(tracker, job_id.decode(), msg, task.decode(), flag, task_flag,
+        job_id, msg, task, flag, task_flag, token, wait = res
+        name = task.decode()
+        tracker.counters.took(now, name, int(wait))
+        return self._hand_out(tracker, job_id.decode(), msg, name, flag, task_flag,
                               token.decode(), now)
 
     def _hand_out(self, tracker: Tracker, job: str, msg: bytes, name: str, flag: bytes,

@@ -49,6 +49,7 @@ from huey.exceptions import CancelExecution, RateLimitExceeded, TaskLockedExcept
 
 from . import context, scripts
 from .config import TrackingConfig
+from .counters import FLUSH_SECONDS, Counters
 from .cron import cron_sets, describe
 from .display import (LOG_LIMIT, RESULT_LIMIT, TRACEBACK_LIMIT, args_text, clean_text,
                       error_summary, kwargs_text, safe_repr)
@@ -167,10 +168,11 @@ class Tracker:
         self.done = 0  # jobs this process finished, reported by the heartbeat
         self.failed = 0
         self.outbox = Outbox(storage.name, config.end_retry_timeout)
+        self.counters = Counters()  # this process's per-job metrics, flushed by the heartbeat
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
             for name in ("FINISH", "ATTEMPT_FAILED", "REQUEUE", "SCHEDULE", "RECOVER_STALLED",
-                         "EXTEND_LEASES", "PROGRESS", "LOG", "ROLLUP")
+                         "EXTEND_LEASES", "PROGRESS", "LOG", "ROLLUP", "METRICS")
         }
         storage.tracker = self
         if type(huey).serialize_task is Huey.serialize_task:
@@ -399,7 +401,8 @@ class Tracker:
 
     def started(self, job_id: str, task: str, at_ms: int, token: str) -> None:
         """A job taken by this worker is handed to Huey: it is this worker's delivery now."""
-        if job_id not in self.inflight:
+        held = self.inflight.get(job_id)
+        if held is None or held[3] != token:  # (a job the last FINISH took is there already)
             worker = self.worker_label()
             with self._inflight_lock:
                 self.inflight[job_id] = (task, at_ms, worker, token)
@@ -422,12 +425,15 @@ class Tracker:
         self._local.empty = False
         held = getattr(self._local, "next", None)
         self._local.next = None
-        if held is None:
-            return
-        job_id, token = held[0], held[5]
-        self.record_end("put-back", job_id, token, "REQUEUE", [
-            self.keys.base, job_id, now_ms(), "put back",
-            "taken by a worker that stopped before running it; put back at once", token])
+        if held is not None:
+            job_id, token = held[0], held[5]
+            self.record_end("put-back", job_id, token, "REQUEUE", [
+                self.keys.base, job_id, now_ms(), "put back",
+                "taken by a worker that stopped before running it; put back at once", token])
+        try:
+            self.flush_counters()
+        except Exception:
+            logger.warning("jobboard could not write the metrics of %s", self.queue, exc_info=True)
 
     def _take_next_argv(self, now: int) -> list[Any]:
         """FINISH's extra arguments that make it take this worker's next job, or []: only
@@ -438,14 +444,22 @@ class Tracker:
         return [now + self.lease_ms, self.worker_label()]
 
     def _took_next(self, reply: list[Any], now: int) -> None:
-        if len(reply) < 7:
+        if len(reply) < 8:
             self.saw_empty()
             return
-        job_id, msg, task, flag, task_flag, token = reply[1:7]
+        job_id, msg, task, flag, task_flag, token, wait = reply[1:8]
         job, name, tok = job_id.decode(), task.decode(), token.decode()
+        self.counters.took(now, name, int(wait))
         with self._inflight_lock:
             self.inflight[job] = (name, now, self.worker_label(), tok)
         self._local.next = (job, msg, name, flag, task_flag, tok, now)
+
+    def flush_counters(self) -> None:
+        """Write this process's counted ends and takes (see counters.py): one METRICS call
+        per minute of counts; kept for the next flush if Redis does not take them."""
+        base = self.keys.base
+        self.counters.flush(lambda minute, fields: self._scripts["METRICS"](
+            keys=[base], args=[minute, *fields]))
 
     def held_next(self) -> tuple[Any, ...] | None:
         """The job this worker's last FINISH took, if any (then no longer held)."""
@@ -556,12 +570,19 @@ class Tracker:
                 attempt: str = "", keep_message: bool = True, event: str = "") -> None:
         token = self._end_delivery(job_id)
         now = now_ms()
+        entry = self.inflight.get(job_id)
+        started = entry[1] if entry is not None and entry[3] == token else None
+        # With the task name given, FINISH leaves the end's metrics to self.counters.
         args = [self.keys.base, job_id, state, now, result, error, attempt,
                 "1" if keep_message else "0", *self.config.retention_argv(state, task),
-                self.take_deferred_delete(job_id), event, token]
+                self.take_deferred_delete(job_id), event, token, task,
+                "" if started is None else started, "1" if self.is_periodic(task) else "0"]
 
         def count(res: Any) -> None:
             if res == 1:
+                if task:
+                    self.counters.ended(now, state, task,
+                                        None if started is None else max(0, now - started))
                 if state == "completed":
                     self.done += 1
                 else:
@@ -704,6 +725,10 @@ class Tracker:
             def stop_and_unregister(graceful: bool = False) -> None:
                 stop(graceful=graceful)
                 self.outbox.drain(5.0)  # ends still waiting for Redis, before we leave
+                try:
+                    self.flush_counters()
+                except Exception:
+                    logger.warning("jobboard could not write the metrics of %s", self.queue)
                 if self._heartbeat is not None:
                     self._heartbeat.stop()
                 self._unregister_consumer(os.getpid())
@@ -805,18 +830,26 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         failing = 0
+        next_beat = 0.0
         while not self._stopped.is_set():
-            try:
-                self.tracker.beat()
-                if failing:
-                    logger.warning("jobboard heartbeat of %s back after %d failed beats",
-                                   self.tracker.queue, failing)
-                failing = 0
-            except Exception as exc:
-                # The traceback once per outage, then one line per beat: an outage of
-                # minutes must not fill the log with identical tracebacks.
-                failing += 1
-                logger.warning("jobboard heartbeat of %s failed (%s: %s); retrying",
-                               self.tracker.queue, type(exc).__name__, exc,
-                               exc_info=failing == 1)
-            self._stopped.wait(self.interval)
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + self.interval
+                try:
+                    self.tracker.beat()
+                    if failing:
+                        logger.warning("jobboard heartbeat of %s back after %d failed beats",
+                                       self.tracker.queue, failing)
+                    failing = 0
+                except Exception as exc:
+                    # The traceback once per outage, then one line per beat: an outage of
+                    # minutes must not fill the log with identical tracebacks.
+                    failing += 1
+                    logger.warning("jobboard heartbeat of %s failed (%s: %s); retrying",
+                                   self.tracker.queue, type(exc).__name__, exc,
+                                   exc_info=failing == 1)
+            if len(self.tracker.counters):
+                try:
+                    self.tracker.flush_counters()
+                except Exception:  # kept for the next try; the beat reports the outage
+                    pass
+            self._stopped.wait(min(FLUSH_SECONDS, max(0.0, next_beat - time.monotonic())))

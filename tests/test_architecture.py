@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import jobboard.scripts
-from jobboard import primitives, records
+from jobboard import counters, primitives, records
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "jobboard"
@@ -105,17 +106,29 @@ def test_the_walker_sees_function_local_imports(tmp_path: Path) -> None:
     assert found == {"jobboard.web.views", "jobboard.cli"}
 
 
-def test_lua_state_tables_mirror_records() -> None:
-    """The scripts' prelude keeps its own copy of the state lists; they must agree."""
-    prelude = jobboard.scripts.PRELUDE
+def test_lua_state_lists_mirror_records() -> None:
+    """The scripts keep their own copy of the state lists; they must agree."""
+    funcs = jobboard.scripts.FUNCS
+    remove = re.search(r"for _, s in ipairs\(\{(.*?)\}\)", jobboard.scripts.REMOVE, re.S)
+    assert remove
+    assert set(re.findall(r"'([a-z_]+)'", remove.group(1))) == set(records.FINISHED_STATES)
+    indexed = re.search(r"local function indexed\(st\)(.*?)\nend", funcs, re.S)
+    assert indexed
+    not_indexed = set(re.findall(r"st ~= '([a-z_]+)'", indexed.group(1)))
+    assert set(records.STATES) - not_indexed == set(records.TASK_INDEXED_STATES)
+    failure = re.search(r"local function is_failure\(st\) return (.*?) end", funcs)
+    assert failure
+    assert set(re.findall(r"st == '([a-z_]+)'", failure.group(1))) == counters.FAILURE_STATES
 
-    def lua_set(name: str) -> set[str]:
-        body = re.search(rf"local {name} = \{{(.*?)\}}", prelude, re.S)
-        assert body, name
-        return set(re.findall(r"([a-z_]+)=true", body.group(1)))
 
-    assert lua_set("FINISHED") == set(records.FINISHED_STATES)
-    assert lua_set("INDEXED") == set(records.TASK_INDEXED_STATES)
+def test_buckets_are_the_scripts_buckets(redis_client: Any) -> None:
+    """counters.bucket() (the consumer's histograms) and the scripts' bucket() agree."""
+    values = [0, 0.5, 1, 2, 3, 7, 8, 99, 100, 1000, 65_535, 10**7, 86_400_000]
+    lua = redis_client.eval(jobboard.scripts.PRELUDE + """
+local out = {}
+for i = 2, #ARGV do out[#out + 1] = bucket(tonumber(ARGV[i])) end
+return out""", 1, "jb:{q}:", *values)
+    assert lua == [counters.bucket(v) for v in values]
 
 
 def test_priority_stride_is_the_scripts_factor() -> None:
