@@ -35,6 +35,9 @@ key (after the base)  type       holds
 ``announce``          list       ids enqueued with an eta, until a scheduler sends their
                                  SIGNAL_SCHEDULED (capped)
 ``results``           hash       Huey's own result store
+``rv``                counter    present once Huey revoke flags (``r:<id>``, ``rt:<task>``
+                                 in ``results``) may exist: only then does a take read them
+``rvscan``            string     present once flags older than ``rv`` were looked for
 ``counters``          hash       Huey's own counters (chords)
 ====================  =========  =====================================================
 """
@@ -129,3 +132,7 @@ class QueueKeys:
     @property
     def counters(self) -> str:
         return self.base + "counters"
+
+    @property
+    def revokes(self) -> str:
+        return self.base + "rv"

@@ -226,9 +226,11 @@ PRELUDE = PRELUDE_HEAD + FUNCS
 # given locals p, now, deadline and who; it sets ``taken`` to {id, msg, task, revoke flag
 # of the job, revoke flag of its task, delivery token, wait ms} ('' when a flag is unset:
 # Huey's revoke check is answered from these instead of another round trip), or false when
-# there is nothing to take. The caller counts the wait in the minute's metrics.
+# there is nothing to take. The caller declares the locals ``taken`` and ``revokes`` (the
+# revoke marker ``rv`` as read, true when not read) and counts the wait in its metrics.
 TAKE = r"""
-local taken = false
+taken = false
+revokes = true  -- unknown until read: assume flags may exist
 for i = 1, 10 do
   local popped = redis.call('zpopmin', p .. 'waiting')
   if #popped == 0 then
@@ -239,9 +241,10 @@ for i = 1, 10 do
   end
   local nid = popped[1]
   local nrec = p .. 'j:' .. nid
-  -- The pause flag and the message in one read (MGET: nil for a missing key or one of
-  -- another type, never an error). Paused: the job goes back where it was.
-  local got = redis.call('mget', p .. 'paused', p .. 'm:' .. nid)
+  -- The pause flag, the message and the revoke marker in one read (MGET: nil for a
+  -- missing key or one of another type, never an error). Paused: the job goes back.
+  local got = redis.call('mget', p .. 'paused', p .. 'm:' .. nid, p .. 'rv')
+  revokes = got[3]
   if i == 1 and got[1] then
     redis.call('zadd', p .. 'waiting', popped[2], nid)
     break
@@ -256,7 +259,9 @@ for i = 1, 10 do
     if wait < 0 then wait = 0 end
     local att = tostring((tonumber(g[3]) or 0) + 1)
     redis.call('hset', nrec, 'st', 'active', 'sta', now, 'by', who, 'wait', wait, 'att', att)
-    local rv = redis.call('hmget', p .. 'results', 'r:' .. nid, 'rt:' .. g[1])
+    -- Huey's revoke flags of the job and of its task, if the queue may have any
+    local rv = {}
+    if revokes then rv = redis.call('hmget', p .. 'results', 'r:' .. nid, 'rt:' .. g[1]) end
     taken = {nid, msg, g[1], rv[1] or '', rv[2] or '', att, wait}
     break
   end
@@ -459,6 +464,7 @@ return out
 # Returns TAKE's ``taken`` (see above), or false.
 DEQUEUE = PRELUDE_HEAD + r"""
 local now, deadline, who = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local taken, revokes
 """ + TAKE + r"""
 return taken
 """
@@ -518,11 +524,20 @@ return out
 # Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run); when
 # asked to take: {that number, TAKE's ``taken``...}.
 #
-# The common end (completed, by the delivery that holds the job, nothing else to write) is
-# written out without FUNCS, whose closures cost as much as two commands per call; any other
+# The revoke flag Huey deletes after a run is deleted only if the queue may have flags
+# (the ``rv`` marker, read by the take). The common end (completed, by the delivery that
+# holds the job, nothing else to write) is written out without FUNCS, whose closures cost as much as two commands per call; any other
 # end, and a trim that retention asks for, run with them.
 FINISH = PRELUDE_HEAD + r"""
 local id, state, now, token = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[15]
+-- The take first (the script is atomic: the order is not seen): its read of the revoke
+-- marker tells whether the end has a flag to delete.
+local revokes = true
+local taken = false
+if ARGV[19] then
+  local deadline, who = tonumber(ARGV[19]), ARGV[20]
+""" + TAKE + r"""
+end
 local counted = ARGV[16] ~= nil and ARGV[16] ~= ''
 local rec = p .. 'j:' .. id
 local q_age, q_count = tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -533,7 +548,7 @@ if counted and started and state == 'completed' and token ~= '' and f[1] == 'act
     and f[2] == token and ARGV[7] == '' and ARGV[14] == '' and ARGV[18] == '0'
     and tonumber(ARGV[11]) <= 0 and tonumber(ARGV[12]) < 0 then
   slow = false
-  if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
+  if ARGV[13] ~= '' and revokes then redis.call('hdel', p .. 'results', ARGV[13]) end
   redis.call('zrem', p .. 'active', id)
   redis.call('zadd', p .. 'completed', now, id)
   local run = now - started
@@ -565,8 +580,6 @@ end
 end
 end
 if ARGV[19] then
-  local deadline, who = tonumber(ARGV[19]), ARGV[20]
-""" + TAKE + r"""
   if taken then return {done, unpack(taken)} end
   return {done}
 end

@@ -238,7 +238,36 @@ class TrackingStorage(RedisStorage):
                 return cached[1]
         return super().peek_many(keys)
 
+    def _revoke_flag(self, key: Any) -> None:
+        """Before Huey writes a revoke flag (``r:<id>``, ``rt:<task>``): set the marker
+        without which a take does not read the flags (scripts.TAKE). First the marker,
+        then the flag, so that no flag is ever without it."""
+        text = key.decode() if isinstance(key, bytes) else str(key)
+        if self.results_in_hash and (text.startswith("r:") or text.startswith("rt:")):
+            self.conn.incr(self.keys.revokes)
+
+    def check_old_revoke_flags(self) -> None:
+        """Flags written before the marker existed (an older jobboard) still count: look
+        for them once per queue (HSCAN: Redis is not blocked) and keep the marker if any.
+        Until that is done the marker is set, so that no take skips a flag."""
+        if not self.results_in_hash or self.conn.exists(self.keys.base + "rvscan"):
+            return
+        mark = self.conn.incr(self.keys.revokes)
+        found = any(k.startswith((b"r:", b"rt:")) for k, _ in self.conn.hscan_iter(
+            self.result_key, match="r*", count=1000))
+        if not found:
+            # Unless a revoke came in meanwhile (it moved the counter on), none exist.
+            self.conn.eval("if redis.call('get', KEYS[1]) == ARGV[1] then "
+                           "redis.call('del', KEYS[1]) end", 1, self.keys.revokes, mark)
+        self.conn.set(self.keys.base + "rvscan", "1")
+
+    def put_if_empty(self, key: Any, value: bytes, ttl: Any = None) -> bool:
+        self._revoke_flag(key)
+        return bool(super().put_if_empty(key, value, ttl))
+
     def put_data(self, key: Any, value: bytes, is_result: bool = False) -> None:
+        if not is_result:
+            self._revoke_flag(key)
         tracker = self.tracker
         put = super().put_data
         if tracker is not None and is_result and tracker.in_delivery():

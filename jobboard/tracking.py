@@ -717,6 +717,7 @@ class Tracker:
         }
         if self.consumer_info["periodic"]:
             self.register_periodic()
+        self.storage.check_old_revoke_flags()
         self.ensure_consumer_side()
         atexit.register(self._unregister_consumer, os.getpid())
         if consumer is not None:

@@ -281,3 +281,52 @@ def test_api_bulk_submit_is_one_round_trip(redis_url: str, monkeypatch: pytest.M
                         json={"jobs": jobs[:10]})
     assert again.status_code == 200 and again.get_json()["existing"] == 10  # idempotent ids
     assert board.queue("emails").counts()["waiting"] == 1000
+
+
+# Revoke flags: read by a take only once the queue may have any ------------------------------
+
+
+def test_revoke_flags_are_read_once_the_queue_has_any(huey: jobboard.RedisHuey,
+                                                      redis_client: Any) -> None:
+    """Without Huey revoke flags a take skips reading them (the ``rv`` marker is absent);
+    revoke_by_id sets the marker before the flag, so a revoked job is still skipped."""
+    q = jobboard.Board([huey]).queue(huey.name)
+    double = huey.test_tasks["double"]  # type: ignore[attr-defined]
+    marker = huey.storage.keys.revokes
+    first = double(1)
+    running = RunningConsumer(huey, workers=1, periodic=False)
+    try:
+        assert wait_for(lambda: q.job(first.id).state == "completed", 10)
+        assert not redis_client.exists(marker)
+        doomed = double.s(2)
+        huey.revoke_by_id(doomed.id)  # Huey's own revoke flag, before the job is queued
+        assert redis_client.exists(marker)
+        huey.enqueue(doomed)
+        after = double(3)
+        assert wait_for(lambda: q.job(after.id).state == "completed", 10)
+        assert q.job(doomed.id).state == "revoked"
+    finally:
+        running.stop()
+
+
+def test_flags_from_before_the_marker_are_found_at_consumer_start(
+        huey: jobboard.RedisHuey, redis_client: Any, redis_url: str) -> None:
+    """A flag an older jobboard wrote (no marker): the consumer's start looks for such
+    flags once (HSCAN) and keeps the marker, so the revoked job is not run."""
+    q = jobboard.Board([huey]).queue(huey.name)
+    double = huey.test_tasks["double"]  # type: ignore[attr-defined]
+    old = double(1)
+    redis_client.hset(huey.storage.keys.results, f"r:{old.id}",
+                      huey.serializer.serialize((None, False)))  # as Huey's revoke() writes it
+    assert not redis_client.exists(huey.storage.keys.revokes)
+    running = RunningConsumer(huey, workers=1, periodic=False)
+    try:
+        assert wait_for(lambda: q.job(old.id).state == "revoked", 10)
+    finally:
+        running.stop()
+    assert redis_client.exists(huey.storage.keys.base + "rvscan")
+    # a queue without old flags: the scan finds none and drops the marker it set meanwhile
+    other = make_core_huey(redis_url, name="other")
+    other.storage.check_old_revoke_flags()
+    assert not redis_client.exists(other.storage.keys.revokes)
+    assert redis_client.exists(other.storage.keys.base + "rvscan")
