@@ -23,7 +23,7 @@ from huey.serializer import Serializer
 
 from . import cron, scripts
 from .config import TrackingConfig
-from .connections import client_from_url
+from .connections import client_from_url, follow_promotions
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
@@ -61,6 +61,12 @@ def _ms_to_s(value: bytes | str | None) -> float | None:
     return int(value) / 1000.0  # type: ignore[arg-type]
 
 
+#: The record fields a list row reads (``Queue._fetch``): every field but the whole payloads
+#: (``aj``, ``kj``, ``rj``, up to ``payload_limit`` each), which only the job page needs.
+LIST_FIELDS = ("st", "task", "args", "kw", "opt", "eta", "pri", "att", "enq", "sta", "fin",
+               "wait", "run", "by", "res", "err", "pct", "pmsg", "par", "nxt", "stl", "per")
+
+
 def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
     """A Job from the fields of its record hash; never raises (see ``Job.undecodable``)."""
     try:
@@ -84,6 +90,8 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
             progress_message=_s(h.get("pmsg")), parent=_s(h.get("par")),
             children=[c for c in (_s(h.get("nxt")) or "").split(",") if c],
             stalls=int(h.get("stl") or 0), periodic=bool(h.get("per")),
+            args_whole=_s(h.get("aj")), kwargs_whole=_s(h.get("kj")),
+            result_whole=_s(h.get("rj")),
         )
     except Exception as exc:  # a broken record must not break a listing
         return Job(id=job_id, queue=queue, state=_s(raw.get(b"st")) or "",
@@ -142,6 +150,7 @@ class Board:
             if first is None:
                 raise ConfigurationError("Board needs Huey instances or a redis= client.")
             redis = first.jobboard.storage.conn
+        follow_promotions(getattr(redis, "connection_pool", None))  # a Sentinel pool: see connections.py
         self.redis: redis_lib.Redis = redis
         self.prefix = prefix or (first.jobboard.config.prefix if first is not None else DEFAULT_PREFIX)
         self._static = list(queues or [])
@@ -383,12 +392,14 @@ class Queue:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for i in ids:
-            pipe.hgetall(self.keys.record(i))
+            pipe.hmget(self.keys.record(i), LIST_FIELDS)
         jobs = []
-        for i, raw in zip(ids, pipe.execute(raise_on_error=False)):
-            if isinstance(raw, redis_lib.ResponseError):
-                jobs.append(self._wrong_type(i, raw))
-            elif not raw:
+        for i, values in zip(ids, pipe.execute(raise_on_error=False)):
+            if isinstance(values, redis_lib.ResponseError):
+                jobs.append(self._wrong_type(i, values))
+                continue
+            raw = {f.encode(): v for f, v in zip(LIST_FIELDS, values) if v is not None}
+            if not raw:
                 jobs.append(Job(id=i, queue=self.name, undecodable="record missing (removed while listing)"))
             else:
                 jobs.append(decode_record(self.name, i, raw))
@@ -624,6 +635,34 @@ class Queue:
         """Cancel a waiting or scheduled job: it will not run (state revoked, retryable)."""
         self._act("REVOKE", job_id, "revoke", REVOCABLE_STATES, now_ms(),
                   *self.config.retention["revoked"].as_argv())
+
+    def _each(self, action: str, ids: Iterable[str]) -> int:
+        n = 0
+        for i in ids:
+            try:
+                getattr(self, action)(i)
+                n += 1
+            except (JobNotFound, JobStateError):
+                continue
+        return n
+
+    def promote_many(self, ids: Iterable[str]) -> int:
+        """Run each scheduled job of ``ids`` now; returns how many were promoted."""
+        return self._each("promote", ids)
+
+    def revoke_many(self, ids: Iterable[str]) -> int:
+        """Revoke each waiting or scheduled job of ``ids``; returns how many were revoked."""
+        return self._each("revoke", ids)
+
+    def promote_all(self, task: str | None = None, search: str | None = None) -> int:
+        """Run every scheduled job matching the filter now (chunked)."""
+        return sum(self.promote_many(ids) for ids in self._matching(SCHEDULED, task, search))
+
+    def revoke_all(self, state: str, task: str | None = None, search: str | None = None) -> int:
+        """Revoke every waiting or scheduled job matching the filter (chunked)."""
+        if state not in REVOCABLE_STATES:
+            raise InvalidArgument(f"Only {' and '.join(REVOCABLE_STATES)} jobs can be revoked.")
+        return sum(self.revoke_many(ids) for ids in self._matching(state, task, search))
 
     def clean(self, state: str, older_than: float) -> int:
         """Remove jobs of a finished state that finished more than ``older_than`` s ago."""
@@ -955,28 +994,64 @@ class Queue:
                            failed=counts["fail"], retried=counts["retry"],
                            duplicates=counts["dup"])
 
-    def health(self, thresholds: dict[str, float] | None = None) -> Health:
-        """Backlog, age of the next waiting job, recent failure rates, live consumers."""
-        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
-        t.update(thresholds or {})
+    def hour_series(self) -> list[MetricPoint]:
+        """Jobs completed and failed in each of the last 60 minutes, oldest first: one
+        command (the hour series hash, see keys.QueueKeys.hour_series)."""
+        self._flush_counters()
+        return self._series(self.redis.hgetall(self.keys.hour_series), time.time())
+
+    @staticmethod
+    def _series(raw: dict[bytes, bytes], now: float) -> list[MetricPoint]:
+        minute = int(now // 60)
+        h = {k.decode(): int(v) for k, v in raw.items()}
+        return [MetricPoint(at=float(m * 60), completed=h.get(f"{m}done", 0),
+                            failed=h.get(f"{m}fail", 0))
+                for m in range(minute - 59, minute + 1)]
+
+    def summary(self, thresholds: dict[str, float] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
+        """Counts, health and the hour series in one round trip of O(1) commands (the
+        overview's row for this queue)."""
         self._flush_counters()
         now = time.time()
-        minute = int(now // 60)
+        pipe = self.redis.pipeline(transaction=False)
+        self._queue_counts(pipe)
+        self._health_reads(pipe, now)
+        res = pipe.execute()
+        n = len(STATES) + 1
+        counts = Counts(dict(zip(STATES, res[:n - 1])), paused=bool(res[n - 1]))
+        series = self._series(res[n + 2], now)
+        health = self._health(now, counts[WAITING], res[n], counts.paused, int(res[n + 1]),
+                              series, thresholds)
+        return counts, health, series
+
+    def _health_reads(self, pipe: Any, now: float) -> None:
+        pipe.zrange(self.keys.state(WAITING), 0, 0)
+        pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
+        pipe.hgetall(self.keys.hour_series)
+
+    def health(self, thresholds: dict[str, float] | None = None) -> Health:
+        """Backlog, age of the next waiting job, recent failure rates, live consumers."""
+        self._flush_counters()
+        now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(self.keys.state(WAITING))
-        pipe.zrange(self.keys.state(WAITING), 0, 0)
         pipe.exists(self.keys.paused)
-        pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
-        for m in range(minute - 59, minute + 1):
-            pipe.hmget(self.keys.minute(m), "done", "fail")
-        res = pipe.execute()
-        backlog, head, paused, alive = int(res[0]), res[1], bool(res[2]), int(res[3])
-        buckets = [(int(d or 0), int(f or 0)) for d, f in res[4:]]
-        oldest = None
+        self._health_reads(pipe, now)
+        backlog, paused, head, alive, raw = pipe.execute()
+        return self._health(now, int(backlog), head, bool(paused), int(alive),
+                            self._series(raw, now), thresholds)
+
+    def _health(self, now: float, backlog: int, head: list[bytes], paused: bool, alive: int,
+                series: list[MetricPoint], thresholds: dict[str, float] | None) -> Health:
+        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
+        t.update(thresholds or {})
+        buckets = [(p.completed, p.failed) for p in series]
+        oldest = oldest_at = None
         if head:
             rdy = self.redis.hget(self.keys.record(head[0].decode()), "rdy")
             if rdy:
-                oldest = max(0.0, now - int(rdy) / 1000.0)
+                oldest_at = int(rdy) / 1000.0
+                oldest = max(0.0, now - oldest_at)
 
         def rate(items: list[tuple[int, int]]) -> float | None:
             done, fail = sum(d for d, _ in items), sum(f for _, f in items)
@@ -994,7 +1069,8 @@ class Queue:
         if paused:
             reasons.append("queue is paused")
         healthy = not [r for r in reasons if r != "queue is paused"]
-        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused)
+        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused,
+                      oldest_at)
 
 
 def bucket_bounds(b: int) -> tuple[float, float]:

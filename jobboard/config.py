@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .display import DEFAULT_REDACT, redact_pattern
+from .display import DEFAULT_REDACT, PAYLOAD_LIMIT, redact_pattern
 from .errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
 from .primitives import short_name
@@ -76,6 +76,7 @@ class TrackingConfig:
     enqueue_retry_timeout: float = 5.0
     replicas: int = 0
     replica_timeout: float = 1.0
+    payload_limit: int = PAYLOAD_LIMIT
     redact_re: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +87,9 @@ class TrackingConfig:
                                      "replica_timeout above 0 s.")
         if self.end_retry_timeout <= 0:
             raise ConfigurationError("end_retry_timeout is in seconds and must be above 0.")
+        if not 1_000 <= self.payload_limit <= 16 * 1024 * 1024:
+            raise ConfigurationError("payload_limit is in characters per payload (args, kwargs, "
+                                     "result) and must be between 1,000 and 16 MiB.")
         if self.max_stalls < 0:
             raise ConfigurationError("max_stalls must be 0 or more.")
         merged = dict(DEFAULT_RETENTION)
@@ -100,14 +104,15 @@ class TrackingConfig:
               task_retention: Mapping[str, Mapping[str, object]] | None = None,
               redact: Iterable[str] | None = None, log_lines: int = 200,
               end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
-              replicas: int = 0, replica_timeout: float = 1.0) -> "TrackingConfig":
+              replicas: int = 0, replica_timeout: float = 1.0,
+              payload_limit: int = PAYLOAD_LIMIT) -> "TrackingConfig":
         return cls(prefix=prefix, lease_timeout=float(lease_timeout), max_stalls=int(max_stalls),
                    retention=dict(retention or {}),  # type: ignore[arg-type]
                    task_retention={k: dict(v) for k, v in (task_retention or {}).items()},  # type: ignore[misc]
                    redact=tuple(redact) if redact is not None else DEFAULT_REDACT,
                    log_lines=int(log_lines), end_retry_timeout=float(end_retry_timeout),
                    enqueue_retry_timeout=float(enqueue_retry_timeout), replicas=int(replicas),
-                   replica_timeout=float(replica_timeout))
+                   replica_timeout=float(replica_timeout), payload_limit=int(payload_limit))
 
     def retention_argv(self, state: str, task: str) -> list[int]:
         """[queue age ms, queue count, task age ms, task count] for the FINISH script.

@@ -22,7 +22,7 @@ from .config_file import ConfigSync
 from .errors import ConfigurationError
 from .shared import csrf
 from .shared.errors import http_error
-from .shared.headers import add_security_headers
+from .shared.headers import add_security_headers, compress
 from .shared.state import DEFAULTS, JobBoardState, get_state
 from .web import filters, views
 
@@ -110,6 +110,7 @@ class JobBoard:
         def security_headers(response: Response) -> Response:
             if get_state().owns_request():
                 add_security_headers(response)
+                compress(response)
             return response
 
         filters.register(app)

@@ -11,6 +11,7 @@ from huey.api import ResultGroup, TaskWrapper
 from huey.storage import RedisExpireStorage, RedisStorage
 
 from .config import TrackingConfig
+from .display import PAYLOAD_LIMIT
 from .errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
 from .storage import TrackingExpireStorage, TrackingStorage
@@ -18,7 +19,7 @@ from .tracking import Tracker
 
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
                      "redact", "log_lines", "end_retry_timeout", "enqueue_retry_timeout",
-                     "replicas", "replica_timeout")
+                     "replicas", "replica_timeout", "payload_limit")
 
 
 class TrackedTaskWrapper(TaskWrapper):
@@ -53,6 +54,10 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
       defaults: completed 24 h / 10,000, failed and other ends 7 days / 100,000.
     - ``task_retention``: ``{task_name: {state: (max_age, max_count)}}``.
     - ``redact``: key names whose values are hidden in displayed arguments.
+    - ``payload_limit`` (characters, default 65,536): each job's positional arguments,
+      keyword arguments and result are recorded whole, as JSON (redacted), up to this
+      many characters each; a longer one is cut and marked ``…``. The list views show a
+      300-character preview.
     - ``prefix`` (default ``"jb"``): the start of every Redis key.
     - ``end_retry_timeout`` (seconds, default 300): how long a consumer keeps retrying
       the record of a job's end while Redis does not answer, before letting the job go
@@ -83,7 +88,8 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                  task_retention: Mapping[str, Mapping[str, Any]] | None = None,
                  redact: Iterable[str] | None = None, log_lines: int = 200,
                  end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
-                 replicas: int = 0, replica_timeout: float = 1.0, **kwargs: Any) -> None:
+                 replicas: int = 0, replica_timeout: float = 1.0,
+                 payload_limit: int = PAYLOAD_LIMIT, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
         config = TrackingConfig.build(prefix=prefix, lease_timeout=lease_timeout,
@@ -91,7 +97,8 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                                       task_retention=task_retention, redact=redact,
                                       log_lines=log_lines, end_retry_timeout=end_retry_timeout,
                                       enqueue_retry_timeout=enqueue_retry_timeout,
-                                      replicas=replicas, replica_timeout=replica_timeout)
+                                      replicas=replicas, replica_timeout=replica_timeout,
+                                      payload_limit=payload_limit)
         storage = self.storage
         if not isinstance(storage, TrackingStorage):  # immediate mode: built, not connected
             storage = self.get_storage(**self.storage_kwargs)

@@ -130,6 +130,13 @@ class QueueKeys:
         return self.base + "results"
 
     @property
+    def hour_series(self) -> str:
+        """Jobs finished per minute of the last hour, one small hash (fields
+        ``<minute>done`` / ``<minute>fail``): what the overview's sparklines and failure
+        rates read in one command instead of 60 minute hashes."""
+        return self.base + "hs"
+
+    @property
     def counters(self) -> str:
         return self.base + "counters"
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .display import whole_payload
 from .primitives import short_name
 
 # Job states. A job is in exactly one of them; each has one Redis set of ids per queue.
@@ -131,6 +132,11 @@ class Job:
     periodic: bool = False
     undecodable: str | None = None
     has_message: bool = False
+    #: The whole payloads as stored when their previews (``args``, ``kwargs``, ``result``)
+    #: are cut; None in lists, which read only the previews. See ``args_json``.
+    args_whole: str | None = None
+    kwargs_whole: str | None = None
+    result_whole: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -139,6 +145,25 @@ class Job:
     def short_task(self) -> str:
         """The task name without its module path (``worker.send_email`` -> ``send_email``)."""
         return short_name(self.task)
+
+    @property
+    def args_json(self) -> str:
+        """The positional arguments as JSON text (``["a", 1]``), whole up to the queue's
+        ``payload_limit``; ``""`` for none. Text that is not JSON (a payload cut at the
+        limit, or a record from before payloads were JSON) comes as stored."""
+        return whole_payload(self.args, self.args_whole, "[]")
+
+    @property
+    def kwargs_json(self) -> str:
+        """The keyword arguments as JSON text (``{"to": "a@b"}``); see ``args_json``."""
+        return whole_payload(self.kwargs, self.kwargs_whole, "{}")
+
+    @property
+    def result_json(self) -> str | None:
+        """The result as JSON text; None when the job recorded none (see ``args_json``)."""
+        if self.result is None:
+            return None
+        return whole_payload(self.result, self.result_whole)
 
     @property
     def is_finished(self) -> bool:
@@ -163,6 +188,8 @@ class Job:
             "periodic": self.periodic, "undecodable": self.undecodable,
         }
         if detail:
+            d["args_json"], d["kwargs_json"] = self.args_json, self.kwargs_json
+            d["result_json"] = self.result_json
             d["attempts"] = [vars(a).copy() for a in self.attempts]
             d["logs"] = [vars(x).copy() for x in self.logs]
             d["events"] = [vars(e).copy() for e in self.events]
@@ -310,6 +337,7 @@ class Health:
     failure_rate_60m: float | None
     consumers_alive: int
     paused: bool
+    oldest_waiting_at: float | None = None  # when the next waiting job became ready
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))

@@ -59,10 +59,15 @@ end
 -- Add to the per-minute counters. fields: {name, amount, name, amount, ...}
 -- Daily rollups are made off the hot path by the ROLLUP script (heartbeat).
 local function metric(now, fields)
-  local mk = p .. 'mx:' .. math.floor(now / 60000)
+  local minute = math.floor(now / 60000)
+  local mk = p .. 'mx:' .. minute
   local created = false
   for i = 1, #fields, 2 do
     if redis.call('hincrby', mk, fields[i], fields[i + 1]) == fields[i + 1] then created = true end
+    -- the hour series (keys.hour_series): finished jobs per minute, trimmed by ROLLUP
+    if fields[i] == 'done' or fields[i] == 'fail' then
+      redis.call('hincrby', p .. 'hs', minute .. fields[i], fields[i + 1])
+    end
   end
   -- a field seen for the first time may be the hash's first: give it its 48 h TTL then
   if created then redis.call('expire', mk, 173000) end
@@ -159,7 +164,10 @@ local function stale(id, token, now, what, count, f)
     -- connection) and the call sent again. A no-op, and no duplicate run.
     return true
   end
-  if count then
+  -- Once per delivery: a late end whose reply was lost, or refused by WAIT in durable
+  -- mode after it ran, is sent again (the outbox) and must not count again ('lte').
+  if count and redis.call('hget', rk(id), 'lte') ~= token then
+    redis.call('hset', rk(id), 'lte', token)
     event(id, now, 'late end', 'late ' .. what .. ' from a delivery that had lost its lease (attempt ' ..
           token .. '; the job is ' .. f[1] .. ' now): ignored')
     metric(now, {'dup', 1, 'dup|' .. (f[3] or '?'), 1})
@@ -315,6 +323,8 @@ local function enqueue_new(p, msg, m, b)
   if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
   if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
   if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+  if m[16] and m[16] ~= '' then h[#h + 1] = 'aj'; h[#h + 1] = m[16] end
+  if m[17] and m[17] ~= '' then h[#h + 1] = 'kj'; h[#h + 1] = m[17] end
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
   if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
@@ -368,11 +378,13 @@ local function enqueue_again(msg, m)
     -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
     -- runs. A finished job added again runs again, with the new call's arguments.
     if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
-    redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
+    redis.call('hdel', rec, 'fin', 'res', 'rj', 'run', 'stl', 'err', 'args', 'kw', 'opt', 'aj', 'kj')
     local h = {'task', task}
     if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
     if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
     if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+    if m[16] and m[16] ~= '' then h[#h + 1] = 'aj'; h[#h + 1] = m[16] end
+    if m[17] and m[17] ~= '' then h[#h + 1] = 'kj'; h[#h + 1] = m[17] end
     redis.call('hset', rec, unpack(h))
     event(id, now, 'enqueued', 'added again with the same id')
   end
@@ -399,8 +411,10 @@ end
 #       children ids joined by ',' ('' none), add task to the task set ('1'/'0': a
 #       producer sends '1' once per task name per process), and, for Huey's re-enqueue of
 #       a retry, the delivery token (see stale(); absent otherwise)
-#       then the minute of a periodic run's schedule tick ('' none) and the consumer
-#       whose scheduler enqueued it ('' none)
+#       then the minute of a periodic run's schedule tick ('' none), the consumer
+#       whose scheduler enqueued it ('' none), and the whole JSON of the args and of the
+#       kwargs when their previews (args text, kwargs text) are cut ('' none: see
+#       display.args_fields)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
@@ -517,8 +531,8 @@ return out
 # ARGV: base, id, state, now, result, error summary, attempt JSON ('' none),
 #       keep message ('1'/'0'), q_age, q_count, t_age, t_count, result-store field to
 #       delete ('' none: Huey's revoke flag, deferred to save a round trip), event text,
-#       delivery token ('' for none; see stale()), then, from a consumer that counts its
-#       ends itself (counters.py; absent: counted here): the task name, the delivery's
+#       delivery token ('' for none; see stale()), the whole result JSON when the result
+#       (a preview) is cut ('' none), then, from a consumer that counts its ends itself (counters.py; absent: counted here): the task name, the delivery's
 #       start (ms, '' unknown), periodic ('1'/'0'); then, to take the next job, its lease
 #       deadline and the consumer label (absent: take nothing)
 # Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run); when
@@ -526,26 +540,27 @@ return out
 #
 # The revoke flag Huey deletes after a run is deleted only if the queue may have flags
 # (the ``rv`` marker, read by the take). The common end (completed, by the delivery that
-# holds the job, nothing else to write) is written out without FUNCS, whose closures cost as much as two commands per call; any other
-# end, and a trim that retention asks for, run with them.
+# holds the job, nothing else to write) is written out without FUNCS, whose closures cost
+# as much as two commands per call; any other end, and a trim that retention asks for, run
+# with them.
 FINISH = PRELUDE_HEAD + r"""
 local id, state, now, token = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[15]
 -- The take first (the script is atomic: the order is not seen): its read of the revoke
 -- marker tells whether the end has a flag to delete.
 local revokes = true
 local taken = false
-if ARGV[19] then
-  local deadline, who = tonumber(ARGV[19]), ARGV[20]
+if ARGV[20] then
+  local deadline, who = tonumber(ARGV[20]), ARGV[21]
 """ + TAKE + r"""
 end
-local counted = ARGV[16] ~= nil and ARGV[16] ~= ''
+local counted = ARGV[17] ~= nil and ARGV[17] ~= ''
 local rec = p .. 'j:' .. id
 local q_age, q_count = tonumber(ARGV[9]), tonumber(ARGV[10])
 local f = redis.call('hmget', rec, 'st', 'att')
 local done, slow, trim_now = 1, true, false
-local started = tonumber(ARGV[17] or '')
+local started = tonumber(ARGV[18] or '')
 if counted and started and state == 'completed' and token ~= '' and f[1] == 'active'
-    and f[2] == token and ARGV[7] == '' and ARGV[14] == '' and ARGV[18] == '0'
+    and f[2] == token and ARGV[7] == '' and ARGV[14] == '' and ARGV[19] == '0'
     and tonumber(ARGV[11]) <= 0 and tonumber(ARGV[12]) < 0 then
   slow = false
   if ARGV[13] ~= '' and revokes then redis.call('hdel', p .. 'results', ARGV[13]) end
@@ -554,7 +569,8 @@ if counted and started and state == 'completed' and token ~= '' and f[1] == 'act
   local run = now - started
   if run < 0 then run = 0 end
   local h = {'st', 'completed', 'fin', now, 'run', run}
-  if ARGV[5] ~= '' then h[7] = 'res'; h[8] = ARGV[5] end
+  if ARGV[5] ~= '' then h[#h + 1] = 'res'; h[#h + 1] = ARGV[5] end
+  if ARGV[16] and ARGV[16] ~= '' then h[#h + 1] = 'rj'; h[#h + 1] = ARGV[16] end
   redis.call('hset', rec, unpack(h))
   if ARGV[8] ~= '1' then redis.call('del', p .. 'm:' .. id) end
   trim_now = (q_count >= 0 and redis.call('zcard', p .. 'completed') > q_count) or
@@ -569,7 +585,8 @@ if slow then
   local g = redis.call('hmget', rec, 'task', 'sta', 'per', 'src')
   if not stale(id, token, now, state, true, {f[1], f[2], g[1]}) then
     if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
-    done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
+    done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6], 'rj', ARGV[16] or ''},
+      ARGV[7], ARGV[8] == '1',
       {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])},
       {f[1], g[1], g[2], g[3], g[4]}, counted)
     if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
@@ -579,7 +596,7 @@ else
 end
 end
 end
-if ARGV[19] then
+if ARGV[20] then
   if taken then return {done, unpack(taken)} end
   return {done}
 end
@@ -661,7 +678,7 @@ local allowed = false
 for s in string.gmatch(ARGV[5], '[^,]+') do if s == f[1] then allowed = true end end
 if not allowed then return {'state', f[1]} end
 redis.call('set', p .. 'm:' .. id, ARGV[4])
-redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'eta')
+redis.call('hdel', rec, 'fin', 'res', 'rj', 'run', 'stl', 'eta')
 to_waiting(id, f[1], f[2] or nil, now)
 event(id, now, 'retried', ARGV[6])
 metric(now, {'retry', 1, 'retry|' .. (f[2] or '?'), 1})
@@ -761,7 +778,7 @@ return 1
 """
 
 # Roll finished minutes up into daily counters, once (whoever runs it first), off the hot
-# path. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
+# path, and trim the hour series ('hs') to the last 60 minutes. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
 # Also adds the event counters (enq|*, done, fail, retry) to the 'totals' hash, which never
 # expires: lifetime counters, exact up to the last rolled minute (Queue.totals() adds the
 # minutes since).
@@ -771,6 +788,8 @@ local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
 local first = math.max(last + 1, cur - 2880)
 local COUNTED = {done=true, fail=true, retry=true, dup=true}
 for m = first, cur - 1 do
+  -- the hour series keeps 60 minutes: each minute rolled up drops the one an hour older
+  redis.call('hdel', p .. 'hs', (m - 60) .. 'done', (m - 60) .. 'fail')
   local h = redis.call('hgetall', p .. 'mx:' .. m)
   if #h > 0 then
     local dk = p .. 'md:' .. math.floor(m / 1440)
@@ -797,6 +816,10 @@ local created = false
 for i = 3, #ARGV, 2 do
   local n = tonumber(ARGV[i + 1])
   if redis.call('hincrby', mk, ARGV[i], n) == n then created = true end
+  -- the hour series (keys.hour_series), as metric() keeps it
+  if ARGV[i] == 'done' or ARGV[i] == 'fail' then
+    redis.call('hincrby', ARGV[1] .. 'hs', ARGV[2] .. ARGV[i], n)
+  end
 end
 -- a field seen for the first time may be the hash's first: give it its 48 h TTL then
 if created then redis.call('expire', mk, 173000) end

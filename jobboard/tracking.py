@@ -51,8 +51,8 @@ from . import context, scripts
 from .config import TrackingConfig
 from .counters import FLUSH_SECONDS, Counters
 from .cron import cron_sets, describe
-from .display import (LOG_LIMIT, RESULT_LIMIT, TRACEBACK_LIMIT, args_text, clean_text,
-                      error_summary, kwargs_text, safe_repr)
+from .display import (LOG_LIMIT, TRACEBACK_LIMIT, args_fields, clean_text, error_summary,
+                      kwargs_fields, result_fields)
 from .keys import queues_key
 from .outbox import Outbox
 from .primitives import ENQUEUE_BATCH
@@ -104,14 +104,16 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     on_complete, on_error = msg.on_complete, msg.on_error
     children = ("" if on_complete is None and on_error is None else
                 ",".join(m.id for m in (on_complete, on_error) if m is not None))
-    pattern = config.redact_re
+    pattern, limit = config.redact_re, config.payload_limit
+    args, args_whole = args_fields(msg.args, limit, pattern)
+    kwargs, kwargs_whole = kwargs_fields(msg.kwargs, limit, pattern)
     q = _json_string
     # The JSON array written out by hand: twice as fast as json.dumps of a list here.
-    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s]" % (
+    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%s]" % (
         q(msg.id), now_ms(), q(msg.name), pri, int(eta * 1000) if eta else 0,
-        q(args_text(msg.args, pattern)), q(kwargs_text(msg.kwargs, pattern)),
-        q(_compact_json(options) if options else ""), periodic, "1" if only_new else "0",
-        q(children), "1" if register_task else "0", fence, tick, q(source))
+        q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
+        "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
+        q(source), q(args_whole), q(kwargs_whole))
     return [base, data, meta]
 
 
@@ -147,11 +149,6 @@ class Tracker:
         self.huey = huey
         self.config = config
         self.storage = storage
-        if config.replicas and storage.cluster:
-            from .errors import ConfigurationError
-
-            raise ConfigurationError("Durable mode (replicas=) is not supported on Redis Cluster "
-                                     "yet: WAIT would be sent to another node than the write.")
         self.keys = storage.keys
         self.conn = storage.conn
         self.lease_ms = int(config.lease_timeout * 1000)
@@ -567,7 +564,8 @@ class Tracker:
         return True
 
     def _finish(self, job_id: str, task: str, state: str, result: str = "", error: str = "",
-                attempt: str = "", keep_message: bool = True, event: str = "") -> None:
+                attempt: str = "", keep_message: bool = True, event: str = "",
+                result_whole: str = "") -> None:
         token = self._end_delivery(job_id)
         now = now_ms()
         entry = self.inflight.get(job_id)
@@ -575,7 +573,7 @@ class Tracker:
         # With the task name given, FINISH leaves the end's metrics to self.counters.
         args = [self.keys.base, job_id, state, now, result, error, attempt,
                 "1" if keep_message else "0", *self.config.retention_argv(state, task),
-                self.take_deferred_delete(job_id), event, token, task,
+                self.take_deferred_delete(job_id), event, token, result_whole, task,
                 "" if started is None else started, "1" if self.is_periodic(task) else "0"]
 
         def count(res: Any) -> None:
@@ -633,8 +631,9 @@ class Tracker:
         name = self.huey._registry.task_to_string(type(task))
         try:
             if exc is None:
-                result = "" if value is None else safe_repr(value, RESULT_LIMIT, self.config.redact_re)
-                self._finish(task.id, name, "completed", result=result, keep_message=False)
+                result, whole = result_fields(value, self.config.payload_limit, self.config.redact_re)
+                self._finish(task.id, name, "completed", result=result, result_whole=whole,
+                             keep_message=False)
                 return
             error = error_summary(exc)
             attempt = self._attempt_json(task, exc, error)
@@ -733,6 +732,13 @@ class Tracker:
                 if self._heartbeat is not None:
                     self._heartbeat.stop()
                 self._unregister_consumer(os.getpid())
+                # Every worker joined (a graceful stop that did not time out): a later
+                # dequeue in this process (a test, a consumer started again) is not refused
+                # as "stopping" (see storage.dequeue). After an interrupt, worker threads
+                # may still be running: the flag stays.
+                workers = [w for _, w in getattr(consumer, "worker_threads", [])]
+                if graceful and not any(consumer.environment.is_alive(w) for w in workers):
+                    self.stop_flag = None
 
             consumer.stop = stop_and_unregister
 

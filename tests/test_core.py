@@ -219,6 +219,53 @@ def test_display_text_is_redacted_truncated_and_printable(redis_url: str) -> Non
     assert len(rec.args) <= 300 and rec.args.endswith("…")
 
 
+def test_payloads_are_stored_whole_as_json_up_to_the_cap(redis_url: str,
+                                                          redis_client: redis.Redis) -> None:
+    """Arguments, kwargs and results are kept whole as JSON (redacted) up to
+    payload_limit; lists read only the short previews."""
+    huey = make_core_huey(redis_url)
+    q = Board([huey]).queue("core")
+
+    @huey.task()
+    def remind(patient: dict, note: str, *, channel: str = "sms", api_token: str = "") -> dict:
+        return {"sent": True, "note": note}
+
+    patient = {"name": "Ann", "password": "hunter2", "visits": [{"at": "2024-05-01", "n": i}
+                                                                  for i in range(40)]}
+    note = "scheduled_for " + "x" * 2000
+    job = remind(patient, note, channel="email", api_token="abc").id
+    listed = q.jobs("waiting").jobs[0]
+    assert len(listed.args) <= 300 and listed.args.endswith("…") and listed.args_whole is None
+    rec = q.job(job)
+    args = json.loads(rec.args_json)
+    assert args[1] == note  # 2 KB: whole, not cut at 300 characters
+    assert args[0]["visits"] == patient["visits"] and args[0]["password"] == "[redacted]"
+    assert json.loads(rec.kwargs_json) == {"channel": "email", "api_token": "[redacted]"}
+    assert "hunter2" not in redis_client.hget(q.keys.record(job), "aj").decode()
+    with running_consumers([huey], workers=1):
+        assert wait_for(lambda: q.job(job).state == "completed", 10)
+    assert json.loads(q.job(job).result_json) == {"sent": True, "note": note}
+    # small payloads are stored once: the preview is the whole JSON
+    small = huey.test_tasks["double"](21).id
+    assert q.job(small).args == "21" and q.job(small).args_json == "[21]"
+    assert redis_client.hget(q.keys.record(small), "aj") is None
+    # a record written before payloads were JSON shows as it was stored
+    redis_client.hset(q.keys.record(small), "args", "'a', datetime(2020, 1, 1)")
+    assert q.job(small).args_json == "'a', datetime(2020, 1, 1)"
+
+    capped = make_core_huey(redis_url, name="capped", payload_limit=1000)
+
+    @capped.task()
+    def big(blob: str) -> None:
+        return None
+
+    cq = Board([capped]).queue("capped")
+    text = cq.job(big("y" * 5000).id).args_json
+    assert len(text) == 1000 and text.endswith("…")  # cut at the cap, and says so
+    with pytest.raises(jobboard.ConfigurationError, match="payload_limit"):
+        jobboard.RedisHuey("bad", url=redis_url, payload_limit=10)
+
+
 def test_enqueue_wakes_a_blocked_consumer_and_a_backlog_keeps_few_tokens(
         redis_url: str, redis_client: redis.Redis) -> None:
     # A consumer blocked on the empty queue waits up to read_timeout for a wake token: 20 s
@@ -237,16 +284,20 @@ def test_enqueue_wakes_a_blocked_consumer_and_a_backlog_keeps_few_tokens(
         assert wait_for(lambda: q.counts()["completed"] == 101, 10)
 
 
-def test_args_text_fast_path_matches_the_general_one() -> None:
+def test_args_fast_path_matches_the_general_one() -> None:
     """Plain scalars skip redaction on the producer's hot path: the text must not change."""
     from jobboard import display
 
     cases = [(1,), (1, "a"), ("x\u2028y", 2.5, None, True, -0.0), ("\x00\ufeff\x9f",),
-             ("a" * 299,), ("a" * 301,), tuple(range(200)), (10**5000,), (1, [1, "b"])]
+             ("a" * 299,), ("a" * 301,), tuple(range(200)), (10**5000,), (1, [1, "b"]),
+             (float("nan"), 1), ("é" * 70_000,)]
     for args in cases:
-        general = display._args_text_general(args, display._DEFAULT_PATTERN)
-        assert display.args_text(args) == general, args
-    assert display.args_text((10**5000,)).startswith("<unrepresentable")
+        general = display._split(display.payload_text(list(args), display.PAYLOAD_LIMIT,
+                                                      display._DEFAULT_PATTERN), True,
+                                 display.ARGS_LIMIT)
+        assert display.args_fields(args) == general, args
+    assert display.args_text((10**5000,)) == '"<int of 16610 bits>"'
+    assert display.args_text(("x\u2028y",)) == '"x\\u2028y"'  # escaped, still JSON
 
 
 def test_undecodable_record_lists_and_can_be_removed(redis_url: str, redis_client: redis.Redis) -> None:
@@ -340,7 +391,7 @@ def test_track_existing_huey(redis_url: str) -> None:
     q = Board([plain]).queue("legacy")
     with running_consumers([plain], workers=1):
         assert wait_for(lambda: q.counts()["completed"] == 1, 10)
-    assert q.job(job.id).result == "'hello ann'"
+    assert q.job(job.id).result == '"hello ann"'  # recorded as JSON
     assert job.get() == "hello ann"  # Huey's own result store still works
 
 

@@ -497,7 +497,7 @@ def test_worker_types_run_jobs_with_progress_and_logs(kind: str, consumers: Cons
     assert wait_for(lambda: q.counts()["completed"] == 4, 20), (dict(q.counts()), consumers.logs())
     for n, job_id in ids.items():
         j = q.job(job_id)
-        assert j.state == "completed" and j.result == repr(f"ok {n}")
+        assert j.state == "completed" and j.result == f'"ok {n}"'
         assert (j.progress, j.progress_message) == (100.0, "done")
         assert [line.message for line in j.logs] == [f"working on {n}"]
         assert (j.consumer or "").startswith(f"{HOST}:{proc.pid}/")

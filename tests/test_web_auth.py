@@ -274,7 +274,7 @@ def test_every_page_embeds_the_token_for_htmx(client: FlaskClient) -> None:
 # --- the URL map ---------------------------------------------------------------------------
 
 # Login and logout need no role (logging out of nothing is harmless); static files neither.
-OPEN_ENDPOINTS = {"jobboard.login", "jobboard.logout", "jobboard.static"}
+OPEN_ENDPOINTS = {"jobboard.login", "jobboard.logout", "jobboard.static", "jobboard.asset"}
 
 
 def _jobboard_rules(app: Flask) -> list[Any]:

@@ -83,8 +83,10 @@ SCHEMAS: dict[str, Any] = {
     "Job": obj({
         "id": {"type": "string"}, "queue": {"type": "string"}, "task": {"type": "string"},
         "state": {"type": "string", "description": "One of " + ", ".join(STATES) + "."},
-        "args": {"type": "string", "description": "Display text (truncated, redacted)."},
-        "kwargs": {"type": "string"}, "priority": nullable("integer"),
+        "args": {"type": "string", "description": "Preview: the JSON of the positional "
+                 "arguments without its brackets, cut at 300 characters (redacted)."},
+        "kwargs": {"type": "string", "description": "Preview of the keyword arguments."},
+        "priority": nullable("integer"),
         "options": {"type": "object"}, "attempt": {"type": "integer"},
         "enqueued_at": NUM_OR_NULL, "started_at": NUM_OR_NULL, "finished_at": NUM_OR_NULL,
         "scheduled_for": NUM_OR_NULL, "wait_ms": NUM_OR_NULL, "run_ms": NUM_OR_NULL,
@@ -96,6 +98,11 @@ SCHEMAS: dict[str, Any] = {
         "url": {"type": "string", "description": "This job's API URL."},
     }),
     "JobDetail": {"allOf": [ref("Job"), obj({
+        "args_json": {"type": "string", "description": "The positional arguments as JSON "
+                      "text, whole up to the queue's payload_limit (redacted; text cut at "
+                      "the limit ends with '…' and is not JSON)."},
+        "kwargs_json": {"type": "string", "description": "The keyword arguments (see args_json)."},
+        "result_json": STR_OR_NULL,
         "attempts": {"type": "array", "items": obj({
             "number": {"type": "integer"}, "at": NUM_OR_NULL,
             "error_class": {"type": "string"}, "message": {"type": "string"},

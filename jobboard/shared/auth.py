@@ -217,6 +217,20 @@ def login_user(username: str) -> None:
         g.pop(name, None)
 
 
+def signed_in_by_host() -> bool:
+    """Whether this request's role comes from the host app's flask-login user."""
+    return not authenticated_by_token() and _role_from_host_login() is not None
+
+
+def logout_host_user() -> None:
+    """End the host app's flask-login session (host-login mode's Log out)."""
+    if getattr(current_app, "login_manager", None) is not None:
+        import flask_login
+        flask_login.logout_user()
+    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token"):
+        g.pop(name, None)
+
+
 def logout_user() -> None:
     """End the built-in login session, here and in Redis (a copied cookie stops working)."""
     sid = session.pop(SESSION_ID, None)

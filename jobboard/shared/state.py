@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "JOBBOARD_HEALTH_OPEN": True,
     "JOBBOARD_METRICS_OPEN": False,
     "JOBBOARD_TITLE": "jobboard",
+    "JOBBOARD_HOME_URL": None,  # a link back to the host app in the header (and after logout)
+    "JOBBOARD_HOME_LABEL": "Back to app",
     # Built-in login: a session lasts this long from sign-in (seconds), whatever the
     # activity; failed logins of one (user, address) pair are slowed down, not locked out.
     "JOBBOARD_SESSION_LIFETIME": 8 * 3600.0,

@@ -110,6 +110,135 @@
     if (document.visibilityState === "visible" && pollingOn()) refreshNow();
   });
 
-  document.addEventListener("htmx:afterSwap", function () { label(); selectionCount(); });
-  document.addEventListener("DOMContentLoaded", function () { label(); selectionCount(); });
+  // --- time texts: <time data-rel> ("3m ago" / "in 2h") and <time data-since> ("5m"),
+  // the same wording as the server's filters (web/filters.py), kept current between polls
+  // (a poll that changed nothing answers 304 and swaps nothing).
+  function duration(s) {
+    if (s < 1) return "0s";
+    if (s < 60) return Math.round(s) + "s";
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + "m";
+    var h = Math.floor(m / 60);
+    if (h < 24) return h + "h";
+    return Math.floor(h / 24) + "d";
+  }
+  function refreshTimes() {
+    var now = Date.now() / 1000;
+    document.querySelectorAll("time[data-rel],time[data-since]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("datetime")) / 1000;
+      if (isNaN(t)) return;
+      if (el.hasAttribute("data-since")) { el.textContent = duration(Math.max(0, now - t)); return; }
+      var d = t - now;
+      el.textContent = Math.abs(d) < 1 ? "just now" : (d > 0 ? "in " + duration(d) : duration(-d) + " ago");
+    });
+  }
+
+  // --- stacked cards on phones: each cell is labelled with its column's heading
+  function labelCells(root) {
+    (root || document).querySelectorAll(".tablewrap > table.grid").forEach(function (table) {
+      var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.querySelector("input") ? "" : th.textContent.trim();
+      });
+      table.querySelectorAll("tbody > tr:not(.trace)").forEach(function (tr) {
+        Array.prototype.forEach.call(tr.children, function (td, i) {
+          if (!td.hasAttribute("data-label")) td.setAttribute("data-label", heads[i] || "");
+        });
+      });
+    });
+  }
+
+  // --- a failed row expands in place to its trace (the fragment loads on first click)
+  var openTraces = {};  // job id -> the loaded trace HTML, kept across live updates
+  function traceRow(button) { return document.getElementById(button.getAttribute("data-expand")); }
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest ? e.target.closest("button[data-expand]") : null;
+    if (!b) return;
+    var row = traceRow(b);
+    if (!row) return;
+    var open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+    row.hidden = !open;
+    var id = row.getAttribute("data-trace-for");
+    if (!open) delete openTraces[id];
+    else if (row.firstElementChild.innerHTML.trim()) openTraces[id] = row.firstElementChild.innerHTML;
+  });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var box = e.detail.target && e.detail.target.closest && e.detail.target.closest("tr.trace");
+    if (box) openTraces[box.getAttribute("data-trace-for")] = box.firstElementChild.innerHTML;
+  });
+  function restoreTraces() {
+    document.querySelectorAll("tr.trace[data-trace-for]").forEach(function (row) {
+      var html = openTraces[row.getAttribute("data-trace-for")];
+      if (html === undefined) return;
+      row.firstElementChild.innerHTML = html;
+      row.hidden = false;
+      var b = document.querySelector('button[data-expand="' + row.id + '"]');
+      if (b) { b.setAttribute("aria-expanded", "true"); b.removeAttribute("hx-get"); }
+    });
+  }
+
+  // --- copy a payload
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest ? e.target.closest("button[data-copy]") : null;
+    if (!b) return;
+    var pre = b.closest("details").querySelector("pre");
+    var done = function () { b.classList.add("copied"); b.textContent = "Copied"; setTimeout(function () { b.classList.remove("copied"); b.textContent = "Copy"; }, 1500); };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(pre.textContent).then(done, function () {});
+    else { var r = document.createRange(); r.selectNodeContents(pre); var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r); try { document.execCommand("copy"); done(); } catch (err) { /* selected: copy by hand */ } }
+  });
+
+  // --- header menu on phones
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest ? e.target.closest("[data-menu-toggle]") : null;
+    if (!b) return;
+    var menu = document.getElementById(b.getAttribute("aria-controls"));
+    var open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+    if (menu) menu.classList.toggle("open", open);
+  });
+
+  // --- queue switcher: pick a queue to go there; "q" focuses it from anywhere on the page
+  document.addEventListener("change", function (e) {
+    var sel = e.target;
+    if (!sel.closest || !sel.closest("[data-queue-switch]")) return;
+    var opt = sel.options[sel.selectedIndex];
+    if (opt && opt.dataset.url) window.location.assign(opt.dataset.url);
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "q" || e.ctrlKey || e.metaKey || e.altKey) return;
+    var a = document.activeElement;
+    if (a && (a.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName))) return;
+    var sel = document.querySelector("[data-queue-switch] select");
+    if (sel) { e.preventDefault(); sel.focus(); if (sel.showPicker) { try { sel.showPicker(); } catch (err) { /* not allowed */ } } }
+  });
+
+  // --- live polls send back the last answer's ETag: nothing changed -> 304, no body
+  var etags = {};
+  document.addEventListener("htmx:configRequest", function (e) {
+    var elt = e.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-poll")) return;
+    var tag = etags[e.detail.path];
+    if (tag) e.detail.headers["If-None-Match"] = tag;
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var xhr = e.detail.xhr, elt = e.detail.elt;
+    if (!xhr || !elt || !elt.hasAttribute || !elt.hasAttribute("data-poll")) return;
+    var tag = xhr.getResponseHeader("ETag");
+    var path = e.detail.requestConfig && e.detail.requestConfig.path;
+    if (tag && path) etags[path] = tag;
+    refreshTimes();
+  });
+
+  // --- toasts: at most two at a time, so they never pile up over the rows' buttons
+  function trimToasts() {
+    var all = document.querySelectorAll("#toasts .toast");
+    for (var i = 0; i < all.length - 2; i++) all[i].remove();
+  }
+
+  function afterContent() { label(); selectionCount(); labelCells(); restoreTraces(); trimToasts(); refreshTimes(); }
+  document.addEventListener("htmx:afterSwap", afterContent);
+  document.addEventListener("DOMContentLoaded", function () {
+    afterContent();
+    setInterval(refreshTimes, 15000);
+  });
 })();

@@ -86,10 +86,11 @@ def _nice_top(value: float) -> int:
     return int(value)
 
 
-def throughput_chart(metrics: Any, width: int = 720, height: int = 200) -> Chart:
-    """Bars of completed (and failed, stacked) jobs per bucket of ``metrics.points``."""
+def throughput_chart(metrics: Any, width: int = 720, height: int = 200, labels: int = 6) -> Chart:
+    """Bars of completed (and failed, stacked) jobs per bucket of ``metrics.points``, with
+    about ``labels`` time labels under them."""
     points = list(metrics.points)
-    left, bottom, top_pad = 40, 18, 6
+    left, bottom, top_pad = 40, 20, 8
     plot_w = width - left - 4
     plot_h = height - bottom - top_pad
     peak = max([p.completed + p.failed for p in points] + [p.enqueued for p in points] + [0])
@@ -119,7 +120,7 @@ def throughput_chart(metrics: Any, width: int = 720, height: int = 200) -> Chart
     ticks = [(y(top * f), _short(top * f)) for f in (0, 0.5, 1)]
     xlabels = []
     if points:
-        every = max(1, n // 6)
+        every = max(1, n // labels)
         for i in range(0, n, every):
             xlabels.append((round(left + i * slot + slot / 2, 1),
                             _label(points[i].at, metrics.bucket_seconds)))

@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask
 
+from ..display import pretty_json
+
 
 def number(value: Any) -> str:
     """``1234567`` -> ``"1,234,567"``; None -> ``"–"``."""
@@ -98,6 +100,6 @@ def register(app: Flask) -> None:
     for name, fn in {
         "number": number, "compact": compact, "abstime": abstime, "isotime": isotime, "clock": clock,
         "reltime": reltime, "duration": duration, "duration_ms": duration_ms,
-        "percent": percent,
+        "percent": percent, "pretty_json": pretty_json,
     }.items():
         app.jinja_env.filters[f"jb_{name}"] = fn

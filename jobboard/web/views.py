@@ -10,7 +10,10 @@ included; htmx follows the redirect and swaps the fresh fragment in place.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import re
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -31,7 +34,7 @@ from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
 from ..shared.state import get_board, get_state
 from ..shared.throttle import LoginThrottle
-from . import charts
+from . import assets, charts
 from .access import can, here, refuse, require_role, safe_next
 
 #: What views answer: a page, a redirect (werkzeug's class) or an error page.
@@ -98,8 +101,17 @@ def live(key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
 
 
 def back(default: str) -> WerkzeugResponse:
-    """Redirect (303) to the ``next`` form field if it is a local path, else ``default``."""
-    return redirect(safe_next(request.form.get("next"), default), code=303)
+    """Go to the ``next`` form field if it is a local path, else ``default``: a 303
+    redirect, or for htmx an ``HX-Location`` (htmx fetches that page into ``#main`` and
+    puts its URL in the address bar: after Remove on a job page, the list, not the
+    removed job's URL)."""
+    target = safe_next(request.form.get("next"), default)
+    if is_htmx():
+        resp = Response(status=200)
+        resp.headers["HX-Location"] = json.dumps({"path": target, "target": "#main",
+                                                  "swap": "outerHTML"})
+        return resp
+    return redirect(target, code=303)
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -160,6 +172,10 @@ def page_context() -> dict[str, Any]:
         "role": auth.effective_role(),
         "user_name": auth.current_user_name(),
         "uses_builtin_login": bool(state.config.users),
+        "can_log_out": auth.effective_role() is not None and not auth.authenticated_by_token()
+        and (auth.session_user() is not None or auth.signed_in_by_host()),
+        "home_url": state.config["JOBBOARD_HOME_URL"],
+        "home_label": state.config["JOBBOARD_HOME_LABEL"],
         "poll_seconds": state.config.poll_seconds,
         "read_only": state.config.read_only,
         "title_prefix": state.config.title,
@@ -179,7 +195,51 @@ def page_context() -> dict[str, Any]:
 def vary(response: Response) -> Response:
     # The same URL answers with a page or a fragment: caches must keep them apart.
     response.vary.add("HX-Request")
+    if request.method == "GET" and is_htmx() and response.status_code == 200:
+        if is_poll():
+            return not_modified_if_unchanged(response)
     return response
+
+
+# What changes from one render to the next when no job did: the text of <time> elements
+# (relative times, ages), which the page's script keeps current between answers.
+_VOLATILE = re.compile(rb"(<time\b[^>]*>)[^<]*(</time>)")
+
+
+def not_modified_if_unchanged(response: Response) -> Response:
+    """A live poll's answer as ``304 Not Modified`` when the page shows what the last
+    poll showed (its ETag, sent back as ``If-None-Match``), else with a fresh ETag."""
+    if response.direct_passthrough or not response.mimetype == "text/html":
+        return response
+    body = response.get_data()
+    digest = hashlib.blake2b(_VOLATILE.sub(rb"\1\2", body), digest_size=12).hexdigest()
+    etag = f'W/"{digest}"'
+    response.headers["ETag"] = etag
+    if etag in (request.headers.get("If-None-Match") or ""):
+        response.status_code = 304
+        response.set_data(b"")
+        response.headers.pop("Content-Type", None)
+    return response
+
+
+@blueprint.route("/assets/<name>")
+def asset(name: str) -> Any:
+    """A static file under its content-hashed name (see web/assets.py): cached for good."""
+    parts = assets.split_hashed(name)
+    found = assets.load(parts[0]) if parts else None
+    if found is None:
+        return error_response(404, f"No asset {name[:80]!r}.")
+    gz = "gzip" in request.headers.get("Accept-Encoding", "")
+    resp = Response(found.gzipped if gz else found.data, mimetype=found.mimetype)
+    if gz:
+        resp.headers["Content-Encoding"] = "gzip"
+    resp.vary.add("Accept-Encoding")
+    # An old name (a page rendered before a deploy) gets today's file, not cached.
+    resp.headers["Cache-Control"] = assets.IMMUTABLE if parts and parts[1] == found.digest else "no-cache"
+    return resp
+
+
+blueprint.add_app_template_global(assets.asset_url, "jb_asset")
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -234,7 +294,14 @@ def login_throttle() -> LoginThrottle:
 
 @blueprint.route("/logout", methods=["POST"])
 def logout() -> WerkzeugResponse:
+    """Sign out: of the built-in login, and of the host app's flask-login session when
+    that is how this person signed in (then back to the host app, JOBBOARD_HOME_URL)."""
+    host = auth.signed_in_by_host()
     auth.logout_user()
+    if host:
+        auth.logout_host_user()
+        home = get_state().config["JOBBOARD_HOME_URL"]
+        return redirect(home or request.script_root + "/", code=303)
     flash("Logged out.", "info")
     return redirect(url_for("jobboard.login"), code=303)
 
@@ -242,23 +309,22 @@ def logout() -> WerkzeugResponse:
 # --- pages ------------------------------------------------------------------------------
 
 def overview_data() -> dict[str, Any]:
-    board = get_board()
-    queues = board.queues()
-    counts = board.all_counts()
-    consumers = board.consumers()
+    """Each queue's counts, health and last hour: O(1) Redis commands per queue (the hour
+    series, not 60 minute hashes; see Queue.summary)."""
     rows = []
-    for q in queues:
-        m = q.metrics("1h")
+    for q in get_board().queues():
+        counts, health, series = q.summary()
         rows.append({
             "name": q.name,
-            "counts": counts.get(q.name) or q.counts(),
-            "health": q.health(),
-            "metrics": m,
-            "consumers": sum(1 for c in consumers if c.queue == q.name),
-            "spark": charts.sparkline([p.completed + p.failed for p in m.points],
-                                      [p.failed for p in m.points]),
+            "counts": counts,
+            "health": health,
+            "hour": {"completed": sum(p.completed for p in series),
+                     "failed": sum(p.failed for p in series)},
+            "consumers": health.consumers_alive,
+            "spark": charts.sparkline([p.completed + p.failed for p in series],
+                                      [p.failed for p in series]),
         })
-    return {"queues": rows, "consumers": consumers}
+    return {"queues": rows, "consumers_alive": sum(r["consumers"] for r in rows)}
 
 
 @blueprint.route("/")
@@ -294,6 +360,20 @@ def queue_data(queue: str, state: str, offset: int, limit: int, task: str | None
     return {"counts": q.counts(), "tasks": q.tasks(), "page": page, "task": task}
 
 
+#: The default order of each state's list: pending jobs in the order they will run (the
+#: next to run first: lowest score of the waiting and scheduled sets), finished ones newest
+#: first.
+DEFAULT_ORDER = {s: ("oldest" if s in (records.WAITING, records.SCHEDULED) else "newest")
+                 for s in records.STATES}
+#: How each order reads on each state's list.
+ORDER_LABELS = {
+    s: ({"oldest": "next to run first", "newest": "last to run first"} if s == records.WAITING
+        else {"oldest": "soonest first", "newest": "latest first"} if s == records.SCHEDULED
+        else {"newest": "newest first", "oldest": "oldest first"})
+    for s in records.STATES
+}
+
+
 @blueprint.route("/queues/<queue>")
 @require_role("viewer")
 def queue(queue: str) -> Any:
@@ -302,7 +382,7 @@ def queue(queue: str) -> Any:
     if per_page not in PER_PAGE_CHOICES:
         return error_response(400, "per_page must be one of 25, 50 or 100.")
     page_no = int_arg("page", 1, 1, MAX_PAGE_NUMBER)
-    order = choice_arg("order", ORDERS, "newest")
+    order = choice_arg("order", ORDERS, DEFAULT_ORDER[state])
     task = (request.args.get("task") or "").strip() or None
     search = (request.args.get("q") or "").strip()[:MAX_SEARCH] or None
     key = ("queue", queue, state, page_no, per_page, task, search, order)
@@ -327,8 +407,33 @@ def queue(queue: str) -> Any:
     return render_page(
         "jobboard/queue.html", poll=True, queue=queue, state=state, per_page=per_page,
         page_no=page_no, last_page=last_page, order=order, search=search,
-        clean_ages=CLEAN_AGES, **data,
+        clean_ages=CLEAN_AGES, default_order=DEFAULT_ORDER[state],
+        order_labels=ORDER_LABELS[state], queue_names=get_board().queue_names(), **data,
     )
+
+
+@blueprint.route("/switch")
+@require_role("viewer")
+def switch_queue() -> Any:
+    """The queue switcher without JavaScript: go to the chosen queue (same state tab)."""
+    q = get_queue((request.args.get("queue") or "").strip()[:MAX_SEARCH])
+    state = request.args.get("state")
+    return redirect(url_for("jobboard.queue", queue=q.name,
+                            state=state if state in records.STATES else None))
+
+
+@blueprint.route("/queues/<queue>/jobs/<job_id>/trace")
+@require_role("viewer")
+def job_trace(queue: str, job_id: str) -> Any:
+    """The last error and traceback of a job: the fragment a list row expands to."""
+    q = get_queue(queue)
+    try:
+        job = q.job(job_id)
+    except JobNotFound as exc:
+        return error_response(404, str(exc))
+    return render_template("jobboard/_trace.html", job=job, queue=queue,
+                           attempt=job.attempts[-1] if job.attempts else None,
+                           **page_context())
 
 
 def job_data(queue: str, job_id: str) -> dict[str, Any]:
@@ -341,7 +446,15 @@ def job_data(queue: str, job_id: str) -> dict[str, Any]:
 def job(queue: str, job_id: str) -> Any:
     data = live(("job", queue, job_id), lambda: job_data(queue, job_id))
     j = data["job"]
-    return render_page("jobboard/job.html", poll=not j.is_finished, queue=queue, **data)
+    # The list the person came from (its page and filters): where the crumb, and the
+    # redirect after Remove, go back to.
+    default = url_for("jobboard.queue", queue=queue,
+                      state=j.state if j.state in records.STATES else None)
+    back_url = safe_next(request.args.get("back"), default)
+    if not back_url.startswith(url_for("jobboard.queue", queue=queue)):
+        back_url = default
+    return render_page("jobboard/job.html", poll=not j.is_finished, queue=queue,
+                       back_url=back_url, **data)
 
 
 @blueprint.route("/workers")
@@ -383,7 +496,9 @@ def stats() -> Any:
     return render_page(
         "jobboard/stats.html", names=names, queue=name, task=task, tasks=tasks,
         window=window, windows=windows, metrics=m, per_task=per_task,
-        chart=charts.throughput_chart(m), totals=m.totals,
+        chart=charts.throughput_chart(m),
+        chart_narrow=charts.throughput_chart(m, width=360, height=200, labels=4),
+        totals=m.totals,
     )
 
 
@@ -429,7 +544,12 @@ def _filters() -> tuple[str, str | None, str | None]:
     return state, task, search
 
 
-BULK_ACTIONS = ("retry", "remove")
+BULK_ACTIONS = ("retry", "remove", "promote", "revoke")
+#: The states each bulk action applies to.
+BULK_STATES = {"retry": records.RETRYABLE_STATES, "remove": records.REMOVABLE_STATES,
+               "promote": records.PROMOTABLE_STATES, "revoke": records.REVOCABLE_STATES}
+BULK_LABELS = {"retry": "retried", "remove": "removed", "promote": "run now",
+               "revoke": "revoked"}
 
 
 @blueprint.route("/queues/<queue>/bulk", methods=["GET"])
@@ -438,12 +558,14 @@ def bulk_confirm(queue: str) -> Any:
     """Show how many jobs match before retrying/removing all of them (no change here)."""
     action = request.args.get("action") or ""
     if action not in BULK_ACTIONS:
-        return error_response(400, f"Unknown bulk action {action[:40]!r}; try retry or remove.")
+        return error_response(400, f"Unknown bulk action {action[:40]!r}; try "
+                                   f"{', '.join(BULK_ACTIONS)}.")
     if not can(action):
         return refuse(ACTION_ROLES[action])
     state, task, search = _filters()
-    if action == "retry" and state not in records.RETRYABLE_STATES:
-        return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot be retried.")
+    if state not in BULK_STATES[action]:
+        return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot be "
+                                   f"{BULK_LABELS[action]}.")
     q = get_queue(queue)
     task = resolve_task(q, task)
     count = q.count_matching(state, task=task, search=search)
@@ -459,7 +581,8 @@ def bulk(queue: str) -> Answer:
     """Retry/remove the selected jobs (``ids``) or everything matching the filters."""
     action = request.form.get("action") or ""
     if action not in BULK_ACTIONS:
-        return error_response(400, f"Unknown bulk action {action[:40]!r}; try retry or remove.")
+        return error_response(400, f"Unknown bulk action {action[:40]!r}; try "
+                                   f"{', '.join(BULK_ACTIONS)}.")
     if not can(action):
         return refuse(ACTION_ROLES[action])
     q = get_queue(queue)
@@ -467,22 +590,32 @@ def bulk(queue: str) -> Answer:
     task = resolve_task(q, task)
     default = url_for("jobboard.queue", queue=queue, state=state)
     scope = request.form.get("scope") or "selected"
+    if scope in ("selected", "matching") and state not in BULK_STATES[action]:
+        return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot be "
+                                   f"{BULK_LABELS[action]}.")
     if scope == "selected":
         ids = [i for i in request.form.getlist("ids") if i][:1000]
         if not ids:
             flash("Nothing selected: tick some jobs first.", "error")
             return back(default)
-        n = q.retry_many(ids) if action == "retry" else q.remove_many(ids)
-        _done(f"{PAST[action].capitalize()} {n:,} of {len(ids):,} selected jobs.")
+        many = {"retry": q.retry_many, "remove": q.remove_many, "promote": q.promote_many,
+                "revoke": q.revoke_many}[action]
+        n = many(ids)
+        _done(f"{BULK_LABELS[action].capitalize()}: {n:,} of {len(ids):,} selected jobs."
+              if action == "promote" else
+              f"{PAST[action].capitalize()} {n:,} of {len(ids):,} selected jobs.")
     elif scope == "matching":
         if action == "retry":
-            if state not in records.RETRYABLE_STATES:
-                return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot "
-                                           "be retried.")
             n = q.retry_all(state=state, task=task, search=search)
-        else:
+        elif action == "remove":
             n = q.remove_all(state, task=task, search=search)
-        _done(f"{PAST[action].capitalize()} {n:,} {STATE_LABELS[state]} jobs.")
+        elif action == "promote":
+            n = q.promote_all(task=task, search=search)
+        else:
+            n = q.revoke_all(state, task=task, search=search)
+        _done(f"{BULK_LABELS[action].capitalize()}: {n:,} {STATE_LABELS[state]} jobs."
+              if action == "promote" else
+              f"{PAST[action].capitalize()} {n:,} {STATE_LABELS[state]} jobs.")
     else:
         return error_response(400, "scope must be 'selected' or 'matching'.")
     return back(default)
