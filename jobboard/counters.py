@@ -1,4 +1,4 @@
-"""The consumer's per-job counters, kept in memory and written to Redis every fraction of a second.
+"""The per-job counters of consumers and producers, kept in memory and written to Redis every fraction of a second.
 
 Each HINCRBY in a Lua script costs as much Redis time as a state change of the job, and a
 job's end and take used to make six of them (ends per queue and per task, the run-time and
@@ -7,12 +7,14 @@ count in memory, and let a background thread write the counts. A consumer proces
 each end and each take here; ``flush()`` writes them, summed, to the same per-minute hashes
 (``mx:<minute>``) and fields the scripts write (the METRICS script: one call per minute
 of counts), so every reader (``Queue.metrics``, ``totals``, ``health``, the rollup) is
-unchanged.
+unchanged. Producers count their new jobs the same way (one HINCRBY less per enqueue), written
+by a flusher thread of their own when the process runs no heartbeat.
 
 The heartbeat thread flushes every ``FLUSH_SECONDS``; a worker that stops, the consumer's
 stop and the interpreter's exit flush too. What a process killed outright had not flushed
 (at most its last ``FLUSH_SECONDS`` of ends) is missing from the charts; the jobs and their
-records are not affected. The rare ends (stalled, revoked by an operator, late ends, retries)
+records are not affected. The daily rollup (the heartbeat's ROLLUP) leaves a minute alone
+until a minute after it ended, so that counts written late still reach it. The rare ends (stalled, revoked by an operator, late ends, retries)
 are still counted inside their scripts.
 """
 
@@ -51,7 +53,7 @@ class Counters:
 
     def __init__(self) -> None:
         # minute -> {(kind, task, value): n}; kind "end" (value: (name, run bucket or
-        # None)) or "wait" (value: the wait bucket)
+        # None)), "wait" (value: the wait bucket) or "enq" (a producer's new job)
         self._counts: dict[int, dict[tuple[str, str, Any], int]] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -67,6 +69,12 @@ class Counters:
 
     def ended(self, now_ms: int, state: str, task: str, run_ms: int | None) -> None:
         key = ("end", task, (end_name(state), None if run_ms is None else bucket(run_ms)))
+        with self._lock:
+            counts = self._minute(now_ms)
+            counts[key] = counts.get(key, 0) + 1
+
+    def enqueued(self, now_ms: int, task: str) -> None:
+        key = ("enq", task, None)
         with self._lock:
             counts = self._minute(now_ms)
             counts[key] = counts.get(key, 0) + 1
@@ -97,6 +105,8 @@ class Counters:
                     names = [name, f"{name}|{task}"]
                     if b is not None:
                         names += [f"r:{b}", f"r|{task}|{b}"]
+                elif kind == "enq":
+                    names = [f"enq|{task}"]
                 else:
                     names = [f"w:{value}", f"w|{task}|{value}"]
                 for field in names:

@@ -346,7 +346,7 @@ local function enqueue_new(p, msg, m, b)
   if m[12] == '1' then redis.call('sadd', p .. 'tasks', task) end
   if b then
     b.enq[task] = (b.enq[task] or 0) + 1
-  else
+  elseif m[18] ~= '1' then  -- '1': the producer counts it itself (counters.py)
     -- metric() inlined: the minute hash gets its 48 h TTL when this field is its first
     local mk = p .. 'mx:' .. math.floor(now / 60000)
     if redis.call('hincrby', mk, 'enq|' .. task, 1) == 1 then redis.call('expire', mk, 173000) end
@@ -414,7 +414,8 @@ end
 #       then the minute of a periodic run's schedule tick ('' none), the consumer
 #       whose scheduler enqueued it ('' none), and the whole JSON of the args and of the
 #       kwargs when their previews (args text, kwargs text) are cut ('' none: see
-#       display.args_fields)
+#       display.args_fields), and '1' when the producer counts a new job in the minute's
+#       metrics itself (counters.py; else counted here)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).

@@ -111,10 +111,12 @@ class TrackingStorage(RedisStorage):
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
-        argv = tracker.enqueue_argv(data, priority)
-        if argv is None:
+        call = tracker.enqueue_call(data, priority)
+        if call is None:
             return
-        self._send(tracker, "enqueue of a follow-up job", lambda: self._run_enqueue(argv))
+        argv, task = call
+        self._send(tracker, "enqueue of a follow-up job",
+                   lambda: tracker.count_enqueued(task, self._run_enqueue(argv)))
 
     def enqueue_batch(self, argvs: list[list[Any]]) -> list[str]:
         """Enqueue jobs (``Tracker.enqueue_argv`` of each) in one ENQUEUE_MANY call:

@@ -90,13 +90,14 @@ _OPTION_NAMES = ("retries", "retry_delay", "retry_backoff", "timeout", "expires"
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True, fence: str = "", tick: str = "",
-                 source: str = "") -> list[Any]:
+                 source: str = "", counted: bool = False) -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
     per-argument packing costs more than encoding it (see scripts.ENQUEUE). ``fence`` is
     the delivery token of a retry re-enqueued by its consumer; ``tick`` the minute of a
-    periodic run and ``source`` the consumer whose scheduler enqueued it."""
+    periodic run and ``source`` the consumer whose scheduler enqueued it. ``counted``: the
+    caller counts a new job in the minute's metrics itself (counters.py)."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
     eta = _epoch(msg.eta, utc) if msg.eta is not None else None
@@ -109,11 +110,11 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     kwargs, kwargs_whole = kwargs_fields(msg.kwargs, limit, pattern)
     q = _json_string
     # The JSON array written out by hand: twice as fast as json.dumps of a list here.
-    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%s]" % (
+    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%s,\"%s\"]" % (
         q(msg.id), now_ms(), q(msg.name), pri, int(eta * 1000) if eta else 0,
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
-        q(source), q(args_whole), q(kwargs_whole))
+        q(source), q(args_whole), q(kwargs_whole), "1" if counted else "0")
     return [base, data, meta]
 
 
@@ -157,6 +158,7 @@ class Tracker:
         self._inflight_lock = threading.Lock()
         self._registered_pid: int | None = None
         self._heartbeat: Heartbeat | None = None
+        self._flusher: CounterFlusher | None = None  # a producer's writer of its counts
         self.consumer_info: dict[str, Any] | None = None
         self.stop_flag: Any = None  # the huey consumer's stop flag, once it is created
         self._periodic_names: set[str] | None = None
@@ -302,11 +304,45 @@ class Tracker:
                 return last[1], last[2]
         return self.decode(data), None
 
+    def enqueue_call(self, data: bytes, priority: int | None) -> tuple[list[Any], str] | None:
+        """(ARGV of ENQUEUE, task name) for a producer's enqueue that counts a new job in
+        this process's counters (see ``count_enqueued``), or None (nothing to write)."""
+        argv = self.enqueue_argv(data, priority, counted=True)
+        if argv is None:
+            return None
+        return argv, self._local.enqueued_name  # type: ignore[no-any-return]
+
+    def count_enqueued(self, task: str, reply: Any) -> Any:
+        """Count a new job (ENQUEUE answered 'new') in this process's counters, written
+        within counters.FLUSH_SECONDS by the heartbeat or, in a producer, by its flusher."""
+        if reply == b"new":
+            self.counters.enqueued(now_ms(), task)
+            self._ensure_flusher()
+        return reply
+
+    def _ensure_flusher(self) -> None:
+        hb = self._heartbeat
+        if hb is not None and hb.pid == os.getpid() and hb.is_alive():
+            return  # the heartbeat writes the counts
+        fl = self._flusher
+        if fl is None or fl.pid != os.getpid() or not fl.is_alive():
+            self._flusher = CounterFlusher(self)
+            self._flusher.start()
+            atexit.register(self._flush_at_exit, os.getpid())
+
+    def _flush_at_exit(self, pid: int) -> None:
+        if os.getpid() == pid:
+            try:
+                self.flush_counters()
+            except Exception:
+                pass
+
     def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
-                     periodic: str | None = None) -> list[Any] | None:
+                     periodic: str | None = None, counted: bool = False) -> list[Any] | None:
         """ARGV of ENQUEUE for Huey's serialized task, or None when there is nothing to
         write (a task ``read_schedule`` handed back, already waiting)."""
         msg, task = self.message_of(data)
+        self._local.enqueued_name = msg.name
         if task is not None and getattr(task, "_jobboard_promoted", False):
             return None
         tick = getattr(task, "_jobboard_tick", "") if task is not None else ""
@@ -323,7 +359,7 @@ class Tracker:
         return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
                             config=self.config, periodic=periodic, only_new=only_new,
                             register_task=register, fence=fence, tick=tick,
-                            source=self.consumer_id() if tick else "")
+                            source=self.consumer_id() if tick else "", counted=counted)
 
     def enqueue_many(self, tasks: Iterable[Any]) -> list[Any]:
         """Huey's ``enqueue`` of many tasks, ``ENQUEUE_BATCH`` per round trip: each batch
@@ -774,6 +810,7 @@ class Tracker:
 
     def beat(self) -> None:
         """One heartbeat: extend leases, refresh the registry, recover stalled jobs."""
+        self.flush_counters()  # this process's counts first: the rollup below may read them
         now = now_ms()
         interval = Heartbeat.interval_for(self.config.lease_timeout)
         ttl = max(10, int(interval * 3) + 1)
@@ -808,7 +845,9 @@ class Tracker:
             if self.consumer_info["pid"] == os.getpid():
                 pipe.zadd(self.keys.consumers, {cid: now})
                 pipe.zremrangebyscore(self.keys.consumers, "-inf", now - ttl * 1000)
-        self._scripts["ROLLUP"](keys=[self.keys.base], args=[now // 60000], client=in_pipe)
+        # The minute just ended stays out of the rollup for one more minute: consumers write
+        # their counts of it up to counters.FLUSH_SECONDS late (longer through an outage).
+        self._scripts["ROLLUP"](keys=[self.keys.base], args=[now // 60000 - 1], client=in_pipe)
         res = pipe.execute()
         if (not res[periodic_at] and self.consumer_info is not None
                 and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
@@ -860,3 +899,22 @@ class Heartbeat(threading.Thread):
                 except Exception:  # kept for the next try; the beat reports the outage
                     pass
             self._stopped.wait(min(FLUSH_SECONDS, max(0.0, next_beat - time.monotonic())))
+
+
+class CounterFlusher(threading.Thread):
+    """Daemon thread of a producer process (one without a heartbeat): writes the counts of
+    its enqueues every counters.FLUSH_SECONDS."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        super().__init__(name=f"jobboard-counters-{tracker.queue}", daemon=True)
+        self.tracker = tracker
+        self.pid = os.getpid()
+
+    def run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            if len(self.tracker.counters):
+                try:
+                    self.tracker.flush_counters()
+                except Exception:  # kept for the next try
+                    pass
