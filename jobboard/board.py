@@ -9,6 +9,7 @@ thousand jobs or a million.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import inspect
 import json
@@ -21,24 +22,32 @@ from typing import TYPE_CHECKING, Any
 import redis as redis_lib
 from huey.serializer import Serializer
 
-from . import cron, scripts
+from . import checks, compact, cron, scripts
+from . import search as tokens
 from .config import TrackingConfig
 from .connections import client_from_url, follow_promotions
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
 from .primitives import CONSUMER_ALIVE_SECONDS, ENQUEUE_BATCH, PRIORITY_LIMIT, match_name, now_ms
-from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
-                      RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
-                      Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
-                      RunningJob)
+from .records import (ACTIVE, FINISHED_STATES, PENDING_STATES, PROMOTABLE_STATES, REMOVABLE_STATES,
+                      REVOCABLE_STATES, RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING,
+                      Attempt, BoardHealth, Consumer, Counts, Event, Health, Job, JobPage, Lifetime, LogLine,
+                      MetricPoint, Metrics, PeriodicTask, RunningJob)
 from .tracking import message_argv
 
 if TYPE_CHECKING:
     from huey import Huey
 
 CHUNK = 500  # ids per round trip in bulk actions: memory stays flat whatever the total
-SEARCH_SCAN_LIMIT = 20_000  # ids examined by one search before it says "incomplete"
+SEARCH_SCAN_LIMIT = 20_000  # ids examined by a scan (queues without an index) before it stops
+#: Redis commands one search may run inside the SEARCH script (its page's reads come on
+#: top: at most MAX_SEARCH_PAGE more). Past it, the total is a lower bound (JobPage.complete).
+SEARCH_BUDGET = 120
+#: Most jobs one search page holds (a page of the global search, of the API, of a tab).
+MAX_SEARCH_PAGE = 25
+#: Ids read from the sorted id index for one prefix (more: the total is still exact).
+PREFIX_READ = 25
 #: Most jobs one ``Queue.jobs()`` call returns (the CLI's ``--limit`` has the same bound).
 MAX_PAGE_SIZE = 500
 #: Highest page number the pages and the API accept (deeper is a typo, not a use).
@@ -61,8 +70,8 @@ def _ms_to_s(value: bytes | str | None) -> float | None:
     return int(value) / 1000.0  # type: ignore[arg-type]
 
 
-#: The record fields a list row reads (``Queue._fetch``): every field but the whole payloads
-#: (``aj``, ``kj``, ``rj``, up to ``payload_limit`` each), which only the job page needs.
+#: The record fields a list row reads (``Queue._fetch``). The whole payloads, errors and
+#: attempts are in the job's blob (compact.py), which only the job page reads.
 LIST_FIELDS = ("st", "task", "args", "kw", "opt", "eta", "pri", "att", "enq", "sta", "fin",
                "wait", "run", "by", "res", "err", "pct", "pmsg", "par", "nxt", "stl", "per")
 
@@ -90,8 +99,6 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
             progress_message=_s(h.get("pmsg")), parent=_s(h.get("par")),
             children=[c for c in (_s(h.get("nxt")) or "").split(",") if c],
             stalls=int(h.get("stl") or 0), periodic=bool(h.get("per")),
-            args_whole=_s(h.get("aj")), kwargs_whole=_s(h.get("kj")),
-            result_whole=_s(h.get("rj")),
         )
     except Exception as exc:  # a broken record must not break a listing
         return Job(id=job_id, queue=queue, state=_s(raw.get(b"st")) or "",
@@ -220,6 +227,15 @@ class Board:
                 return Queue(self, n).job(job_id)
         raise JobNotFound("*", job_id)
 
+    def search(self, query: str, limit: int = MAX_SEARCH_PAGE, queue: str | None = None,
+               state: str | None = None, task: str | None = None) -> list[JobPage]:
+        """:meth:`Queue.search` in every queue (or in ``queue``): the first ``limit``
+        matches of each queue that has any, queues in name order. What the dashboard's
+        search box, ``GET /api/search`` and ``jobboard search`` show."""
+        names = [self.queue(queue).name] if queue else self.queue_names()
+        pages = [Queue(self, n).search(query, state=state, task=task, limit=limit) for n in names]
+        return [p for p in pages if p.total or p.jobs or not p.complete]
+
     def consumers(self, queue: str | None = None) -> list[Consumer]:
         """Live consumers (heartbeat younger than CONSUMER_ALIVE_SECONDS), of one queue or all."""
         names = [queue] if queue else self.queue_names()
@@ -227,6 +243,22 @@ class Board:
         for n in names:
             out.extend(Queue(self, n).consumers())
         return out
+
+    def health(self, thresholds: Mapping[str, Any] | None = None) -> BoardHealth:
+        """The deployment's health: the Redis's memory (``INFO memory``), then every queue's
+        (``Queue.health``), with every problem found (see ``jobboard.checks``). A Redis
+        that refuses writes (out of memory) still answers these reads."""
+        t = checks.thresholds(thresholds)
+        info = self.redis.info("memory")
+        if "used_memory" not in info and all(isinstance(v, dict) for v in info.values()):
+            # a Cluster answers per node: the fullest node counts
+            nodes = [v for v in info.values() if v]
+            info = max(nodes, key=lambda i: (int(i.get("used_memory") or 0) / int(i["maxmemory"])
+                                             if int(i.get("maxmemory") or 0) else -1.0)) if nodes else {}
+        redis_h = checks.redis_health(info, t)
+        queues = [q.health(thresholds) for q in self.queues()]
+        problems = list(redis_h.problems) + [p for q in queues for p in q.problems]
+        return BoardHealth(not problems, redis_h, queues, problems, time.time())
 
     def periodic(self, queue: str | None = None) -> list[PeriodicTask]:
         """Periodic tasks registered by consumers, of one queue or all."""
@@ -323,8 +355,8 @@ class Queue:
              search: str | None = None, order: str = "newest") -> JobPage:
         """One page of the jobs in ``state``, newest or oldest first.
 
-        ``task`` filters by task name (exact, O(page)); ``search`` matches a substring of
-        the id, task, arguments or error text with a bounded scan (see JobPage)."""
+        ``task`` filters by task name (exact, O(page)); ``search`` is :meth:`search`
+        within the state."""
         key = self._key(state, task)
         if order not in ORDERS:
             raise InvalidArgument(f"order must be 'newest' or 'oldest', not {order!r}.")
@@ -335,8 +367,11 @@ class Queue:
         if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE_SIZE}.")
         search = (search or "").strip() or None
+        if search:
+            return self.search(search, state=state, task=task, offset=offset, limit=limit,
+                               order=order)
         scan_task = self._scan_task(state, task)
-        if search or scan_task:
+        if scan_task:
             matched, scanned, complete = self._scan(key, order, search, task=scan_task)
             ids = matched[offset: offset + limit]
             return JobPage(self._fetch(ids), len(matched), offset, limit, state, task, search,
@@ -350,6 +385,163 @@ class Queue:
         total, ids = pipe.execute()
         return JobPage(self._fetch([i.decode() for i in ids]), total, offset, limit, state,
                        task, None, order)
+
+    # Search ------------------------------------------------------------------------------
+
+    def search(self, query: str, state: str | None = None, task: str | None = None,
+               offset: int = 0, limit: int = MAX_SEARCH_PAGE, order: str = "newest") -> JobPage:
+        """Jobs matching ``query``, over every job the queue holds, in bounded time.
+
+        A job matches when its id starts with the query (a single word of 3 characters or
+        more, case-insensitive: the 8-character ids tables show), or when it holds every
+        word of the query in its task name, its argument values or its error texts
+        (search.py). Id matches come first, then the others by enqueue order, newest first
+        (``order="oldest"``: oldest first). ``state`` and ``task`` narrow the search.
+
+        The work is bounded whatever the number of jobs: at most SEARCH_BUDGET Redis
+        commands in one script, plus the page's reads. ``JobPage.complete`` is False when
+        ``total`` is a lower bound: several common words whose combinations would take
+        longer to count, or jobs the index does not hold (enqueued with
+        ``search_index=False``), which a queue without any index searches by a bounded
+        scan of its newest jobs instead."""
+        query = (query or "").strip()
+        if not query:
+            raise InvalidArgument("Type something to search for: an id, a task name, or words "
+                                  "of the arguments or errors.")
+        if len(query) > 200:
+            raise InvalidArgument("A search is at most 200 characters long.")
+        if state is not None:
+            self._check_state(state)
+        if order not in ORDERS:
+            raise InvalidArgument(f"order must be 'newest' or 'oldest', not {order!r}.")
+        if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE_SIZE}.")
+        words = tokens.query_words(query)
+        prefix = tokens.id_prefix(query)
+        if task:  # a short name too, as everywhere a task is named
+            task = match_name(task, self.tasks()) or task
+        if not words and prefix is None:
+            raise InvalidArgument(f"Search for words (letters or digits), or the first "
+                                  f"{tokens.MIN_PREFIX} characters of a job id; {query!r} "
+                                  f"has neither.")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(self.keys.ids)
+        for s in STATES:
+            pipe.zcard(self.keys.state(s))
+        indexed, *sizes = pipe.execute()
+        held = sum(sizes) if state is None else sizes[STATES.index(state)]
+        if not indexed and held:
+            return self._search_by_scan(query, state, task, offset, limit, order)
+        complete = indexed >= sum(sizes)  # else some jobs are not in the index
+        first, first_total = self._prefix_matches(prefix, state, task) if prefix else ([], 0)
+        page = first[offset: offset + limit]
+        total = first_total
+        if words:
+            terms = list(words)
+            if state in FINISHED_STATES:
+                terms.append(tokens.state_token(state))
+            if task:
+                terms.append(tokens.task_token(task))
+            pending = state if state in PENDING_STATES else ""
+            want = limit - len(page) + len(first)  # room for matches found both ways
+            found, counted, done = self._index_search(
+                terms, pending, max(0, offset - len(first)), want if want > len(first) else 0,
+                order, SEARCH_BUDGET)
+            seen = set(first)
+            extra = [i for i in found if i not in seen]
+            total += counted - (len(found) - len(extra))
+            page += extra[: limit - len(page)]
+            complete = complete and done
+        if len(first) < first_total and (state or task):
+            complete = False  # id matches past those read were not filtered
+        return JobPage(self._fetch(page), total, offset, limit, state or "", task, query,
+                       order, complete=complete, queue=self.name)
+
+    def _prefix_matches(self, prefix: str, state: str | None,
+                        task: str | None) -> tuple[list[str], int]:
+        """(ids starting with ``prefix`` in the sorted id index, at most PREFIX_READ, that
+        pass the filters; how many ids start with it). Two reads, three with a filter."""
+        low = prefix.encode()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrangebylex(self.keys.ids, b"[" + low, b"[" + low + b"\xff", start=0, num=PREFIX_READ)
+        pipe.zlexcount(self.keys.ids, b"[" + low, b"[" + low + b"\xff")
+        members, total = pipe.execute()
+        ids = [tokens.id_of_member(m.decode("utf-8", "replace")) for m in members]
+        if ids and (state or task):
+            keep = ids
+            if state:
+                scores = self.redis.zmscore(self.keys.state(state), ids)
+                keep = [i for i, sc in zip(ids, scores) if sc is not None]
+            if task and keep:
+                pipe = self.redis.pipeline(transaction=False)
+                for i in keep:
+                    pipe.hget(self.keys.record(i), "task")
+                keep = [i for i, t in zip(keep, pipe.execute(raise_on_error=False))
+                        if isinstance(t, bytes) and t.decode() == task]
+            return keep, len(keep) if total <= PREFIX_READ else total
+        return ids, int(total)
+
+    def _index_search(self, terms: list[str], pending: str, skip: int, want: int, order: str,
+                      budget: int, cursor: str = "") -> tuple[list[str], int, bool]:
+        """(ids of the matches wanted, matches counted, whether every chunk was counted):
+        one run of the SEARCH script."""
+        res = self._run("SEARCH", " ".join(terms), pending, cursor, skip, want, budget,
+                        "desc" if order == "newest" else "asc")
+        return [i.decode() for i in res[3:]], int(res[1]), not res[0]
+
+    def _search_by_scan(self, query: str, state: str | None, task: str | None, offset: int,
+                        limit: int, order: str) -> JobPage:
+        """A queue without a search index: a bounded scan of the newest jobs (of the
+        state, or of each state in turn), substring matching."""
+        matched: list[str] = []
+        scanned = 0
+        for st in [state] if state else STATES:
+            key = self._key(st, task)
+            got, n, _ = self._scan(key, order, query, limit=SEARCH_SCAN_LIMIT // (1 if state else 4),
+                                   task=self._scan_task(st, task))
+            matched += got
+            scanned += n
+            if len(matched) >= offset + limit or scanned >= SEARCH_SCAN_LIMIT:
+                break
+        return JobPage(self._fetch(matched[offset: offset + limit]), len(matched), offset, limit,
+                       state or "", task, query, order, scanned=scanned, complete=False,
+                       queue=self.name)
+
+    def _search_ids(self, query: str, state: str, task: str | None) -> Iterator[list[str]]:
+        """Every id matching a search in ``state``, in chunks (for bulk actions: not
+        bounded, but each script run is)."""
+        words = tokens.query_words(query)
+        prefix = tokens.id_prefix(query)
+        if task:
+            task = match_name(task, self.tasks()) or task
+        if not self.redis.zcard(self.keys.ids):
+            matched, _, _ = self._scan(self._key(state, task), "oldest", query, limit=10 ** 9,
+                                       task=self._scan_task(state, task))
+            for i in range(0, len(matched), CHUNK):
+                yield matched[i: i + CHUNK]
+            return
+        first: list[str] = []
+        if prefix:
+            first = self._prefix_matches(prefix, state, task)[0]
+            if first:
+                yield first
+        if not words:
+            return
+        terms = list(words)
+        if state in FINISHED_STATES:
+            terms.append(tokens.state_token(state))
+        if task:
+            terms.append(tokens.task_token(task))
+        pending = state if state in PENDING_STATES else ""
+        seen, cursor = set(first), ""
+        while True:
+            res = self._run("SEARCH", " ".join(terms), pending, cursor, 0, 10 ** 9, 200, "asc")
+            ids = [i.decode() for i in res[3:] if i.decode() not in seen]
+            for i in range(0, len(ids), CHUNK):
+                yield ids[i: i + CHUNK]
+            cursor = res[0].decode()
+            if not cursor:
+                return
 
     def _iter_ids(self, key: str, order: str, limit: int) -> Iterator[list[str]]:
         start = 0
@@ -410,19 +602,29 @@ class Queue:
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(k.record(job_id))
-        pipe.lrange(k.attempts(job_id), 0, -1)
+        pipe.get(k.blob(job_id))
         pipe.lrange(k.logs(job_id), 0, -1)
         pipe.lrange(k.events(job_id), 0, -1)
         pipe.exists(k.message(job_id))
-        raw, attempts, logs, events, has_msg = pipe.execute(raise_on_error=False)
+        raw, data, logs, events, has_msg = pipe.execute(raise_on_error=False)
         if isinstance(raw, redis_lib.ResponseError):
             return self._wrong_type(job_id, raw)
         if not raw or b"st" not in raw:
             raise JobNotFound(self.name, job_id)
-        # another program's key under one of the job's lists: shown as a note, not a 500
-        attempts, logs, events = (x if isinstance(x, list) else [] for x in (attempts, logs, events))
+        # another program's key under one of the job's names: shown as a note, not a 500
+        logs, events = (x if isinstance(x, list) else [] for x in (logs, events))
+        big = compact.parse(data if isinstance(data, bytes) else None)
+        if isinstance(data, redis_lib.ResponseError):
+            big.damaged = f"its blob key {k.blob(job_id)} is not a string"
         job = decode_record(self.name, job_id, raw)
         job.has_message = bool(has_msg)
+        job.args_whole, job.kwargs_whole = big.get(compact.ARGS), big.get(compact.KWARGS)
+        job.result_whole = big.get(compact.RESULT)
+        job.error = big.get(compact.ERROR) or job.error
+        attempts: list[Any] = list(big.attempts)
+        if big.damaged:
+            attempts.append(json.dumps({"error_class": "Undecodable", "traceback": "",
+                                        "message": f"part of this job's record is damaged: {big.damaged}"}))
         for n, a in enumerate(attempts, 1):
             try:
                 d = json.loads(a)
@@ -552,8 +754,11 @@ class Queue:
         """Chunks of the ids matching a filter, read as a snapshot of at most a chunk at a
         time from the end (actions move ids out of the set as they go)."""
         key = self._key(state, task)
+        if search:
+            yield from self._search_ids(search, state, task)
+            return
         scan_task = self._scan_task(state, task)
-        if search or scan_task:
+        if scan_task:
             matched, _, _ = self._scan(key, "oldest", search, limit=10 ** 9, task=scan_task)
             for i in range(0, len(matched), CHUNK):
                 yield matched[i: i + CHUNK]
@@ -575,8 +780,10 @@ class Queue:
     def count_matching(self, state: str, task: str | None = None, search: str | None = None) -> int:
         """How many jobs a bulk action with this filter would touch."""
         key = self._key(state, task)
+        if search:
+            return sum(len(ids) for ids in self._search_ids(search, state, task))
         scan_task = self._scan_task(state, task)
-        if search or scan_task:
+        if scan_task:
             return len(self._scan(key, "oldest", search, limit=10 ** 9, task=scan_task)[0])
         return int(self.redis.zcard(key))
 
@@ -741,14 +948,23 @@ class Queue:
 
         With ``job_id`` the call is idempotent: a second call with the same id queues
         nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds."""
-        job_id, argv = self._job_argv(task_name, args, kwargs, priority, delay, eta, retries,
+        data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
                                       retry_delay, retry_backoff, expires, job_id)
+        huey = self.huey
+        tracing = getattr(huey.jobboard, "tracing", None)
+        with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
+                (None, "")) as (_, traceparent):
+            argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
+                                config=self.config, only_new=job_id is not None, trace=traceparent)
+            return msg.id, self._send_one(argv)
+
+    def _send_one(self, argv: list[Any]) -> bool:
         try:
             self.redis.sadd(queues_key(self.board.prefix), self.name)
             res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
         except redis_lib.exceptions.OutOfMemoryError as exc:
             raise RedisOutOfMemory(str(exc)) from exc
-        return job_id, res == b"new"
+        return bool(res == b"new")
 
     def enqueue_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bool]]:
         """Queue many jobs; returns (job id, created) for each, in order.
@@ -787,6 +1003,19 @@ class Queue:
                   expires: float | None, job_id: str | None,
                   unknown: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
         """(job id, ENQUEUE argv) of a submission, checked; raises before anything is sent."""
+        data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
+                                      retry_delay, retry_backoff, expires, job_id, unknown)
+        assert self.huey is not None
+        return msg.id, message_argv(self.keys.base, data, msg, priority=priority,
+                                    utc=self.huey.utc, config=self.config,
+                                    only_new=job_id is not None)
+
+    def _job_message(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                     priority: int | None, delay: float | None, eta: float | None,
+                     retries: int | None, retry_delay: float | None, retry_backoff: float | None,
+                     expires: float | None, job_id: str | None,
+                     unknown: Mapping[str, Any] | None = None) -> tuple[bytes, Any]:
+        """(serialized Huey message, message) of a submission, checked."""
         if unknown:
             raise InvalidArgument(f"Unknown job fields: {', '.join(sorted(unknown))}.")
         cls = self._task_class(task_name)
@@ -808,9 +1037,7 @@ class Queue:
             task.resolve_expires(huey.utc)
         data = huey.serialize_task(task)
         msg = huey.serializer.deserialize(data)
-        argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
-                            config=self.config, only_new=job_id is not None)
-        return task.id, argv
+        return data, msg
 
     # Consumers and periodic tasks ----------------------------------------------------------
 
@@ -960,10 +1187,10 @@ class Queue:
                     run_h[int(k[len(rpre):])] = run_h.get(int(k[len(rpre):]), 0) + v
         return Metrics(self.name, task, window, step, points, percentiles(wait_h), percentiles(run_h))
 
-    def totals(self) -> MetricPoint:
-        """Lifetime counts of jobs enqueued, completed, failed and retried (monotonic).
-
-        Rolled-up totals plus the minutes not rolled up yet, read in one snapshot."""
+    def _lifetime_fields(self) -> dict[str, int]:
+        """Every lifetime counter: the rolled-up ``totals`` plus the minutes not rolled up
+        yet, read in one snapshot. ``enq`` is the queue's enqueues (minutes count them per
+        task only)."""
         self._flush_counters()
         now_min = int(time.time() // 60)
         base = self.keys.base
@@ -979,20 +1206,30 @@ class Queue:
         if rolled_now != rolled and rolled_now is not None:
             # a rollup ran between the reads: its minutes are in totals now, skip them
             minutes = minutes[max(0, int(rolled_now) + 1 - first):]
-        counts = {"enq": 0, "done": 0, "fail": 0, "retry": 0, "dup": 0}
+        fields: dict[str, int] = {}
         for k, v in total.items():
-            if k.decode() in counts:
-                counts[k.decode()] += int(v)
+            fields[k.decode()] = int(v)
         for h in minutes:
             for k, v in h.items():
                 key = k.decode()
-                if key in counts:
-                    counts[key] += int(v)
-                elif key.startswith("enq|"):
-                    counts["enq"] += int(v)
-        return MetricPoint(at=time.time(), enqueued=counts["enq"], completed=counts["done"],
-                           failed=counts["fail"], retried=counts["retry"],
-                           duplicates=counts["dup"])
+                fields[key] = fields.get(key, 0) + int(v)
+                if key.startswith("enq|"):
+                    fields["enq"] = fields.get("enq", 0) + int(v)
+        return fields
+
+    def lifetime(self) -> Lifetime:
+        """Monotonic counters since the queue began: events and wait/run distributions,
+        queue-wide and per task (what the Prometheus counters and histograms export)."""
+        return Lifetime(self.name, self._lifetime_fields())
+
+    def totals(self) -> MetricPoint:
+        """Lifetime counts of jobs enqueued, completed, failed and retried (monotonic).
+
+        Rolled-up totals plus the minutes not rolled up yet, read in one snapshot."""
+        f = self._lifetime_fields()
+        return MetricPoint(at=time.time(), enqueued=f.get("enq", 0), completed=f.get("done", 0),
+                           failed=f.get("fail", 0), retried=f.get("retry", 0),
+                           duplicates=f.get("dup", 0))
 
     def hour_series(self) -> list[MetricPoint]:
         """Jobs completed and failed in each of the last 60 minutes, oldest first: one
@@ -1008,7 +1245,7 @@ class Queue:
                             failed=h.get(f"{m}fail", 0))
                 for m in range(minute - 59, minute + 1)]
 
-    def summary(self, thresholds: dict[str, float] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
+    def summary(self, thresholds: Mapping[str, Any] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
         """Counts, health and the hour series in one round trip of O(1) commands (the
         overview's row for this queue)."""
         self._flush_counters()
@@ -1020,7 +1257,7 @@ class Queue:
         n = len(STATES) + 1
         counts = Counts(dict(zip(STATES, res[:n - 1])), paused=bool(res[n - 1]))
         series = self._series(res[n + 2], now)
-        health = self._health(now, counts[WAITING], res[n], counts.paused, int(res[n + 1]),
+        health = self._health(now, counts[WAITING], res[n], res[n + 3], int(res[n + 1]),
                               series, thresholds)
         return counts, health, series
 
@@ -1028,23 +1265,28 @@ class Queue:
         pipe.zrange(self.keys.state(WAITING), 0, 0)
         pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
         pipe.hgetall(self.keys.hour_series)
+        pipe.get(self.keys.paused)  # when it was paused (ms), or None
 
-    def health(self, thresholds: dict[str, float] | None = None) -> Health:
-        """Backlog, age of the next waiting job, recent failure rates, live consumers."""
+    def health(self, thresholds: Mapping[str, Any] | None = None) -> Health:
+        """Backlog, age of the next waiting job, recent failure rates, live consumers, and
+        the problems ``jobboard.checks`` finds in them (``thresholds``: see there)."""
         self._flush_counters()
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(self.keys.state(WAITING))
-        pipe.exists(self.keys.paused)
         self._health_reads(pipe, now)
-        backlog, paused, head, alive, raw = pipe.execute()
-        return self._health(now, int(backlog), head, bool(paused), int(alive),
+        backlog, head, alive, raw, paused_raw = pipe.execute()
+        return self._health(now, int(backlog), head, paused_raw, int(alive),
                             self._series(raw, now), thresholds)
 
-    def _health(self, now: float, backlog: int, head: list[bytes], paused: bool, alive: int,
-                series: list[MetricPoint], thresholds: dict[str, float] | None) -> Health:
-        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
-        t.update(thresholds or {})
+    def _health(self, now: float, backlog: int, head: list[bytes], paused_raw: bytes | None,
+                alive: int, series: list[MetricPoint], thresholds: Mapping[str, Any] | None) -> Health:
+        t = checks.thresholds(thresholds, self.name)
+        paused = paused_raw is not None
+        try:
+            paused_since = int(paused_raw) / 1000.0 if paused_raw else None
+        except ValueError:
+            paused_since = None
         buckets = [(p.completed, p.failed) for p in series]
         oldest = oldest_at = None
         if head:
@@ -1058,19 +1300,14 @@ class Queue:
             return fail / (done + fail) if done + fail else None
 
         r5, r60 = rate(buckets[-5:]), rate(buckets)
-        reasons = []
-        if backlog and not alive:
-            reasons.append(f"{backlog} jobs waiting and no consumer alive")
-        if oldest is not None and oldest > t["max_wait_age"] and not paused:
-            reasons.append(f"the next waiting job has waited {int(oldest)} s")
         n5 = sum(d + f for d, f in buckets[-5:])
-        if r5 is not None and n5 >= t["min_jobs_for_rate"] and r5 > t["max_failure_rate"]:
-            reasons.append(f"{r5:.0%} of jobs failed in the last 5 minutes")
-        if paused:
-            reasons.append("queue is paused")
-        healthy = not [r for r in reasons if r != "queue is paused"]
-        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused,
-                      oldest_at)
+        problems = checks.queue_problems(self.name, t, backlog=backlog, alive=alive, oldest=oldest,
+                                         paused=paused, paused_since=paused_since, rate_5m=r5,
+                                         jobs_5m=n5, now=now)
+        reasons = [p.message for p in problems] + (["queue is paused"] if paused else [])
+        return Health(self.name, not problems, reasons, backlog, oldest, r5, r60, alive, paused,
+                      problems=problems, paused_since=paused_since, jobs_5m=n5,
+                      oldest_waiting_at=oldest_at)
 
 
 def bucket_bounds(b: int) -> tuple[float, float]:

@@ -53,7 +53,8 @@ class Counters:
 
     def __init__(self) -> None:
         # minute -> {(kind, task, value): n}; kind "end" (value: (name, run bucket or
-        # None)), "wait" (value: the wait bucket) or "enq" (a producer's new job)
+        # None)), "wait" (value: the wait bucket), "enq" (a producer's new job) or "sum"
+        # (value: "rs" or "ws", the sum of run or wait times; n: milliseconds)
         self._counts: dict[int, dict[tuple[str, str, Any], int]] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -72,6 +73,9 @@ class Counters:
         with self._lock:
             counts = self._minute(now_ms)
             counts[key] = counts.get(key, 0) + 1
+            if run_ms is not None:  # the sum of run times ('rs'): the Prometheus histograms
+                total = ("sum", task, "rs")
+                counts[total] = counts.get(total, 0) + run_ms
 
     def enqueued(self, now_ms: int, task: str) -> None:
         key = ("enq", task, None)
@@ -81,9 +85,11 @@ class Counters:
 
     def took(self, now_ms: int, task: str, wait_ms: int) -> None:
         key = ("wait", task, bucket(wait_ms))
+        total = ("sum", task, "ws")
         with self._lock:
             counts = self._minute(now_ms)
             counts[key] = counts.get(key, 0) + 1
+            counts[total] = counts.get(total, 0) + wait_ms
 
     def __len__(self) -> int:
         return sum(len(c) for c in self._counts.values()) if self._pid == os.getpid() else 0
@@ -107,6 +113,8 @@ class Counters:
                         names += [f"r:{b}", f"r|{task}|{b}"]
                 elif kind == "enq":
                     names = [f"enq|{task}"]
+                elif kind == "sum":
+                    names = [value, f"{value}|{task}"]
                 else:
                     names = [f"w:{value}", f"w|{task}|{value}"]
                 for field in names:

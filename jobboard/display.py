@@ -17,10 +17,11 @@ from typing import Any
 DEFAULT_REDACT = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization",
                   "credential", "private_key", "ssn", "card_number")
 REDACTED = "[redacted]"
-#: Length of the list previews of arguments (the ``args`` / ``kw`` record fields).
-ARGS_LIMIT = 300
-#: Length of the preview of a result (``res``).
-RESULT_LIMIT = 500
+#: Length of the list previews of arguments (the ``args`` / ``kw`` record fields): short
+#: enough for the record to stay a listpack (compact.FIELD_BYTES, which also cuts by bytes).
+ARGS_LIMIT = 60
+#: Length of the preview of a result (``res``), likewise.
+RESULT_LIMIT = 60
 #: Default cap, in characters, of each payload stored whole with a job: its positional
 #: arguments, its keyword arguments and its result (``RedisHuey(payload_limit=...)``).
 PAYLOAD_LIMIT = 64 * 1024
@@ -189,10 +190,18 @@ def args_fields(args: Any, limit: int = PAYLOAD_LIMIT,
     return _split(payload_text(args, limit, pattern), False, ARGS_LIMIT)
 
 
+#: Keyword arguments that tracing integrations add to a Huey message and take out again
+#: before the task runs (sentry_sdk's Huey integration: its trace headers). Not the
+#: task's arguments: not shown, not searched.
+CARRIER_KWARGS = frozenset({"sentry_headers"})
+
+
 def kwargs_fields(kwargs: Any, limit: int = PAYLOAD_LIMIT,
                   pattern: re.Pattern[str] | None = None) -> tuple[str, str]:
     """(preview, full JSON) of keyword arguments: ``'"to": "a@b", "n": 1'`` and ``''``,
     or a cut preview and the whole ``{...}`` (see args_fields)."""
+    if isinstance(kwargs, dict) and not CARRIER_KWARGS.isdisjoint(kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k not in CARRIER_KWARGS}
     if not kwargs:
         return "", ""
     return _split(payload_text(kwargs, limit, pattern), isinstance(kwargs, dict), ARGS_LIMIT)

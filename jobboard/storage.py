@@ -111,12 +111,22 @@ class TrackingStorage(RedisStorage):
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
-        call = tracker.enqueue_call(data, priority)
-        if call is None:
+        if tracker.tracing is not None:  # jobboard.otel: a span around the same call
+            tracker.tracing.enqueue(self, data, priority)
             return
-        argv, task = call
-        self._send(tracker, "enqueue of a follow-up job",
-                   lambda: tracker.count_enqueued(task, self._run_enqueue(argv)))
+        self.send_enqueue(tracker, tracker.enqueue_argv(data, priority, counted=True), counted=True)
+
+    def send_enqueue(self, tracker: Tracker, argv: list[Any] | None, counted: bool = False) -> None:
+        """Run ENQUEUE with ``argv`` (None: nothing to write), retried through a failover.
+        ``counted``: the argv asks the script not to count a new job, this process does."""
+        if argv is None:
+            return
+        if counted:
+            task = tracker.enqueued_name()
+            self._send(tracker, "enqueue of a follow-up job",
+                       lambda: tracker.count_enqueued(task, self._run_enqueue(argv)))
+        else:
+            self._send(tracker, "enqueue of a follow-up job", lambda: self._run_enqueue(argv))
 
     def enqueue_batch(self, argvs: list[list[Any]]) -> list[str]:
         """Enqueue jobs (``Tracker.enqueue_argv`` of each) in one ENQUEUE_MANY call:

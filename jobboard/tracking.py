@@ -39,7 +39,7 @@ import threading
 import time
 import traceback as tb_module
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from huey import Huey
@@ -47,19 +47,28 @@ from huey.api import ResultGroup, chord, group
 from huey import signals as S
 from huey.exceptions import CancelExecution, RateLimitExceeded, TaskLockedException
 
-from . import context, scripts
+from . import compact, context, scripts
 from .config import TrackingConfig
 from .counters import FLUSH_SECONDS, Counters
 from .cron import cron_sets, describe
-from .display import (LOG_LIMIT, TRACEBACK_LIMIT, args_fields, clean_text, error_summary,
+from .display import (LOG_LIMIT, args_fields, clean_text, error_summary,
                       kwargs_fields, result_fields)
+from .display import whole_payload
 from .keys import queues_key
 from .outbox import Outbox
 from .primitives import ENQUEUE_BATCH
+from .search import error_tokens, job_tokens
 from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
 
 logger = logging.getLogger("jobboard")
 HOST = socket.gethostname()
+
+#: Called with every new Tracker, and with (tracker, Huey consumer) in a consumer's main
+#: process once its consumer exists: how the layers above the runtime (jobboard.alerts)
+#: attach to consumers without the runtime importing them. ``jobboard/__init__.py``
+#: registers them.
+TRACKER_HOOKS: list[Callable[["Tracker"], None]] = []
+CONSUMER_HOOKS: list[Callable[["Tracker", Any], None]] = []
 
 
 def _epoch(value: Any, utc: bool) -> float | None:
@@ -90,14 +99,15 @@ _OPTION_NAMES = ("retries", "retry_delay", "retry_backoff", "timeout", "expires"
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True, fence: str = "", tick: str = "",
-                 source: str = "", counted: bool = False) -> list[Any]:
+                 source: str = "", trace: str = "", counted: bool = False) -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
     per-argument packing costs more than encoding it (see scripts.ENQUEUE). ``fence`` is
     the delivery token of a retry re-enqueued by its consumer; ``tick`` the minute of a
-    periodic run and ``source`` the consumer whose scheduler enqueued it. ``counted``: the
-    caller counts a new job in the minute's metrics itself (counters.py)."""
+    periodic run and ``source`` the consumer whose scheduler enqueued it; ``trace`` the
+    W3C traceparent of the enqueue's span (jobboard.otel), kept in the record. ``counted``:
+    the caller counts a new job in the minute's metrics itself (counters.py)."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
     eta = _epoch(msg.eta, utc) if msg.eta is not None else None
@@ -106,16 +116,39 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     children = ("" if on_complete is None and on_error is None else
                 ",".join(m.id for m in (on_complete, on_error) if m is not None))
     pattern, limit = config.redact_re, config.payload_limit
-    args, args_whole = args_fields(msg.args, limit, pattern)
-    kwargs, kwargs_whole = kwargs_fields(msg.kwargs, limit, pattern)
+    args, args_whole = _fit(*args_fields(msg.args, limit, pattern), "[]")
+    kwargs, kwargs_whole = _fit(*kwargs_fields(msg.kwargs, limit, pattern), "{}")
+    blob = b""
+    if args_whole:
+        blob += compact.frame(compact.ARGS, args_whole, config.compress_above)
+    if kwargs_whole:
+        blob += compact.frame(compact.KWARGS, kwargs_whole, config.compress_above)
+    tokens = job_tokens(msg.name, msg.args, msg.kwargs, pattern) if config.search_index else ""
     q = _json_string
     # The JSON array written out by hand: twice as fast as json.dumps of a list here.
-    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%s,\"%s\"]" % (
+    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%d]" % (
         q(msg.id), now_ms(), q(msg.name), pri, int(eta * 1000) if eta else 0,
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
-        q(source), q(args_whole), q(kwargs_whole), "1" if counted else "0")
-    return [base, data, meta]
+        q(source), q(tokens), len(blob))
+    # field 18 ('1': the producer counts a new job itself, counters.py) and 19 (the trace
+    # context) only when needed: the plain array stays as it was
+    if counted or trace:
+        meta = meta[:-1] + (',"1"]' if counted else ',"0"]')
+    if trace:  # only when tracing (jobboard.otel): the untraced array stays as it was
+        meta = meta[:-1] + "," + q(trace) + "]"
+    # The blob's frames travel in front of the message (their length is in meta): the
+    # script's arguments stay (message, fields) per job.
+    return [base, blob + data if blob else data, meta]
+
+
+def _fit(preview: str, whole: str, brackets: str = "") -> tuple[str, str]:
+    """(record preview, whole text or ''): the preview cut to fit a listpack field
+    (compact.FIELD_BYTES), the whole text kept whenever the preview does not hold it."""
+    short = compact.preview(preview)
+    if short != preview and not whole:
+        whole = whole_payload(preview, None, brackets)
+    return short, whole
 
 
 # Non-ASCII text goes as UTF-8, which Redis's cjson passes through untouched.
@@ -164,6 +197,12 @@ class Tracker:
         self._periodic_names: set[str] | None = None
         self._known_tasks: set[str] = set()
         self._local = threading.local()
+        #: jobboard.otel.Tracing once jobboard.otel.instrument() was called, else None
+        #: (then tracing costs one attribute check per enqueue and per run).
+        self.tracing: Any = None
+        self.event_log: Any = None  # jobboard.eventlog.EventLog, when enabled
+        #: Called with (recovered ids, failed ids) after a heartbeat put stalled jobs back.
+        self.recovery_listeners: list[Callable[[list[str], list[str]], None]] = []
         self.done = 0  # jobs this process finished, reported by the heartbeat
         self.failed = 0
         self.outbox = Outbox(storage.name, config.end_retry_timeout)
@@ -187,6 +226,8 @@ class Tracker:
         # starts and stops: only there does a job's end also take the worker's next job.
         huey.on_startup("jobboard")(self._worker_started)
         huey.on_shutdown("jobboard")(self._worker_stopped)
+        for hook in TRACKER_HOOKS:
+            hook(self)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -304,13 +345,9 @@ class Tracker:
                 return last[1], last[2]
         return self.decode(data), None
 
-    def enqueue_call(self, data: bytes, priority: int | None) -> tuple[list[Any], str] | None:
-        """(ARGV of ENQUEUE, task name) for a producer's enqueue that counts a new job in
-        this process's counters (see ``count_enqueued``), or None (nothing to write)."""
-        argv = self.enqueue_argv(data, priority, counted=True)
-        if argv is None:
-            return None
-        return argv, self._local.enqueued_name  # type: ignore[no-any-return]
+    def enqueued_name(self) -> str:
+        """The task name of the message this thread's last ``enqueue_argv`` was for."""
+        return self._local.enqueued_name  # type: ignore[no-any-return]
 
     def count_enqueued(self, task: str, reply: Any) -> Any:
         """Count a new job (ENQUEUE answered 'new') in this process's counters, written
@@ -337,8 +374,17 @@ class Tracker:
             except Exception:
                 pass
 
+    def peek_message(self, data: bytes) -> tuple[Any, Any]:
+        """``message_of`` without using up the remembered message (the enqueue that
+        follows still finds it)."""
+        last = getattr(self._local, "serialized", None)
+        if last is not None and last[0] is data:
+            return last[1], last[2]
+        return self.decode(data), None
+
     def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
-                     periodic: str | None = None, counted: bool = False) -> list[Any] | None:
+                     periodic: str | None = None, trace: str = "",
+                     counted: bool = False) -> list[Any] | None:
         """ARGV of ENQUEUE for Huey's serialized task, or None when there is nothing to
         write (a task ``read_schedule`` handed back, already waiting)."""
         msg, task = self.message_of(data)
@@ -359,7 +405,8 @@ class Tracker:
         return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
                             config=self.config, periodic=periodic, only_new=only_new,
                             register_task=register, fence=fence, tick=tick,
-                            source=self.consumer_id() if tick else "", counted=counted)
+                            source=self.consumer_id() if tick else "", trace=trace,
+                            counted=counted)
 
     def enqueue_many(self, tasks: Iterable[Any]) -> list[Any]:
         """Huey's ``enqueue`` of many tasks, ``ENQUEUE_BATCH`` per round trip: each batch
@@ -570,6 +617,11 @@ class Tracker:
         If Huey's run ends without any end recorded (an error on the way, such as Redis
         lost while Huey stores the result), the lease is let go so that the job is
         recovered and run again rather than held ``active`` for ever."""
+        if self.tracing is not None:
+            return self.tracing.execute(self._execute, run, task, timestamp)
+        return self._execute(run, task, timestamp)
+
+    def _execute(self, run: Any, task: Any, timestamp: Any = None) -> Any:
         try:
             return run(task, timestamp)
         finally:
@@ -603,13 +655,17 @@ class Tracker:
                 attempt: str = "", keep_message: bool = True, event: str = "",
                 result_whole: str = "") -> None:
         token = self._end_delivery(job_id)
+        result, result_whole = _fit(result, result_whole)
+        error_preview, frames = self._error_frames(error, attempt)
+        if result_whole:
+            frames += compact.frame(compact.RESULT, result_whole, self.config.compress_above)
         now = now_ms()
         entry = self.inflight.get(job_id)
         started = entry[1] if entry is not None and entry[3] == token else None
         # With the task name given, FINISH leaves the end's metrics to self.counters.
-        args = [self.keys.base, job_id, state, now, result, error, attempt,
+        args = [self.keys.base, job_id, state, now, result, error_preview, frames,
                 "1" if keep_message else "0", *self.config.retention_argv(state, task),
-                self.take_deferred_delete(job_id), event, token, result_whole, task,
+                self.take_deferred_delete(job_id), event, token, task,
                 "" if started is None else started, "1" if self.is_periodic(task) else "0"]
 
         def count(res: Any) -> None:
@@ -624,6 +680,20 @@ class Tracker:
 
         self.record_end(state, job_id, token, "FINISH", args, count, self._take_next_argv(now))
 
+    def _error_frames(self, error: str, attempt: str) -> tuple[str, bytes]:
+        """(record preview of the error, blob frames: the attempt, the whole error, the
+        error's words for the search index) for FINISH and ATTEMPT_FAILED."""
+        above = self.config.compress_above
+        frames = compact.frame(compact.ATTEMPT, attempt, above) if attempt else b""
+        preview = compact.preview(error)
+        if preview != error:
+            frames += compact.frame(compact.ERROR, error, above)
+        if error and self.config.search_index:
+            words = error_tokens(error)
+            if words:
+                frames += compact.frame(compact.ADD_TOKENS, words, 1 << 30)  # Lua reads it
+        return preview, frames
+
     def _attempt_json(self, task: Any, exc: BaseException | None, error: str,
                       tb_text: str | None = None) -> str:
         if tb_text is None and exc is not None:
@@ -633,7 +703,7 @@ class Tracker:
             "at": now_ms(),
             "error_class": type(exc).__name__ if exc is not None else "Error",
             "message": clean_text(str(exc), 2000) if exc is not None else error,
-            "traceback": clean_text(tb_text or "", TRACEBACK_LIMIT),
+            "traceback": clean_text(tb_text or "", self.config.traceback_limit),
             "consumer": rec[2] if rec else self.worker_label(),
         }, separators=(",", ":"))
 
@@ -675,8 +745,9 @@ class Tracker:
             attempt = self._attempt_json(task, exc, error)
             if task.retries:  # Huey will retry: record the attempt, the requeue moves it
                 token = self._end_delivery(task.id)
+                preview, frames = self._error_frames(error, attempt)
                 self.record_end("failed attempt", task.id, token, "ATTEMPT_FAILED", [
-                    self.keys.base, task.id, now_ms(), attempt, error,
+                    self.keys.base, task.id, now_ms(), frames, preview,
                     self.take_deferred_delete(task.id), token])
                 self._local.retrying = (task.id, token)
                 return
@@ -777,6 +848,8 @@ class Tracker:
                     self.stop_flag = None
 
             consumer.stop = stop_and_unregister
+        for consumer_hook in CONSUMER_HOOKS:
+            consumer_hook(self, consumer)
 
     def _unregister_consumer(self, pid: int) -> None:
         if os.getpid() != pid:
@@ -852,9 +925,14 @@ class Tracker:
         if (not res[periodic_at] and self.consumer_info is not None
                 and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
             self.register_periodic()
-        self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
+        res = self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
             now, self.config.max_stalls, 200,
             *self.config.retention["failed"].as_argv()])
+        if self.recovery_listeners and len(res) > 1:
+            ids = [i.decode() for i in res]
+            sep = ids.index("|")
+            for listener in self.recovery_listeners:
+                listener(ids[:sep], ids[sep + 1:])
 
 
 class Heartbeat(threading.Thread):

@@ -106,19 +106,18 @@ def test_the_walker_sees_function_local_imports(tmp_path: Path) -> None:
     assert found == {"jobboard.web.views", "jobboard.cli"}
 
 
-def test_lua_state_lists_mirror_records() -> None:
-    """The scripts keep their own copy of the state lists; they must agree."""
-    funcs = jobboard.scripts.FUNCS
-    remove = re.search(r"for _, s in ipairs\(\{(.*?)\}\)", jobboard.scripts.REMOVE, re.S)
-    assert remove
-    assert set(re.findall(r"'([a-z_]+)'", remove.group(1))) == set(records.FINISHED_STATES)
-    indexed = re.search(r"local function indexed\(st\)(.*?)\nend", funcs, re.S)
-    assert indexed
-    not_indexed = set(re.findall(r"st ~= '([a-z_]+)'", indexed.group(1)))
-    assert set(records.STATES) - not_indexed == set(records.TASK_INDEXED_STATES)
-    failure = re.search(r"local function is_failure\(st\) return (.*?) end", funcs)
-    assert failure
-    assert set(re.findall(r"st == '([a-z_]+)'", failure.group(1))) == counters.FAILURE_STATES
+def test_lua_state_tables_mirror_records() -> None:
+    """The scripts' prelude keeps its own copy of the state lists; they must agree."""
+    prelude = jobboard.scripts.PRELUDE
+
+    def lua_set(name: str) -> set[str]:
+        body = re.search(rf"local {name} = \{{(.*?)\}}", prelude, re.S)
+        assert body, name
+        return set(re.findall(r"([a-z_]+)=true", body.group(1)))
+
+    assert lua_set("FINISHED") == set(records.FINISHED_STATES)
+    assert lua_set("INDEXED") == set(records.TASK_INDEXED_STATES)
+    assert lua_set("FAILURES") == counters.FAILURE_STATES  # the consumer's own counts
 
 
 def test_buckets_are_the_scripts_buckets(redis_client: Any) -> None:

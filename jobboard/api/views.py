@@ -15,7 +15,7 @@ from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Board, Queue
 from ..errors import PeriodicTaskNotFound
 from ..records import STATES, Counts
 from ..shared.auth import client_address, current_user_name
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, get_state, health_thresholds
 from . import access, ratelimit, serialize, validate
 from .errors import ApiError, json_body, to_response
 from .openapi import document
@@ -37,11 +37,6 @@ api_blueprint.register_error_handler(Exception, to_response)
 def board() -> Board:
     """The core Board of this app (built by the jobboard extension)."""
     return get_board()
-
-
-def health_thresholds() -> dict[str, Any] | None:
-    thresholds: dict[str, Any] | None = get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None
-    return thresholds
 
 
 def job_url(queue: str, job_id: str) -> str:
@@ -163,6 +158,28 @@ def find_job(job_id: str) -> Response:
     """A job by id alone, whatever its queue (one pipelined lookup over every queue)."""
     j = board().find_job(job_id)
     return ok(dict(j.as_dict(detail=True), url=job_url(j.queue, j.id)))
+
+
+@api_blueprint.get("/search")
+@access.needs("viewer")
+def search() -> Response:
+    """Jobs matching ``q`` in every queue (or ``queue``): ids by their start, task names,
+    words of arguments and errors (Board.search, as the dashboard's search box)."""
+    args = request.args
+    query = validate.query_text(args, "q")
+    if query is None:
+        raise validate.bad_param("q", "is required: an id (its first characters), a task "
+                                      "name or words of the arguments or errors.")
+    queue = validate.query_text(args, "queue")
+    state = validate.query_choice(args, "state", STATES, "") or None
+    task = validate.query_text(args, "task")
+    limit = validate.query_int(args, "limit", 25, 1, validate.MAX_PER_PAGE)
+    pages = board().search(query, limit=limit, queue=queue, state=state, task=task)
+    return ok({"q": query, "queues": [{
+        "queue": p.queue, "total": int(p.total), "complete": bool(p.complete),
+        "scanned": p.scanned,
+        "jobs": [dict(j.as_dict(), url=job_url(j.queue, j.id)) for j in p.jobs],
+    } for p in pages]})
 
 
 def _check_and_bind(q: Any, sub: validate.Submission) -> str | None:

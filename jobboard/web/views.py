@@ -24,7 +24,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .. import records
+from .. import alerts, records
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Queue
 from ..errors import JobNotFound, JobStateError, PeriodicTaskNotFound, QueueNotFound
 from ..primitives import match_name, short_name
@@ -32,7 +32,7 @@ from ..roles import ACTION_ROLES
 from ..shared import auth
 from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
 from . import assets, charts
 from .access import can, here, refuse, require_role, safe_next
@@ -313,7 +313,7 @@ def overview_data() -> dict[str, Any]:
     series, not 60 minute hashes; see Queue.summary)."""
     rows = []
     for q in get_board().queues():
-        counts, health, series = q.summary()
+        counts, health, series = q.summary(health_thresholds())
         rows.append({
             "name": q.name,
             "counts": counts,
@@ -337,19 +337,19 @@ def overview() -> str:
 @blueprint.route("/search")
 @require_role("viewer")
 def search() -> Any:
-    """Find a job by id across every queue."""
-    job_id = (request.args.get("q") or "").strip()
-    if not job_id:
-        return error_response(400, "Type a job id in the search box.")
-    if len(job_id) > MAX_SEARCH:
-        return error_response(400, f"A job id is at most {MAX_SEARCH} characters.")
-    try:
-        job = get_board().find_job(job_id)
-    except JobNotFound:
-        return error_response(
-            404, f"No job {job_id!r} in any queue. To search args or errors, open a queue "
-            "and use its search box.")
-    return redirect(url_for("jobboard.job", queue=job.queue, job_id=job.id))
+    """The search box: ids by their start, task names, words of arguments and errors, in
+    every queue (Board.search). A query that finds one job by its id opens that job."""
+    query = (request.args.get("q") or "").strip()
+    if not query:
+        return error_response(400, "Type a job id (its first characters will do), a task "
+                                   "name or words of the arguments or errors in the search box.")
+    if len(query) > MAX_SEARCH:
+        return error_response(400, f"A search is at most {MAX_SEARCH} characters.")
+    pages = get_board().search(query)
+    found = [j for p in pages for j in p.jobs]
+    if len(found) == 1 and found[0].id.lower().startswith(query.lower()):
+        return redirect(url_for("jobboard.job", queue=found[0].queue, job_id=found[0].id))
+    return render_page("jobboard/search.html", query=query, pages=pages)
 
 
 def queue_data(queue: str, state: str, offset: int, limit: int, task: str | None,
@@ -500,6 +500,38 @@ def stats() -> Any:
         chart_narrow=charts.throughput_chart(m, width=360, height=200, labels=4),
         totals=m.totals,
     )
+
+
+@blueprint.route("/alerts")
+@require_role("viewer")
+def alerts_page() -> str:
+    """Where alerts go, who sends them now, and the last deliveries."""
+    board = get_board()
+    manager = get_state().alerts
+    return render_page("jobboard/alerts.html", manager=manager,
+                       settings=manager.settings if manager else None,
+                       holder=alerts.lease_holder(board), deliveries=alerts.deliveries(board, 100))
+
+
+@blueprint.route("/alerts/test", methods=["POST"])
+@require_role("viewer")
+def alerts_test() -> Answer:
+    """Send a test message to every webhook now (admins)."""
+    if not can("test_alert"):
+        return refuse(ACTION_ROLES["test_alert"])
+    manager = get_state().alerts
+    default = url_for("jobboard.alerts_page")
+    if manager is None:
+        return error_response(409, "Alerts are not configured in this dashboard: set JOBBOARD_ALERTS "
+                                   "(docs/monitoring.md) to send a test from here.")
+    sent = manager.send_test(auth.current_user_name() or "an admin")
+    failed = [d for d in sent if d.status != "sent"]
+    if failed:
+        flash("Test alert not delivered to " + ", ".join(f"{d.webhook} ({d.error or d.http_status})"
+                                                         for d in failed) + ".", "error")
+    else:
+        flash(f"Test alert delivered to {len(sent)} webhook{'s' if len(sent) != 1 else ''}.")
+    return back(default)
 
 
 # --- actions ----------------------------------------------------------------------------
