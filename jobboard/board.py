@@ -29,7 +29,7 @@ from .connections import client_from_url, follow_promotions
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
-from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
+from .primitives import CONSUMER_ALIVE_SECONDS, ENQUEUE_BATCH, PRIORITY_LIMIT, match_name, now_ms
 from .records import (ACTIVE, FINISHED_STATES, PENDING_STATES, PROMOTABLE_STATES, REMOVABLE_STATES,
                       REVOCABLE_STATES, RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING,
                       Attempt, BoardHealth, Consumer, Counts, Event, Health, Job, JobPage, Lifetime, LogLine,
@@ -948,6 +948,76 @@ class Queue:
 
         With ``job_id`` the call is idempotent: a second call with the same id queues
         nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds."""
+        data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
+                                      retry_delay, retry_backoff, expires, job_id)
+        huey = self.huey
+        tracing = getattr(huey.jobboard, "tracing", None)
+        with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
+                (None, "")) as (_, traceparent):
+            argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
+                                config=self.config, only_new=job_id is not None, trace=traceparent)
+            return msg.id, self._send_one(argv)
+
+    def _send_one(self, argv: list[Any]) -> bool:
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return bool(res == b"new")
+
+    def enqueue_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bool]]:
+        """Queue many jobs; returns (job id, created) for each, in order.
+
+        Each job is a mapping of :meth:`enqueue`'s arguments, with ``task`` for the task
+        name. Every job is built and checked before any is sent (one bad job raises and
+        queues nothing); then one ENQUEUE_MANY call per ``ENQUEUE_BATCH`` jobs: a round
+        trip each, applied whole with nothing else in between. Ids are idempotent as
+        with :meth:`enqueue`."""
+        built = []
+        for job in jobs:
+            spec = dict(job)
+            task = spec.pop("task")
+            built.append(self._job_argv(
+                task, spec.pop("args", ()), spec.pop("kwargs", None), spec.pop("priority", None),
+                spec.pop("delay", None), spec.pop("eta", None), spec.pop("retries", None),
+                spec.pop("retry_delay", None), spec.pop("retry_backoff", None),
+                spec.pop("expires", None), spec.pop("job_id", None), unknown=spec))
+        out: list[tuple[str, bool]] = []
+        if not built:
+            return out
+        script = self.board.script("ENQUEUE_MANY")
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            for start in range(0, len(built), ENQUEUE_BATCH):
+                chunk = built[start:start + ENQUEUE_BATCH]
+                res = script(keys=[self.keys.base], args=[x for _, argv in chunk for x in argv[1:]])
+                out += [(job_id, r == b"new") for (job_id, _), r in zip(chunk, res)]
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return out
+
+    def _job_argv(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                  priority: int | None, delay: float | None, eta: float | None,
+                  retries: int | None, retry_delay: float | None, retry_backoff: float | None,
+                  expires: float | None, job_id: str | None,
+                  unknown: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
+        """(job id, ENQUEUE argv) of a submission, checked; raises before anything is sent."""
+        data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
+                                      retry_delay, retry_backoff, expires, job_id, unknown)
+        assert self.huey is not None
+        return msg.id, message_argv(self.keys.base, data, msg, priority=priority,
+                                    utc=self.huey.utc, config=self.config,
+                                    only_new=job_id is not None)
+
+    def _job_message(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                     priority: int | None, delay: float | None, eta: float | None,
+                     retries: int | None, retry_delay: float | None, retry_backoff: float | None,
+                     expires: float | None, job_id: str | None,
+                     unknown: Mapping[str, Any] | None = None) -> tuple[bytes, Any]:
+        """(serialized Huey message, message) of a submission, checked."""
+        if unknown:
+            raise InvalidArgument(f"Unknown job fields: {', '.join(sorted(unknown))}.")
         cls = self._task_class(task_name)
         huey = self.huey
         assert huey is not None
@@ -967,17 +1037,7 @@ class Queue:
             task.resolve_expires(huey.utc)
         data = huey.serialize_task(task)
         msg = huey.serializer.deserialize(data)
-        tracing = getattr(huey.jobboard, "tracing", None)
-        with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
-                (None, "")) as (_, traceparent):
-            argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
-                                config=self.config, only_new=job_id is not None, trace=traceparent)
-            try:
-                self.redis.sadd(queues_key(self.board.prefix), self.name)
-                res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
-            except redis_lib.exceptions.OutOfMemoryError as exc:
-                raise RedisOutOfMemory(str(exc)) from exc
-        return task.id, res == b"new"
+        return data, msg
 
     # Consumers and periodic tasks ----------------------------------------------------------
 
@@ -1087,10 +1147,20 @@ class Queue:
 
     # Metrics and health --------------------------------------------------------------------
 
+    def _flush_counters(self) -> None:
+        """Write the per-job counts this process's consumer keeps in memory (counters.py)
+        before reading metrics: a reader in that process sees its own counts at once."""
+        if self.huey is not None:
+            try:
+                self.huey.jobboard.flush_counters()  # type: ignore[attr-defined]
+            except redis_lib.exceptions.RedisError:
+                pass  # kept for the next flush; the read below says whether Redis answers
+
     def metrics(self, window: str = "1h", task: str | None = None) -> Metrics:
         """Counters per bucket and wait/run percentiles over a window (1h, 24h, 7d, 90d)."""
         if window not in WINDOWS:
             raise InvalidArgument(f"window must be one of {', '.join(WINDOWS)}, not {window!r}.")
+        self._flush_counters()
         span, step = WINDOWS[window]
         now = time.time()
         first = int((now - span) // step) + 1
@@ -1121,6 +1191,7 @@ class Queue:
         """Every lifetime counter: the rolled-up ``totals`` plus the minutes not rolled up
         yet, read in one snapshot. ``enq`` is the queue's enqueues (minutes count them per
         task only)."""
+        self._flush_counters()
         now_min = int(time.time() // 60)
         base = self.keys.base
         rolled = self.redis.get(base + "rolled")
@@ -1163,6 +1234,7 @@ class Queue:
     def hour_series(self) -> list[MetricPoint]:
         """Jobs completed and failed in each of the last 60 minutes, oldest first: one
         command (the hour series hash, see keys.QueueKeys.hour_series)."""
+        self._flush_counters()
         return self._series(self.redis.hgetall(self.keys.hour_series), time.time())
 
     @staticmethod
@@ -1176,6 +1248,7 @@ class Queue:
     def summary(self, thresholds: Mapping[str, Any] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
         """Counts, health and the hour series in one round trip of O(1) commands (the
         overview's row for this queue)."""
+        self._flush_counters()
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         self._queue_counts(pipe)
@@ -1197,6 +1270,7 @@ class Queue:
     def health(self, thresholds: Mapping[str, Any] | None = None) -> Health:
         """Backlog, age of the next waiting job, recent failure rates, live consumers, and
         the problems ``jobboard.checks`` finds in them (``thresholds``: see there)."""
+        self._flush_counters()
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(self.keys.state(WAITING))
