@@ -340,6 +340,14 @@ def test_remove_on_a_job_page_goes_back_to_the_list_page_it_came_from(
         "tr[data-job-id]", "rows => rows.map(r => r.dataset.jobId)")]
     page.reload()
     assert page.locator("main .errorbox").count() == 0
+    # Back does not land on the removed job's URL (a 404): htmx replaced that history
+    # entry with the list, so Back goes to the list page the job was opened from.
+    page.go_back()
+    page.wait_for_load_state()
+    assert "/jobs/" not in page.url, page.url
+    assert re.search(r"/queues/sms\?state=scheduled&page=2$", page.url), page.url
+    assert page.locator("main .errorbox").count() == 0
+    assert page.locator("tr[data-job-id]").count() > 0
     q.remove_many(ids)
 
 

@@ -102,14 +102,18 @@ def live(key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
 
 def back(default: str) -> WerkzeugResponse:
     """Go to the ``next`` form field if it is a local path, else ``default``: a 303
-    redirect, or for htmx an ``HX-Location`` (htmx fetches that page into ``#main`` and
-    puts its URL in the address bar: after Remove on a job page, the list, not the
-    removed job's URL)."""
+    redirect, or for htmx an ``HX-Location`` (htmx fetches that page into ``#main``).
+
+    The htmx answer *replaces* the current history entry rather than pushing one: after
+    Remove on a job page the address bar shows the list, and Back goes to the page before
+    the job page, never to the removed job's URL (a 404); an action on a list page leaves
+    no duplicate entry of the same list behind."""
     target = safe_next(request.form.get("next"), default)
     if is_htmx():
         resp = Response(status=200)
         resp.headers["HX-Location"] = json.dumps({"path": target, "target": "#main",
-                                                  "swap": "outerHTML"})
+                                                  "swap": "outerHTML", "push": False,
+                                                  "replace": target})
         return resp
     return redirect(target, code=303)
 
