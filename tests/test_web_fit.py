@@ -4,6 +4,7 @@ the host app), bulk run-now/revoke on scheduled jobs, the dashboard's own 404/40
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -123,3 +124,135 @@ def test_overview_sparkline_reads_the_hour_series(client: Any, app: Flask, huey:
     login(client, "viewer")
     cell = soup(client.get(f"{PREFIX}/")).select_one('tr[data-queue="emails"] td.sparkcell')
     assert cell is not None and "3/1" in cell.get_text()
+
+
+# --- polls that send only what changed (web/delta.py) ---------------------------------
+
+POLL = {"HX-Request": "true", "X-Jobboard-Poll": "1"}
+
+
+def apply_out_of_band(page: str, answer: str) -> str:
+    """What htmx does with a partial poll answer (``HX-Reswap: none``): every
+    ``hx-swap-oob`` element, templates unwrapped, in document order, swapped into
+    ``page``. Returns the page's <main> with the texts of <time> elements left out."""
+    from bs4 import BeautifulSoup
+    doc = BeautifulSoup(page, "html.parser")
+    for el in BeautifulSoup(answer, "html.parser").find_all(attrs={"hx-swap-oob": True}):
+        how = el["hx-swap-oob"]
+        del el["hx-swap-oob"]
+        style, _, selector = how.partition(":")
+        target = doc.select_one(selector or f"#{el['id']}")
+        assert target is not None, f"no target for {how} {el.get('id')}"
+        if style in ("true", "outerHTML"):
+            target.replace_with(el)
+        elif style == "delete":
+            target.decompose()
+        elif style == "afterend":
+            target.insert_after(el)
+        elif style == "beforebegin":
+            target.insert_before(el)
+        else:  # pragma: no cover - the server sends no other style
+            raise AssertionError(how)
+    return normalized(str(doc))
+
+
+def normalized(html: str) -> str:
+    from bs4 import BeautifulSoup
+    doc = BeautifulSoup(html, "html.parser")
+    for t in doc.find_all("time"):
+        t.string = ""
+    for c in doc.find_all(string=lambda s: s.__class__.__name__ == "Comment"):
+        c.extract()
+    main = doc.find("main")
+    assert main is not None
+    # whitespace between elements is not content (an inserted row comes without any)
+    return re.sub(r">\s+<", "><", " ".join(str(main).split()))
+
+
+def poll_twice(client: Any, url: str, change: Any) -> tuple[Any, Any, Any]:
+    """The first poll, the poll after ``change()`` (with the first's ETag), and a full
+    fragment of the same moment (what a reload would show)."""
+    first = client.get(url, headers=POLL)
+    assert first.status_code == 200
+    change()
+    client.application.extensions["jobboard"].live.invalidate()
+    second = client.get(url, headers={**POLL, "If-None-Match": first.headers["ETag"]})
+    full = client.get(url, headers={"HX-Request": "true"})
+    return first, second, full
+
+
+def test_a_poll_after_one_job_changed_sends_only_that_row_and_the_counts(
+        client: Any, app: Flask) -> None:
+    login(client, "viewer")
+    q = app.extensions["jobboard"].board.queue("emails")
+    ids = [q.enqueue("add", [i, 1])[0] for i in range(6)]
+    url = f"{PREFIX}/queues/emails?state=waiting"
+    first, second, full = poll_twice(client, url, lambda: q.revoke(ids[2]))
+    assert second.status_code == 200 and second.headers["HX-Reswap"] == "none"
+    answer = second.get_data(as_text=True)
+    sent = soup(second)
+    # the revoked job's row is deleted, no other row is sent; the counts (tabs, list bar)
+    oob = [(el.get("id"), el["hx-swap-oob"]) for el in sent.find_all(attrs={"hx-swap-oob": True})]
+    # (the header shows counts only to operators: the Empty button's confirmation)
+    assert sorted(i for i, _ in oob) == sorted(["jb-tabs", "jb-listbar", sent.find("tbody")["id"]])
+    assert ("delete" in dict(oob).values()) and len(sent.find_all("tbody")) == 1
+    assert not any(i in answer for i in ids if i != ids[2])
+    assert len(second.get_data()) < len(first.get_data()) / 3
+    # and the page then shows what a reload shows
+    assert apply_out_of_band(first.get_data(as_text=True), answer) == normalized(
+        full.get_data(as_text=True))
+    assert second.headers["ETag"] == full.headers["ETag"]
+    # the next poll with the new ETag: nothing changed
+    again = client.get(url, headers={**POLL, "If-None-Match": second.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_a_new_job_on_a_full_page_is_inserted_and_the_last_row_dropped(
+        client: Any, app: Flask) -> None:
+    login(client, "viewer")
+    q = app.extensions["jobboard"].board.queue("emails")
+    for i in range(27):
+        q.enqueue("add", [i, 1], delay=3600 + i)
+    url = f"{PREFIX}/queues/emails?state=scheduled&order=newest"  # 25 per page
+    new: list[str] = []
+    first, second, full = poll_twice(
+        client, url, lambda: new.append(q.enqueue("add", [99, 1], delay=9000)[0]))
+    sent = soup(second)
+    rows = sent.find_all("tbody")
+    assert second.headers.get("HX-Reswap") == "none"
+    assert [r["hx-swap-oob"].split(":")[0] for r in rows] == ["delete", "beforebegin"]
+    assert new[0] in second.get_data(as_text=True)
+    assert apply_out_of_band(first.get_data(as_text=True), second.get_data(as_text=True)) \
+        == normalized(full.get_data(as_text=True))
+
+
+def test_overview_poll_sends_only_the_queue_that_changed(client: Any, app: Flask,
+                                                         redis_url: str) -> None:
+    from jobboard.board import Board
+    from tests.support import make_huey
+    Board([make_huey(redis_url, "sms")]).queue("sms").enqueue("add", [1, 1])
+    login(client, "viewer")
+    board = app.extensions["jobboard"].board
+    names = [q.name for q in board.queues()]
+    assert len(names) >= 2, names
+    q = board.queue("emails")
+    first, second, full = poll_twice(client, f"{PREFIX}/", lambda: q.enqueue("add", [1, 2]))
+    sent = soup(second)
+    assert [el["data-queue"] for el in sent.find_all("tr")] == ["emails"]
+    assert apply_out_of_band(first.get_data(as_text=True), second.get_data(as_text=True)) \
+        == normalized(full.get_data(as_text=True))
+
+
+def test_a_poll_with_an_unknown_etag_or_a_new_shape_gets_the_whole_fragment(
+        client: Any, app: Flask) -> None:
+    login(client, "viewer")
+    q = app.extensions["jobboard"].board.queue("emails")
+    url = f"{PREFIX}/queues/emails?state=waiting"
+    q.enqueue("add", [1, 1])
+    stranger = client.get(url, headers={**POLL, "If-None-Match": 'W/"not-one-of-ours"'})
+    assert stranger.status_code == 200 and "HX-Reswap" not in stranger.headers
+    assert soup(stranger).find("main") is not None
+    # from one job to none: the list's frame changes (the empty message), so all of it
+    first, second, full = poll_twice(client, url, lambda: q.remove_all("waiting"))
+    assert "HX-Reswap" not in second.headers and soup(second).find("main") is not None
+    assert normalized(second.get_data(as_text=True)) == normalized(full.get_data(as_text=True))

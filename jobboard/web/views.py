@@ -10,10 +10,8 @@ included; htmx follows the redirect and swaps the fresh fragment in place.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -34,7 +32,7 @@ from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
 from ..shared.state import get_board, get_state
 from ..shared.throttle import LoginThrottle
-from . import assets, charts
+from . import assets, charts, delta
 from .access import can, here, refuse, require_role, safe_next
 
 #: What views answer: a page, a redirect (werkzeug's class) or an error page.
@@ -200,29 +198,44 @@ def vary(response: Response) -> Response:
     # The same URL answers with a page or a fragment: caches must keep them apart.
     response.vary.add("HX-Request")
     if request.method == "GET" and is_htmx() and response.status_code == 200:
-        if is_poll():
-            return not_modified_if_unchanged(response)
+        return send_what_changed(response)
     return response
 
 
-# What changes from one render to the next when no job did: the text of <time> elements
-# (relative times, ages), which the page's script keeps current between answers.
-_VOLATILE = re.compile(rb"(<time\b[^>]*>)[^<]*(</time>)")
+#: The shapes of fragments recently sent, by ETag (see web/delta.py). Content-addressed,
+#: so one memo serves every app in the process.
+PARTS = delta.PartsMemo()
 
 
-def not_modified_if_unchanged(response: Response) -> Response:
-    """A live poll's answer as ``304 Not Modified`` when the page shows what the last
-    poll showed (its ETag, sent back as ``If-None-Match``), else with a fresh ETag."""
+def send_what_changed(response: Response) -> Response:
+    """A fragment's ETag, and for a live poll only what changed since the ETag it sent
+    back (``If-None-Match``): ``304`` with no body when nothing did, the changed parts as
+    out-of-band swaps when the page kept its shape, else the whole fragment."""
     if response.direct_passthrough or not response.mimetype == "text/html":
         return response
     body = response.get_data()
-    digest = hashlib.blake2b(_VOLATILE.sub(rb"\1\2", body), digest_size=12).hexdigest()
-    etag = f'W/"{digest}"'
+    etag = f'W/"{delta.digest(body)}"'
     response.headers["ETag"] = etag
-    if etag in (request.headers.get("If-None-Match") or ""):
+    try:
+        shape, pieces = delta.split(body)
+    except ValueError:  # a template's markers are off: the whole fragment will do
+        pieces = {}
+    if pieces:
+        PARTS.put(etag, shape)
+    if not is_poll():
+        return response
+    response.vary.add("If-None-Match")
+    sent = (request.headers.get("If-None-Match") or "").strip()
+    if etag in sent:
         response.status_code = 304
         response.set_data(b"")
         response.headers.pop("Content-Type", None)
+        return response
+    old = PARTS.get(sent) if pieces and sent else None
+    partial = delta.changes(old, shape, pieces) if old is not None else None
+    if partial is not None and len(partial) < len(body):
+        response.set_data(partial)
+        response.headers["HX-Reswap"] = "none"  # <main> stays; the pieces swap in
     return response
 
 
