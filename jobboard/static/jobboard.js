@@ -232,7 +232,6 @@
     var tag = xhr.getResponseHeader("ETag");
     var path = e.detail.requestConfig && e.detail.requestConfig.path;
     if (tag && path && e.detail.successful) etags[path] = tag;
-    if (poll) afterContent();
   });
 
   // --- toasts: at most two at a time, so they never pile up over the rows' buttons
@@ -243,6 +242,7 @@
 
   function afterContent() { label(); selectionCount(); labelCells(); restoreTraces(); trimToasts(); refreshTimes(); }
   document.addEventListener("htmx:afterSwap", afterContent);
+  document.addEventListener("htmx:oobAfterSwap", afterContent);  // a poll's changed rows
   document.addEventListener("DOMContentLoaded", function () {
     afterContent();
     setInterval(refreshTimes, 15000);

@@ -112,6 +112,19 @@ def _oob(piece: Piece, how: str = "true", html: bytes | None = None) -> bytes:
     return b"<template>" + out + b"</template>" if piece.tag in _TABLE_ELEMENTS else out
 
 
+#: What htmx inserts for ``afterend`` / ``beforebegin`` is the oob element's *children*,
+#: so a new row travels inside an element that may hold it.
+_WRAPPER = {b"tbody": b"table", b"thead": b"table", b"tr": b"tbody", b"td": b"tr", b"th": b"tr"}
+
+
+def _insert(piece: Piece, where: str) -> bytes:
+    """The new row ``piece`` placed ``where`` (``afterend:#id`` / ``beforebegin:#id``)."""
+    wrap = _WRAPPER.get(piece.tag, b"div")
+    html = (b"<" + wrap + b' hx-swap-oob="' + where.encode() + b'">' + piece.html + b"</"
+            + wrap + b">")
+    return b"<template>" + html + b"</template>" if piece.tag in _TABLE_ELEMENTS else html
+
+
 def _delete(row_id: str, tag: bytes) -> bytes:
     """An element that deletes the row ``row_id`` (gone from the page) out of band."""
     html = b"<" + tag + b' id="' + row_id.encode() + b'" hx-swap-oob="delete"></' + tag + b">"
@@ -139,7 +152,7 @@ def changes(old: Shape, new: Shape, pieces: dict[str, Piece]) -> bytes | None:
         piece = pieces[i]
         if i not in before_rows:
             where = f"afterend:#{previous}" if previous else f"beforebegin:#{kept_new[0]}"
-            out.append(_oob(piece, where))
+            out.append(_insert(piece, where))
         elif before_rows[i] != d:
             out.append(_oob(piece))
         previous = i
