@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 import redis as redis_lib
 from huey.serializer import Serializer
 
-from . import cron, scripts
+from . import compact, cron, scripts
+from . import search as tokens
 from .config import TrackingConfig
 from .connections import client_from_url, follow_promotions
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
 from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
-from .records import (ACTIVE, FINISHED_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
+from .records import (ACTIVE, FINISHED_STATES, PENDING_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
                       RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
                       Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
                       RunningJob)
@@ -38,7 +39,14 @@ if TYPE_CHECKING:
     from huey import Huey
 
 CHUNK = 500  # ids per round trip in bulk actions: memory stays flat whatever the total
-SEARCH_SCAN_LIMIT = 20_000  # ids examined by one search before it says "incomplete"
+SEARCH_SCAN_LIMIT = 20_000  # ids examined by a scan (queues without an index) before it stops
+#: Redis commands one search may run inside the SEARCH script (its page's reads come on
+#: top: at most MAX_SEARCH_PAGE more). Past it, the total is a lower bound (JobPage.complete).
+SEARCH_BUDGET = 120
+#: Most jobs one search page holds (a page of the global search, of the API, of a tab).
+MAX_SEARCH_PAGE = 25
+#: Ids read from the sorted id index for one prefix (more: the total is still exact).
+PREFIX_READ = 25
 #: Most jobs one ``Queue.jobs()`` call returns (the CLI's ``--limit`` has the same bound).
 MAX_PAGE_SIZE = 500
 #: Highest page number the pages and the API accept (deeper is a typo, not a use).
@@ -61,8 +69,8 @@ def _ms_to_s(value: bytes | str | None) -> float | None:
     return int(value) / 1000.0  # type: ignore[arg-type]
 
 
-#: The record fields a list row reads (``Queue._fetch``): every field but the whole payloads
-#: (``aj``, ``kj``, ``rj``, up to ``payload_limit`` each), which only the job page needs.
+#: The record fields a list row reads (``Queue._fetch``). The whole payloads, errors and
+#: attempts are in the job's blob (compact.py), which only the job page reads.
 LIST_FIELDS = ("st", "task", "args", "kw", "opt", "eta", "pri", "att", "enq", "sta", "fin",
                "wait", "run", "by", "res", "err", "pct", "pmsg", "par", "nxt", "stl", "per")
 
@@ -90,8 +98,6 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
             progress_message=_s(h.get("pmsg")), parent=_s(h.get("par")),
             children=[c for c in (_s(h.get("nxt")) or "").split(",") if c],
             stalls=int(h.get("stl") or 0), periodic=bool(h.get("per")),
-            args_whole=_s(h.get("aj")), kwargs_whole=_s(h.get("kj")),
-            result_whole=_s(h.get("rj")),
         )
     except Exception as exc:  # a broken record must not break a listing
         return Job(id=job_id, queue=queue, state=_s(raw.get(b"st")) or "",
@@ -220,6 +226,15 @@ class Board:
                 return Queue(self, n).job(job_id)
         raise JobNotFound("*", job_id)
 
+    def search(self, query: str, limit: int = MAX_SEARCH_PAGE, queue: str | None = None,
+               state: str | None = None, task: str | None = None) -> list[JobPage]:
+        """:meth:`Queue.search` in every queue (or in ``queue``): the first ``limit``
+        matches of each queue that has any, queues in name order. What the dashboard's
+        search box, ``GET /api/search`` and ``jobboard search`` show."""
+        names = [self.queue(queue).name] if queue else self.queue_names()
+        pages = [Queue(self, n).search(query, state=state, task=task, limit=limit) for n in names]
+        return [p for p in pages if p.total or p.jobs or not p.complete]
+
     def consumers(self, queue: str | None = None) -> list[Consumer]:
         """Live consumers (heartbeat younger than CONSUMER_ALIVE_SECONDS), of one queue or all."""
         names = [queue] if queue else self.queue_names()
@@ -323,8 +338,8 @@ class Queue:
              search: str | None = None, order: str = "newest") -> JobPage:
         """One page of the jobs in ``state``, newest or oldest first.
 
-        ``task`` filters by task name (exact, O(page)); ``search`` matches a substring of
-        the id, task, arguments or error text with a bounded scan (see JobPage)."""
+        ``task`` filters by task name (exact, O(page)); ``search`` is :meth:`search`
+        within the state."""
         key = self._key(state, task)
         if order not in ORDERS:
             raise InvalidArgument(f"order must be 'newest' or 'oldest', not {order!r}.")
@@ -335,8 +350,11 @@ class Queue:
         if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE_SIZE}.")
         search = (search or "").strip() or None
+        if search:
+            return self.search(search, state=state, task=task, offset=offset, limit=limit,
+                               order=order)
         scan_task = self._scan_task(state, task)
-        if search or scan_task:
+        if scan_task:
             matched, scanned, complete = self._scan(key, order, search, task=scan_task)
             ids = matched[offset: offset + limit]
             return JobPage(self._fetch(ids), len(matched), offset, limit, state, task, search,
@@ -350,6 +368,163 @@ class Queue:
         total, ids = pipe.execute()
         return JobPage(self._fetch([i.decode() for i in ids]), total, offset, limit, state,
                        task, None, order)
+
+    # Search ------------------------------------------------------------------------------
+
+    def search(self, query: str, state: str | None = None, task: str | None = None,
+               offset: int = 0, limit: int = MAX_SEARCH_PAGE, order: str = "newest") -> JobPage:
+        """Jobs matching ``query``, over every job the queue holds, in bounded time.
+
+        A job matches when its id starts with the query (a single word of 3 characters or
+        more, case-insensitive: the 8-character ids tables show), or when it holds every
+        word of the query in its task name, its argument values or its error texts
+        (search.py). Id matches come first, then the others by enqueue order, newest first
+        (``order="oldest"``: oldest first). ``state`` and ``task`` narrow the search.
+
+        The work is bounded whatever the number of jobs: at most SEARCH_BUDGET Redis
+        commands in one script, plus the page's reads. ``JobPage.complete`` is False when
+        ``total`` is a lower bound: several common words whose combinations would take
+        longer to count, or jobs the index does not hold (enqueued with
+        ``search_index=False``), which a queue without any index searches by a bounded
+        scan of its newest jobs instead."""
+        query = (query or "").strip()
+        if not query:
+            raise InvalidArgument("Type something to search for: an id, a task name, or words "
+                                  "of the arguments or errors.")
+        if len(query) > 200:
+            raise InvalidArgument("A search is at most 200 characters long.")
+        if state is not None:
+            self._check_state(state)
+        if order not in ORDERS:
+            raise InvalidArgument(f"order must be 'newest' or 'oldest', not {order!r}.")
+        if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidArgument(f"offset must be >= 0 and limit between 1 and {MAX_PAGE_SIZE}.")
+        words = tokens.query_words(query)
+        prefix = tokens.id_prefix(query)
+        if task:  # a short name too, as everywhere a task is named
+            task = match_name(task, self.tasks()) or task
+        if not words and prefix is None:
+            raise InvalidArgument(f"Search for words (letters or digits), or the first "
+                                  f"{tokens.MIN_PREFIX} characters of a job id; {query!r} "
+                                  f"has neither.")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(self.keys.ids)
+        for s in STATES:
+            pipe.zcard(self.keys.state(s))
+        indexed, *sizes = pipe.execute()
+        held = sum(sizes) if state is None else sizes[STATES.index(state)]
+        if not indexed and held:
+            return self._search_by_scan(query, state, task, offset, limit, order)
+        complete = indexed >= sum(sizes)  # else some jobs are not in the index
+        first, first_total = self._prefix_matches(prefix, state, task) if prefix else ([], 0)
+        page = first[offset: offset + limit]
+        total = first_total
+        if words:
+            terms = list(words)
+            if state in FINISHED_STATES:
+                terms.append(tokens.state_token(state))
+            if task:
+                terms.append(tokens.task_token(task))
+            pending = state if state in PENDING_STATES else ""
+            want = limit - len(page) + len(first)  # room for matches found both ways
+            found, counted, done = self._index_search(
+                terms, pending, max(0, offset - len(first)), want if want > len(first) else 0,
+                order, SEARCH_BUDGET)
+            seen = set(first)
+            extra = [i for i in found if i not in seen]
+            total += counted - (len(found) - len(extra))
+            page += extra[: limit - len(page)]
+            complete = complete and done
+        if len(first) < first_total and (state or task):
+            complete = False  # id matches past those read were not filtered
+        return JobPage(self._fetch(page), total, offset, limit, state or "", task, query,
+                       order, complete=complete, queue=self.name)
+
+    def _prefix_matches(self, prefix: str, state: str | None,
+                        task: str | None) -> tuple[list[str], int]:
+        """(ids starting with ``prefix`` in the sorted id index, at most PREFIX_READ, that
+        pass the filters; how many ids start with it). Two reads, three with a filter."""
+        low = prefix.encode()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrangebylex(self.keys.ids, b"[" + low, b"[" + low + b"\xff", start=0, num=PREFIX_READ)
+        pipe.zlexcount(self.keys.ids, b"[" + low, b"[" + low + b"\xff")
+        members, total = pipe.execute()
+        ids = [tokens.id_of_member(m.decode("utf-8", "replace")) for m in members]
+        if ids and (state or task):
+            keep = ids
+            if state:
+                scores = self.redis.zmscore(self.keys.state(state), ids)
+                keep = [i for i, sc in zip(ids, scores) if sc is not None]
+            if task and keep:
+                pipe = self.redis.pipeline(transaction=False)
+                for i in keep:
+                    pipe.hget(self.keys.record(i), "task")
+                keep = [i for i, t in zip(keep, pipe.execute(raise_on_error=False))
+                        if isinstance(t, bytes) and t.decode() == task]
+            return keep, len(keep) if total <= PREFIX_READ else total
+        return ids, int(total)
+
+    def _index_search(self, terms: list[str], pending: str, skip: int, want: int, order: str,
+                      budget: int, cursor: str = "") -> tuple[list[str], int, bool]:
+        """(ids of the matches wanted, matches counted, whether every chunk was counted):
+        one run of the SEARCH script."""
+        res = self._run("SEARCH", " ".join(terms), pending, cursor, skip, want, budget,
+                        "desc" if order == "newest" else "asc")
+        return [i.decode() for i in res[3:]], int(res[1]), not res[0]
+
+    def _search_by_scan(self, query: str, state: str | None, task: str | None, offset: int,
+                        limit: int, order: str) -> JobPage:
+        """A queue without a search index: a bounded scan of the newest jobs (of the
+        state, or of each state in turn), substring matching."""
+        matched: list[str] = []
+        scanned = 0
+        for st in [state] if state else STATES:
+            key = self._key(st, task)
+            got, n, _ = self._scan(key, order, query, limit=SEARCH_SCAN_LIMIT // (1 if state else 4),
+                                   task=self._scan_task(st, task))
+            matched += got
+            scanned += n
+            if len(matched) >= offset + limit or scanned >= SEARCH_SCAN_LIMIT:
+                break
+        return JobPage(self._fetch(matched[offset: offset + limit]), len(matched), offset, limit,
+                       state or "", task, query, order, scanned=scanned, complete=False,
+                       queue=self.name)
+
+    def _search_ids(self, query: str, state: str, task: str | None) -> Iterator[list[str]]:
+        """Every id matching a search in ``state``, in chunks (for bulk actions: not
+        bounded, but each script run is)."""
+        words = tokens.query_words(query)
+        prefix = tokens.id_prefix(query)
+        if task:
+            task = match_name(task, self.tasks()) or task
+        if not self.redis.zcard(self.keys.ids):
+            matched, _, _ = self._scan(self._key(state, task), "oldest", query, limit=10 ** 9,
+                                       task=self._scan_task(state, task))
+            for i in range(0, len(matched), CHUNK):
+                yield matched[i: i + CHUNK]
+            return
+        first: list[str] = []
+        if prefix:
+            first = self._prefix_matches(prefix, state, task)[0]
+            if first:
+                yield first
+        if not words:
+            return
+        terms = list(words)
+        if state in FINISHED_STATES:
+            terms.append(tokens.state_token(state))
+        if task:
+            terms.append(tokens.task_token(task))
+        pending = state if state in PENDING_STATES else ""
+        seen, cursor = set(first), ""
+        while True:
+            res = self._run("SEARCH", " ".join(terms), pending, cursor, 0, 10 ** 9, 200, "asc")
+            ids = [i.decode() for i in res[3:] if i.decode() not in seen]
+            for i in range(0, len(ids), CHUNK):
+                yield ids[i: i + CHUNK]
+            cursor = res[0].decode()
+            if not cursor:
+                return
 
     def _iter_ids(self, key: str, order: str, limit: int) -> Iterator[list[str]]:
         start = 0
@@ -410,19 +585,29 @@ class Queue:
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(k.record(job_id))
-        pipe.lrange(k.attempts(job_id), 0, -1)
+        pipe.get(k.blob(job_id))
         pipe.lrange(k.logs(job_id), 0, -1)
         pipe.lrange(k.events(job_id), 0, -1)
         pipe.exists(k.message(job_id))
-        raw, attempts, logs, events, has_msg = pipe.execute(raise_on_error=False)
+        raw, data, logs, events, has_msg = pipe.execute(raise_on_error=False)
         if isinstance(raw, redis_lib.ResponseError):
             return self._wrong_type(job_id, raw)
         if not raw or b"st" not in raw:
             raise JobNotFound(self.name, job_id)
-        # another program's key under one of the job's lists: shown as a note, not a 500
-        attempts, logs, events = (x if isinstance(x, list) else [] for x in (attempts, logs, events))
+        # another program's key under one of the job's names: shown as a note, not a 500
+        logs, events = (x if isinstance(x, list) else [] for x in (logs, events))
+        big = compact.parse(data if isinstance(data, bytes) else None)
+        if isinstance(data, redis_lib.ResponseError):
+            big.damaged = f"its blob key {k.blob(job_id)} is not a string"
         job = decode_record(self.name, job_id, raw)
         job.has_message = bool(has_msg)
+        job.args_whole, job.kwargs_whole = big.get(compact.ARGS), big.get(compact.KWARGS)
+        job.result_whole = big.get(compact.RESULT)
+        job.error = big.get(compact.ERROR) or job.error
+        attempts: list[Any] = list(big.attempts)
+        if big.damaged:
+            attempts.append(json.dumps({"error_class": "Undecodable", "traceback": "",
+                                        "message": f"part of this job's record is damaged: {big.damaged}"}))
         for n, a in enumerate(attempts, 1):
             try:
                 d = json.loads(a)
@@ -552,8 +737,11 @@ class Queue:
         """Chunks of the ids matching a filter, read as a snapshot of at most a chunk at a
         time from the end (actions move ids out of the set as they go)."""
         key = self._key(state, task)
+        if search:
+            yield from self._search_ids(search, state, task)
+            return
         scan_task = self._scan_task(state, task)
-        if search or scan_task:
+        if scan_task:
             matched, _, _ = self._scan(key, "oldest", search, limit=10 ** 9, task=scan_task)
             for i in range(0, len(matched), CHUNK):
                 yield matched[i: i + CHUNK]
@@ -575,8 +763,10 @@ class Queue:
     def count_matching(self, state: str, task: str | None = None, search: str | None = None) -> int:
         """How many jobs a bulk action with this filter would touch."""
         key = self._key(state, task)
+        if search:
+            return sum(len(ids) for ids in self._search_ids(search, state, task))
         scan_task = self._scan_task(state, task)
-        if search or scan_task:
+        if scan_task:
             return len(self._scan(key, "oldest", search, limit=10 ** 9, task=scan_task)[0])
         return int(self.redis.zcard(key))
 

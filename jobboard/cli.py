@@ -232,9 +232,38 @@ def jobs(c: Context, queue: str, state: str, task: str | None, search: str | Non
         first = (page - 1) * limit + 1
         footer = f"\n{first}-{first + len(result.jobs) - 1} of {result.total} {state} jobs"
         if not result.complete:
-            footer += f" (search scanned {result.scanned} ids; there may be more)"
+            footer += (f" (search scanned {result.scanned} ids; there may be more)" if result.scanned
+                       else " (at least: add a word to count them exactly)")
         return table(["ID", "TASK", "STATE", "ATTEMPT", "ENQUEUED", "RUN", "ERROR / ARGS"],
                      rows, right=[3]) + footer
+
+    c.emit(data, text)
+
+
+@click.command()
+@click.argument("query")
+@click.option("--queue", help="Only this queue (default: every queue).")
+@click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
+@click.option("--task", help="Only jobs of this task.")
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE_SIZE), default=25, show_default=True,
+              help="Jobs per queue.")
+@pass_ctx
+def search(c: Context, query: str, queue: str | None, state: str | None, task: str | None,
+           limit: int) -> None:
+    """Find jobs: by the start of their id (8 characters are enough), task name, or words
+    of their arguments and errors, in every queue (the dashboard's search box)."""
+    pages = c.board.search(query, limit=limit, queue=queue, state=state, task=task)
+    data = {"q": query, "queues": [{"queue": p.queue, "total": p.total, "complete": p.complete,
+                                    "jobs": [j.as_dict() for j in p.jobs]} for p in pages]}
+
+    def text() -> str:
+        if not pages:
+            return f"No job matches {query!r}."
+        rows = [[j.queue, j.id, j.short_task, j.state, ago(j.enqueued_at),
+                 short(j.error if j.error else j.args)] for p in pages for j in p.jobs]
+        footer = "\n" + ", ".join(
+            f"{p.queue}: {p.total}{'' if p.complete else '+'} matching" for p in pages)
+        return table(["QUEUE", "ID", "TASK", "STATE", "ENQUEUED", "ERROR / ARGS"], rows) + footer
 
     c.emit(data, text)
 
@@ -527,8 +556,8 @@ def tokens_list(c: Context) -> None:
            lambda: table(["TOKEN", "ROLE", "NAME", "CREATED"], rows) if rows else "No tokens.")
 
 
-COMMANDS: tuple[click.Command, ...] = (stats, jobs, show, retry, remove, pause, resume, clean, empty,
-                                       users, tokens)
+COMMANDS: tuple[click.Command, ...] = (stats, jobs, search, show, retry, remove, pause, resume, clean,
+                                       empty, users, tokens)
 
 
 # -- the two entry points ------------------------------------------------------------------

@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .display import DEFAULT_REDACT, PAYLOAD_LIMIT, redact_pattern
+from .compact import COMPRESS_ABOVE
+from .display import DEFAULT_REDACT, PAYLOAD_LIMIT, TRACEBACK_LIMIT, redact_pattern
 from .errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
 from .primitives import short_name
@@ -77,6 +78,9 @@ class TrackingConfig:
     replicas: int = 0
     replica_timeout: float = 1.0
     payload_limit: int = PAYLOAD_LIMIT
+    traceback_limit: int = TRACEBACK_LIMIT
+    compress_above: int = COMPRESS_ABOVE
+    search_index: bool = True
     redact_re: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +94,12 @@ class TrackingConfig:
         if not 1_000 <= self.payload_limit <= 16 * 1024 * 1024:
             raise ConfigurationError("payload_limit is in characters per payload (args, kwargs, "
                                      "result) and must be between 1,000 and 16 MiB.")
+        if not 100 <= self.traceback_limit <= 1024 * 1024:
+            raise ConfigurationError("traceback_limit is in characters per failed attempt and "
+                                     "must be between 100 and 1 MiB.")
+        if self.compress_above < 0:
+            raise ConfigurationError("compress_above is a size in bytes (0: compress every "
+                                     "big field that shrinks) and must be 0 or more.")
         if self.max_stalls < 0:
             raise ConfigurationError("max_stalls must be 0 or more.")
         merged = dict(DEFAULT_RETENTION)
@@ -105,14 +115,17 @@ class TrackingConfig:
               redact: Iterable[str] | None = None, log_lines: int = 200,
               end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
               replicas: int = 0, replica_timeout: float = 1.0,
-              payload_limit: int = PAYLOAD_LIMIT) -> "TrackingConfig":
+              payload_limit: int = PAYLOAD_LIMIT, traceback_limit: int = TRACEBACK_LIMIT,
+              compress_above: int = COMPRESS_ABOVE, search_index: bool = True) -> "TrackingConfig":
         return cls(prefix=prefix, lease_timeout=float(lease_timeout), max_stalls=int(max_stalls),
                    retention=dict(retention or {}),  # type: ignore[arg-type]
                    task_retention={k: dict(v) for k, v in (task_retention or {}).items()},  # type: ignore[misc]
                    redact=tuple(redact) if redact is not None else DEFAULT_REDACT,
                    log_lines=int(log_lines), end_retry_timeout=float(end_retry_timeout),
                    enqueue_retry_timeout=float(enqueue_retry_timeout), replicas=int(replicas),
-                   replica_timeout=float(replica_timeout), payload_limit=int(payload_limit))
+                   replica_timeout=float(replica_timeout), payload_limit=int(payload_limit),
+                   traceback_limit=int(traceback_limit), compress_above=int(compress_above),
+                   search_index=bool(search_index))
 
     def retention_argv(self, state: str, task: str) -> list[int]:
         """[queue age ms, queue count, task age ms, task count] for the FINISH script.

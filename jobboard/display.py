@@ -17,10 +17,11 @@ from typing import Any
 DEFAULT_REDACT = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization",
                   "credential", "private_key", "ssn", "card_number")
 REDACTED = "[redacted]"
-#: Length of the list previews of arguments (the ``args`` / ``kw`` record fields).
-ARGS_LIMIT = 300
-#: Length of the preview of a result (``res``).
-RESULT_LIMIT = 500
+#: Length of the list previews of arguments (the ``args`` / ``kw`` record fields): short
+#: enough for the record to stay a listpack (compact.FIELD_BYTES, which also cuts by bytes).
+ARGS_LIMIT = 60
+#: Length of the preview of a result (``res``), likewise.
+RESULT_LIMIT = 60
 #: Default cap, in characters, of each payload stored whole with a job: its positional
 #: arguments, its keyword arguments and its result (``RedisHuey(payload_limit=...)``).
 PAYLOAD_LIMIT = 64 * 1024

@@ -10,7 +10,8 @@ from huey import Huey
 from huey.storage import RedisExpireStorage, RedisStorage
 
 from .config import TrackingConfig
-from .display import PAYLOAD_LIMIT
+from .compact import COMPRESS_ABOVE
+from .display import PAYLOAD_LIMIT, TRACEBACK_LIMIT
 from .errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
 from .storage import TrackingExpireStorage, TrackingStorage
@@ -18,7 +19,8 @@ from .tracking import Tracker
 
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
                      "redact", "log_lines", "end_retry_timeout", "enqueue_retry_timeout",
-                     "replicas", "replica_timeout", "payload_limit")
+                     "replicas", "replica_timeout", "payload_limit", "traceback_limit",
+                     "compress_above", "search_index")
 
 
 class RedisHuey(huey_lib.PriorityRedisHuey):
@@ -40,7 +42,15 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
     - ``payload_limit`` (characters, default 65,536): each job's positional arguments,
       keyword arguments and result are recorded whole, as JSON (redacted), up to this
       many characters each; a longer one is cut and marked ``…``. The list views show a
-      300-character preview.
+      preview of about 60 characters.
+    - ``traceback_limit`` (characters, default 20,000): each failed attempt's traceback
+      is kept up to this many characters.
+    - ``compress_above`` (bytes, default 200): a job's big fields (whole payloads,
+      errors, tracebacks) longer than this are stored zlib-compressed (see compact.py).
+    - ``search_index`` (default True): keep the queue's search index (ids, task, words of
+      the arguments and errors; see search.py) so that a search looks at every retained
+      job in bounded time. Off, enqueues and ends cost a little less and a search is a
+      bounded scan of the newest jobs.
     - ``prefix`` (default ``"jb"``): the start of every Redis key.
     - ``end_retry_timeout`` (seconds, default 300): how long a consumer keeps retrying
       the record of a job's end while Redis does not answer, before letting the job go
@@ -72,7 +82,9 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                  redact: Iterable[str] | None = None, log_lines: int = 200,
                  end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
                  replicas: int = 0, replica_timeout: float = 1.0,
-                 payload_limit: int = PAYLOAD_LIMIT, **kwargs: Any) -> None:
+                 payload_limit: int = PAYLOAD_LIMIT, traceback_limit: int = TRACEBACK_LIMIT,
+                 compress_above: int = COMPRESS_ABOVE, search_index: bool = True,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
         config = TrackingConfig.build(prefix=prefix, lease_timeout=lease_timeout,
@@ -81,7 +93,9 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                                       log_lines=log_lines, end_retry_timeout=end_retry_timeout,
                                       enqueue_retry_timeout=enqueue_retry_timeout,
                                       replicas=replicas, replica_timeout=replica_timeout,
-                                      payload_limit=payload_limit)
+                                      payload_limit=payload_limit,
+                                      traceback_limit=traceback_limit,
+                                      compress_above=compress_above, search_index=search_index)
         storage = self.storage
         if not isinstance(storage, TrackingStorage):  # immediate mode: built, not connected
             storage = self.get_storage(**self.storage_kwargs)

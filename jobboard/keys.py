@@ -14,14 +14,17 @@ key (after the base)  type       holds
                                  active: lease deadline (ms); finished states: finish
                                  time (ms)
 ``t:<state>:<task>``  zset       the same, for one task (filters and per-task counts)
-``j:<id>``            hash       the job record (fields in RECORD_FIELDS)
+``j:<id>``            hash       the job record: small fields only, so that Redis keeps
+                                 it as a listpack (compact.py)
 ``m:<id>``            string     the exact Huey message, kept until the job completes
-``e:<id>``            list       failed attempts, JSON, newest last (capped)
+``x:<id>``            string     the job's big fields as frames (compact.py): whole
+                                 payloads, error, failed attempts, search tokens
 ``l:<id>``            list       log lines ``[ts_ms, text]`` JSON (capped)
 ``v:<id>``            list       timeline events ``[ts_ms, kind, text]`` JSON (capped)
 ``paused``            string     present while the queue is paused
 ``wake``              list       tokens that wake consumers blocked on an empty queue
-``seq``               counter    FIFO sequence inside one priority
+``seq``               counter    FIFO sequence inside one priority; also numbers jobs
+                                 for the search index (a record's ``n``)
 ``tasks``             set        task names seen in this queue
 ``mx:<minute>``       hash       per-minute counters and histograms (TTL 48 h)
 ``md:<day>``          hash       per-day rollup of the same (TTL 90 d)
@@ -36,6 +39,12 @@ key (after the base)  type       holds
                                  SIGNAL_SCHEDULED (capped)
 ``results``           hash       Huey's own result store
 ``counters``          hash       Huey's own counters (chords)
+``ix:id``             zset       search: every job id, lower case, score 0 (prefixes)
+``ix:n:<n // 128>``   hash       search: job number (field n % 128) -> job id
+``ix:w:<tok>:<c>``    set        search: numbers of the jobs holding token tok, among
+                                 n // 512 == c (an intset)
+``ix:d:<tok>``        zset       search: the chunks c that have postings of tok
+                                 (score c)
 ====================  =========  =====================================================
 """
 
@@ -76,8 +85,8 @@ class QueueKeys:
     def message(self, job_id: str) -> str:
         return f"{self.base}m:{job_id}"
 
-    def attempts(self, job_id: str) -> str:
-        return f"{self.base}e:{job_id}"
+    def blob(self, job_id: str) -> str:
+        return f"{self.base}x:{job_id}"
 
     def logs(self, job_id: str) -> str:
         return f"{self.base}l:{job_id}"
@@ -93,6 +102,19 @@ class QueueKeys:
 
     def consumer(self, consumer_id: str) -> str:
         return f"{self.base}c:{consumer_id}"
+
+    def token_chunk(self, token: str, chunk: int) -> str:
+        return f"{self.base}ix:w:{token}:{chunk}"
+
+    def token_chunks(self, token: str) -> str:
+        return f"{self.base}ix:d:{token}"
+
+    def job_numbers(self, n: int) -> str:
+        return f"{self.base}ix:n:{n // 128}"
+
+    @property
+    def ids(self) -> str:
+        return self.base + "ix:id"
 
     @property
     def paused(self) -> str:

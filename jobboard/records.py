@@ -201,9 +201,9 @@ class JobPage:
     """One page of a job list.
 
     ``total`` is the number of jobs matching (exact for state and task filters). With a
-    ``search``, matching is a bounded scan: ``scanned`` says how many ids were examined and
-    ``complete`` whether the scan covered the whole state, so the page never silently
-    hides matches.
+    ``search`` (``Queue.search``), ``complete`` is False when ``total`` is only a lower
+    bound; ``scanned`` is set when the queue has no search index and the search was a
+    bounded scan of that many of its newest jobs. A page never silently hides matches.
     """
 
     jobs: list[Job]
@@ -216,6 +216,7 @@ class JobPage:
     order: str = "newest"
     scanned: int | None = None
     complete: bool = True
+    queue: str = ""  # the queue searched (set by Queue.search)
 
     def __iter__(self) -> Iterator[Job]:
         """``for job in queue.jobs("failed")``: the jobs of this page."""

@@ -19,9 +19,53 @@ from __future__ import annotations
 # The key base first, then the caller's arguments: see the module docstring.
 BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 
+# The search index (see search.py for what it holds). ``p`` is the key base. A job's
+# number n maps back to its id in ix:n:<n // 128> (field n % 128: a hash small enough to
+# stay a listpack). Token t's postings are ix:w:<t>:<n // 512>, sets of job numbers (at
+# most 512 integers: an intset, 4 bytes a job); ix:d:<t> lists the chunks (n // 512)
+# that have postings, as a sorted set (score = chunk), which lets a search walk them
+# newest first a few at a time. Two commands a token on the hot path.
+# ix:id holds every id in ASCII lower case (score 0) for prefix lookups, with a tab and
+# the id itself when they differ.
+INDEX = r"""
+local function post(tok, n)
+  local c = math.floor(n / 512)
+  if redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, n) == 1 then
+    redis.call('zadd', p .. 'ix:d:' .. tok, c, c)
+  end
+end
+local function unpost(tok, n)
+  local c = math.floor(n / 512)
+  local k = p .. 'ix:w:' .. tok .. ':' .. c
+  if redis.call('srem', k, n) == 1 and redis.call('exists', k) == 0 then
+    redis.call('zrem', p .. 'ix:d:' .. tok, c)
+  end
+end
+local function id_member(id)
+  local low = string.lower(id)
+  if low == id then return id end
+  return low .. '\t' .. id
+end
+-- A raw frame of the job's blob (compact.py): kind, 4-byte length, '=' and the text.
+local function frame(kind, text)
+  local n = #text + 1
+  return kind .. string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
+                             math.floor(n / 256) % 256, n % 256) .. '=' .. text
+end
+-- Index a new job: number n, tokens (space-separated). Returns the blob frame that keeps
+-- the tokens, for the job's removal.
+local function index_job(id, n, toks)
+  for tok in string.gmatch(toks, '%S+') do post(tok, n) end
+  redis.call('hset', p .. 'ix:n:' .. math.floor(n / 128), n % 128, id)
+  redis.call('zadd', p .. 'ix:id', 0, id_member(id))
+  return frame('w', toks)
+end
+"""
+
 # Shared local functions. Kept small: they run on the consumer's hot path.
 PRELUDE = BASE + r"""
 local p = ARGV[1]
+""" + INDEX + r"""
 local FINISHED = {completed=true, failed=true, revoked=true, expired=true, canceled=true,
                   interrupted=true, locked=true, rate_limited=true}
 local FAILURES = {failed=true, locked=true, rate_limited=true}
@@ -32,18 +76,93 @@ local INDEXED = {failed=true, revoked=true, expired=true, canceled=true, interru
 local function rk(id) return p .. 'j:' .. id end
 
 -- Take a job out of the sets of its current state. Only INDEXED states have a per-task
--- index: pending jobs move too often, completed ones are too many, for it to pay.
-local function leave(id, st, task)
+-- index: pending jobs move too often, completed ones are too many, for it to pay. A
+-- finished state is also a search token (n: the job's number, read when not given).
+local function leave(id, st, task, n)
   if st then
     redis.call('zrem', p .. st, id)
     if task and INDEXED[st] then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
+    if FINISHED[st] then
+      n = n or tonumber(redis.call('hget', rk(id), 'n'))
+      if n then unpost('~s:' .. st, n) end
+    end
   end
 end
 
 -- Put a job in the sets of a state.
-local function enter(id, st, task, score)
+local function enter(id, st, task, score, n)
   redis.call('zadd', p .. st, score, id)
   if task and INDEXED[st] then redis.call('zadd', p .. 't:' .. st .. ':' .. task, score, id) end
+  if n and FINISHED[st] then post('~s:' .. st, n) end
+end
+
+-- The frames of a blob string (compact.py): a list of {kind, frame}.
+local function frames(s)
+  local out, i = {}, 1
+  while i + 4 <= #s do
+    local b1, b2, b3, b4 = string.byte(s, i + 1, i + 4)
+    local len = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+    out[#out + 1] = {string.sub(s, i, i), string.sub(s, i, i + 4 + len)}
+    i = i + 5 + len
+  end
+  return out
+end
+
+-- A job's blob as stored ('' for none, or for a key of another type).
+local function blob(id)
+  local s = redis.pcall('get', p .. 'x:' .. id)
+  if type(s) ~= 'string' then return '' end
+  return s
+end
+
+-- The job's search tokens, from the 'w' frame of its blob.
+local function tokens_of(s)
+  for _, f in ipairs(frames(s)) do
+    if f[1] == 'w' then return string.sub(f[2], 7) end
+  end
+  return ''
+end
+
+-- Put frames into a job's blob (old: its current content): the frames of the new kinds
+-- and of the kinds in drop ({kind=true}) go; attempts ('t') accumulate, the newest 25 kept.
+local function xput(id, old, new, drop)
+  if new == '' and not drop then return end
+  local gone = drop or {}
+  local incoming = frames(new)
+  for _, f in ipairs(incoming) do if f[1] ~= 't' then gone[f[1]] = true end end
+  local out, attempts = {}, {}
+  for _, f in ipairs(frames(old)) do
+    if f[1] == 't' then attempts[#attempts + 1] = f[2]
+    elseif not gone[f[1]] then out[#out + 1] = f[2] end
+  end
+  for _, f in ipairs(incoming) do
+    if f[1] == 't' then attempts[#attempts + 1] = f[2] else out[#out + 1] = f[2] end
+  end
+  for i = math.max(1, #attempts - 24), #attempts do out[#out + 1] = attempts[i] end
+  local s = table.concat(out)
+  if s == '' then redis.call('del', p .. 'x:' .. id) else redis.call('set', p .. 'x:' .. id, s) end
+end
+
+-- Add tokens (an error's words) to an indexed job: the new 'w' frame, or '' if none new.
+local function more_tokens(n, old, toks)
+  if not n or toks == '' then return '' end
+  local have, list = {}, {}
+  for t in string.gmatch(tokens_of(old), '%S+') do have[t] = true; list[#list + 1] = t end
+  local added = false
+  for t in string.gmatch(toks, '%S+') do
+    if not have[t] and #list < 96 then
+      have[t] = true; list[#list + 1] = t; post(t, n); added = true
+    end
+  end
+  if not added then return '' end
+  return frame('w', table.concat(list, ' '))
+end
+
+-- An error text for the record (at most 64 bytes: the record stays a listpack) and, when
+-- it had to be cut, the frame that keeps it whole.
+local function err_fields(text)
+  if #text <= 64 then return text, '' end
+  return string.sub(text, 1, 61) .. '...', frame('e', text)
 end
 
 -- Histogram bucket of a duration: about 2 buckets per doubling (factor sqrt 2).
@@ -72,9 +191,15 @@ end
 -- Delete a job and everything it owns, whatever its state.
 local function purge(id)
   local rec = rk(id)
-  local f = redis.pcall('hmget', rec, 'st', 'task', 'nxt')
+  local f = redis.pcall('hmget', rec, 'st', 'task', 'nxt', 'n')
   if f.err then f = {} end  -- a key of another type under the record's name: delete it too
-  if f[1] then leave(id, f[1], f[2] or nil) end
+  local n = tonumber(f[4])
+  if f[1] then leave(id, f[1], f[2] or nil, n) end
+  if n then  -- out of the search index
+    for tok in string.gmatch(tokens_of(blob(id)), '%S+') do unpost(tok, n) end
+    redis.call('hdel', p .. 'ix:n:' .. math.floor(n / 128), n % 128)
+    redis.call('zrem', p .. 'ix:id', id_member(id))
+  end
   if f[3] then  -- pipeline children that never ran hold only a stub ('par')
     for child in string.gmatch(f[3], '[^,]+') do
       if redis.call('hexists', rk(child), 'st') == 0 then redis.call('del', rk(child)) end
@@ -83,7 +208,7 @@ local function purge(id)
   -- Huey's result (field = job id) and revoke flag go with the job: the result store
   -- follows the job's retention instead of growing for ever.
   redis.call('hdel', p .. 'results', id, 'r:' .. id)
-  return redis.call('del', rec, p .. 'm:' .. id, p .. 'e:' .. id, p .. 'l:' .. id, p .. 'v:' .. id)
+  return redis.call('del', rec, p .. 'm:' .. id, p .. 'x:' .. id, p .. 'l:' .. id, p .. 'v:' .. id)
 end
 
 -- Retention: drop the oldest beyond max_count and those older than max_age, at most
@@ -171,14 +296,26 @@ local function stale(id, token, now, what, count)
 end
 
 -- Move a job to a finished state; retention given as {q_age, q_count, t_age, t_count}.
-local function finish(id, state, now, fields, attempt, keep_msg, retention)
+-- Frames for a blob (more), less the 'W' frame: the words to add to the job's tokens.
+local function added_tokens(more)
+  if not string.find(more, 'W', 1, true) then return more, '' end
+  local keep, toks = {}, ''
+  for _, f in ipairs(frames(more)) do
+    if f[1] == 'W' then toks = string.sub(f[2], 7) else keep[#keep + 1] = f[2] end
+  end
+  return table.concat(keep), toks
+end
+
+-- more: frames for the blob (the whole result or error, the attempt; a 'W' frame: the
+-- error's words, added to the job's tokens)
+local function finish(id, state, now, fields, more, keep_msg, retention)
   local rec = rk(id)
-  local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per', 'src')
-  local st, task = f[1], f[2]
+  local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per', 'src', 'n')
+  local st, task, n = f[1], f[2], tonumber(f[6])
   if not st then return 0 end
   if not task then task = nil end
-  leave(id, st, task)
-  enter(id, state, task, now)
+  leave(id, st, task, n)
+  enter(id, state, task, now, n)
   local h = {'st', state, 'fin', now}
   local run = nil
   if f[3] and (st == 'active') then
@@ -190,9 +327,10 @@ local function finish(id, state, now, fields, attempt, keep_msg, retention)
     if fields[i + 1] ~= '' then h[#h + 1] = fields[i]; h[#h + 1] = fields[i + 1] end
   end
   redis.call('hset', rec, unpack(h))
-  if attempt ~= '' then
-    redis.call('rpush', p .. 'e:' .. id, attempt)
-    redis.call('ltrim', p .. 'e:' .. id, -25, -1)
+  if more ~= '' then
+    local old, toks = blob(id), ''
+    more, toks = added_tokens(more)
+    xput(id, old, more .. more_tokens(n, old, toks))
   end
   if not keep_msg then redis.call('del', p .. 'm:' .. id) end
   local name = state
@@ -221,30 +359,33 @@ end
 # Record a job as enqueued (new) or re-enqueued (Huey's retry without delay, or a
 # finished job added again by id; a pending job added again is a no-op: 'exists').
 # ARGV: base, msg, and a JSON array (tracking.message_argv) of:
-#       id, now, task, priority, eta_ms (0 = now), args text, kwargs text, options JSON,
-#       periodic ('0' no, '1' periodic run by the scheduler, '2' periodic "run now"),
+#       id, now, task, priority, eta_ms (0 = now), args preview, kwargs preview, options
+#       JSON, periodic ('0' no, '1' periodic run by the scheduler, '2' periodic "run now"),
 #       only_new ('1': do nothing if the job exists: idempotent submission),
 #       children ids joined by ',' ('' none), add task to the task set ('1'/'0': a
 #       producer sends '1' once per task name per process), and, for Huey's re-enqueue of
 #       a retry, the delivery token (see stale(); absent otherwise)
 #       then the minute of a periodic run's schedule tick ('' none), the consumer
-#       whose scheduler enqueued it ('' none), and the whole JSON of the args and of the
-#       kwargs when their previews (args text, kwargs text) are cut ('' none: see
-#       display.args_fields)
+#       whose scheduler enqueued it ('' none), the job's search tokens, space-separated
+#       ('' when the queue keeps no search index; see search.py), and the length of the
+#       frames for the job's blob that come in front of msg (0 none: the whole args /
+#       kwargs JSON when their previews are cut; compact.py)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
 #
 # The new-job path is the producer's hot path, measured against a bare ZADD by
 # bench/bench_throughput.py. It runs before the PRELUDE (whose tables and closures cost
-# as much as a command) and inlines the little it needs: 5 writes and 2 reads. The
-# fields come as one JSON argument because redis-py's packing of 14 separate arguments
-# cost more than the JSON encoding and cjson decoding together.
+# as much as a command) and inlines the little it needs: 5 writes and 2 reads, plus the
+# search index's (two per token, and two more). The fields come as one JSON argument
+# because redis-py's packing of 14 separate arguments cost more than the JSON encoding
+# and cjson decoding together.
 ENQUEUE = r"""
-local p, msg = KEYS[1], ARGV[1]
+local p, msg, xb = KEYS[1], ARGV[1], ''
 local m = cjson.decode(ARGV[2])
+if (m[17] or 0) > 0 then xb = string.sub(msg, 1, m[17]); msg = string.sub(msg, m[17] + 1) end
 local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
-local periodic, only_new, children = m[9], m[10], m[11]
+local periodic, only_new, children, toks = m[9], m[10], m[11], m[16] or ''
 local rec = p .. 'j:' .. id
 if periodic == '1' then
   if redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
@@ -257,6 +398,7 @@ if periodic == '1' then
     redis.call('hset', p .. 'ptick', task, m[14])
   end
 end
+""" + INDEX + r"""
 if redis.call('hexists', rec, 'enq') == 0 then
   -- A new job (or a pipeline child's stub, which holds only 'par'). A read, then one
   -- HSET: cheaper than HSETNX + HSET, and atomic all the same inside the script.
@@ -264,24 +406,29 @@ if redis.call('hexists', rec, 'enq') == 0 then
   if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
   if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
   if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
-  if m[16] and m[16] ~= '' then h[#h + 1] = 'aj'; h[#h + 1] = m[16] end
-  if m[17] and m[17] ~= '' then h[#h + 1] = 'kj'; h[#h + 1] = m[17] end
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
   if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
+  local seq = nil
   if eta > now then
     redis.call('zadd', p .. 'scheduled', eta, id)
     h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
     if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
   else
-    local seq = redis.call('incr', p .. 'seq')
+    seq = redis.call('incr', p .. 'seq')
     redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
     h[#h + 1] = 'st'; h[#h + 1] = 'waiting'; h[#h + 1] = 'rdy'; h[#h + 1] = now
     -- wake() inlined
     if redis.call('llen', p .. 'wake') < 8 then redis.call('lpush', p .. 'wake', '1') end
   end
+  if toks ~= '' then  -- the job's number in the search index: the queue's sequence
+    seq = seq or redis.call('incr', p .. 'seq')
+    h[#h + 1] = 'n'; h[#h + 1] = seq
+    xb = xb .. index_job(id, seq, toks)
+  end
   redis.call('hset', rec, unpack(h))
   redis.call('set', p .. 'm:' .. id, msg)
+  if xb ~= '' then redis.call('set', p .. 'x:' .. id, xb) end
   if m[12] == '1' then redis.call('sadd', p .. 'tasks', task) end
   -- metric() inlined: the minute hash gets its 48 h TTL when this field is its first
   local mk = p .. 'mx:' .. math.floor(now / 60000)
@@ -307,14 +454,27 @@ if not m[13] or m[13] == '' then
   -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
   -- runs. A finished job added again runs again, with the new call's arguments.
   if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
-  redis.call('hdel', rec, 'fin', 'res', 'rj', 'run', 'stl', 'err', 'args', 'kw', 'opt', 'aj', 'kj')
+  redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
   local h = {'task', task}
   if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
   if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
   if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
-  if m[16] and m[16] ~= '' then h[#h + 1] = 'aj'; h[#h + 1] = m[16] end
-  if m[17] and m[17] ~= '' then h[#h + 1] = 'kj'; h[#h + 1] = m[17] end
   redis.call('hset', rec, unpack(h))
+  -- The blob: the new call's payloads and tokens; the last run's result and error go,
+  -- its failed attempts stay (they are history).
+  local old = blob(id)
+  local n = tonumber(redis.call('hget', rec, 'n'))
+  local w = ''
+  if n then
+    for t in string.gmatch(tokens_of(old), '%S+') do unpost(t, n) end
+    for t in string.gmatch(toks, '%S+') do post(t, n) end
+    if toks ~= '' then w = frame('w', toks) end
+  elseif toks ~= '' then
+    n = redis.call('incr', p .. 'seq')
+    redis.call('hset', rec, 'n', n)
+    w = index_job(id, n, toks)
+  end
+  xput(id, old, xb .. w, {a=true, k=true, r=true, e=true, w=true})
   event(id, now, 'enqueued', 'added again with the same id')
 end
 redis.call('set', p .. 'm:' .. id, msg)
@@ -359,7 +519,8 @@ for _ = 1, 10 do
       redis.call('type', p .. 'm:' .. id).ok .. ', not a Huey message' end
     local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
                                   traceback = '', consumer = ARGV[4]})
-    finish(id, 'failed', now, {'err', 'UndecodableMessage: ' .. why}, attempt, true, nil)
+    local err, whole = err_fields('UndecodableMessage: ' .. why)
+    finish(id, 'failed', now, {'err', err}, frame('t', attempt) .. whole, true, nil)
   elseif msg and task then
     enter(id, 'active', task, deadline)
     local wait = now - (tonumber(f[2]) or now)
@@ -420,34 +581,38 @@ return out
 """
 
 # A job reached a finished state.
-# ARGV: base, id, state, now, result, error summary, attempt JSON ('' none),
-#       keep message ('1'/'0'), q_age, q_count, t_age, t_count, result-store field to
-#       delete ('' none: Huey's revoke flag, deferred to save a round trip), event text,
-#       delivery token ('' for none; see stale()), the whole result JSON when the result
-#       (a preview) is cut ('' none)
+# ARGV: base, id, state, now, result preview, error preview (at most 64 bytes each: see
+#       compact.py), frames for the job's blob ('' none: the attempt, the whole result
+#       or error when their previews are cut), keep message ('1'/'0'), q_age, q_count,
+#       t_age, t_count, result-store field to delete ('' none: Huey's revoke flag,
+#       deferred to save a round trip), event text, delivery token ('' for none; see
+#       stale())
 # Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run).
 FINISH = PRELUDE + r"""
 local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 if stale(id, ARGV[15], now, state, true) then return 2 end
 if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
-local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6], 'rj', ARGV[16] or ''}, ARGV[7], ARGV[8] == '1',
+local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
   {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
 if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
 return done
 """
 
 # A failed attempt that Huey will retry.
-# ARGV: base, id, now, attempt JSON, error summary, result-store field to delete ('' none),
-#       delivery token. Returns 1, 0 (no such job) or 2 (a late end, ignored).
+# ARGV: base, id, now, frames for the blob (as finish()'s ``more``), error preview,
+#       result-store field to delete ('' none), delivery token. Returns 1, 0 (no such
+#       job) or 2 (a late end, ignored).
 ATTEMPT_FAILED = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
 if stale(id, ARGV[7], now, 'failed attempt', true) then return 2 end
 if ARGV[6] and ARGV[6] ~= '' then redis.call('hdel', p .. 'results', ARGV[6]) end
 local rec = rk(id)
-local task = redis.call('hget', rec, 'task')
+local f = redis.call('hmget', rec, 'task', 'n')
+local task = f[1]
 if not task then return 0 end
-redis.call('rpush', p .. 'e:' .. id, ARGV[4])
-redis.call('ltrim', p .. 'e:' .. id, -25, -1)
+local old = blob(id)
+local more, toks = added_tokens(ARGV[4])
+xput(id, old, more .. more_tokens(tonumber(f[2]), old, toks))
 redis.call('hset', rec, 'err', ARGV[5])
 metric(now, {'retry', 1, 'retry|' .. task, 1})
 return 1
@@ -483,7 +648,8 @@ for _, id in ipairs(ids) do
     if stalls > max_stalls then
       local text = 'StalledJobError: job stalled ' .. stalls .. ' times (lease lapsed; consumer ' .. who .. ' stopped heartbeating)'
       local attempt = cjson.encode({at = now, error_class = 'StalledJobError', message = text, traceback = '', consumer = who})
-      finish(id, 'failed', now, {'err', text}, attempt, true,
+      local err, whole = err_fields(text)
+      finish(id, 'failed', now, {'err', err}, frame('t', attempt) .. whole, true,
              {tonumber(ARGV[5]), tonumber(ARGV[6]), 0, -1})
       event(id, now, 'failed', 'stalled too many times, failed')
       failed[#failed + 1] = id
@@ -511,7 +677,8 @@ local allowed = false
 for s in string.gmatch(ARGV[5], '[^,]+') do if s == f[1] then allowed = true end end
 if not allowed then return {'state', f[1]} end
 redis.call('set', p .. 'm:' .. id, ARGV[4])
-redis.call('hdel', rec, 'fin', 'res', 'rj', 'run', 'stl', 'eta')
+redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'eta')
+xput(id, blob(id), '', {r=true})
 to_waiting(id, f[1], f[2] or nil, now)
 event(id, now, 'retried', ARGV[6])
 metric(now, {'retry', 1, 'retry|' .. (f[2] or '?'), 1})
@@ -638,4 +805,128 @@ for m = first, cur - 1 do
 end
 redis.call('set', p .. 'rolled', math.max(last, cur - 1))
 return cur - first
+"""
+
+# Search the index (INDEX above; search.py): the jobs holding every token, newest first
+# (by job number) or oldest first. Reads only. The chunks that hold the rarest token are
+# walked in order, WINDOW at a time (the other tokens' chunk lists tell which of them hold
+# every token); each call stops after about ``budget`` commands, so its work does not
+# depend on the number of jobs.
+# ARGV: base, tokens (space-separated), a pending state the jobs must be in ('' any;
+#       finished states are tokens), cursor (visit the chunks past this one; '' from the
+#       start), skip (matches to pass over first), want (matches to return), budget,
+#       'desc' (newest first) or 'asc'
+# Returns {cursor ('' when every chunk was visited: the count is exact), matches counted
+# in the chunks visited, commands used, id...}. ``skip`` and ``want`` count matches in this
+# call's chunks; the caller carries what is left of them to the next call.
+SEARCH = BASE + r"""
+local p, pending = ARGV[1], ARGV[3]
+local cursor, skip, want, budget = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local desc = ARGV[8] ~= 'asc'
+local WINDOW = 100
+local used = 0
+local function call(...) used = used + 1; return redis.call(...) end
+local toks, sizes = {}, {}
+for t in string.gmatch(ARGV[2], '%S+') do toks[#toks + 1] = t end
+for i, t in ipairs(toks) do
+  sizes[t] = call('zcard', p .. 'ix:d:' .. t)
+  if sizes[t] == 0 then return {'', 0, used} end  -- no job holds this word: no match at all
+end
+table.sort(toks, function(a, b) return sizes[a] < sizes[b] end)  -- the rarest first
+local function keys_of(c)
+  local keys = {}
+  for i, t in ipairs(toks) do keys[i] = p .. 'ix:w:' .. t .. ':' .. c end
+  return keys
+end
+-- The numbers in chunk c holding every token, in order.
+local function members(c)
+  local keys = keys_of(c)
+  local ns
+  if #keys == 1 then ns = call('smembers', keys[1]) else ns = call('sinter', unpack(keys)) end
+  for j = 1, #ns do ns[j] = tonumber(ns[j]) end
+  if desc then table.sort(ns, function(a, b) return a > b end) else table.sort(ns) end
+  return ns
+end
+local function count(c)
+  local keys = keys_of(c)
+  if #keys == 1 then return call('scard', keys[1]) end
+  return call('sintercard', #keys, unpack(keys))
+end
+-- ids of job numbers, one read per map hash
+local function ids(ns)
+  local by, order = {}, {}
+  for _, n in ipairs(ns) do
+    local h = math.floor(n / 128)
+    if not by[h] then by[h] = {}; order[#order + 1] = h end
+    by[h][#by[h] + 1] = n
+  end
+  local out = {}
+  for _, h in ipairs(order) do
+    local fields = {}
+    for j, n in ipairs(by[h]) do fields[j] = n % 128 end
+    local got = call('hmget', p .. 'ix:n:' .. h, unpack(fields))
+    for j, n in ipairs(by[h]) do out[n] = got[j] end
+  end
+  return out
+end
+local total, found, nextc = 0, {}, ''
+local from = '+inf'
+if not desc then from = '-inf' end
+if cursor then from = '(' .. cursor end
+while true do
+  if cursor and used >= budget then nextc = cursor; break end
+  local cs
+  if desc then
+    cs = call('zrevrangebyscore', p .. 'ix:d:' .. toks[1], from, '-inf', 'LIMIT', 0, WINDOW)
+  else
+    cs = call('zrangebyscore', p .. 'ix:d:' .. toks[1], from, '+inf', 'LIMIT', 0, WINDOW)
+  end
+  if #cs == 0 then nextc = ''; break end
+  local ok = {}
+  for j = 1, #cs do ok[j] = true end
+  for i = 2, #toks do
+    local sc = call('zmscore', p .. 'ix:d:' .. toks[i], unpack(cs))
+    for j = 1, #cs do if not sc[j] then ok[j] = false end end
+  end
+  local stopped = false
+  for j = 1, #cs do
+    local c = tonumber(cs[j])
+    if ok[j] then
+      if used >= budget then stopped = true; break end
+      local n = nil
+      if pending == '' then
+        n = count(c)
+        if skip >= n or want == 0 then  -- none of this chunk's matches is on the page
+          skip = skip - math.min(skip, n)
+          total = total + n
+        else
+          n = nil
+        end
+      end
+      if n == nil then  -- this chunk's matches are needed one by one
+        local ns = members(c)
+        local map = ids(ns)
+        local keep = {}
+        for _, x in ipairs(ns) do if map[x] then keep[#keep + 1] = map[x] end end
+        if pending ~= '' and #keep > 0 then
+          local sc = call('zmscore', p .. pending, unpack(keep))
+          local left = {}
+          for q = 1, #keep do if sc[q] then left[#left + 1] = keep[q] end end
+          keep = left
+        end
+        for _, id in ipairs(keep) do
+          if skip > 0 then skip = skip - 1
+          elseif want > 0 then found[#found + 1] = id; want = want - 1 end
+        end
+        total = total + #keep
+      end
+    end
+    cursor = c
+  end
+  if stopped then nextc = cursor; break end
+  from = '(' .. cursor
+end
+local out = {tostring(nextc), total, used}
+for _, id in ipairs(found) do out[#out + 1] = id end
+return out
 """

@@ -45,13 +45,15 @@ from huey import Huey
 from huey import signals as S
 from huey.exceptions import CancelExecution, RateLimitExceeded, TaskLockedException
 
-from . import context, scripts
+from . import compact, context, scripts
 from .config import TrackingConfig
 from .cron import cron_sets, describe
-from .display import (LOG_LIMIT, TRACEBACK_LIMIT, args_fields, clean_text, error_summary,
+from .display import (LOG_LIMIT, args_fields, clean_text, error_summary,
                       kwargs_fields, result_fields)
+from .display import whole_payload
 from .keys import queues_key
 from .outbox import Outbox
+from .search import error_tokens, job_tokens
 from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
 
 logger = logging.getLogger("jobboard")
@@ -101,16 +103,33 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     children = ("" if on_complete is None and on_error is None else
                 ",".join(m.id for m in (on_complete, on_error) if m is not None))
     pattern, limit = config.redact_re, config.payload_limit
-    args, args_whole = args_fields(msg.args, limit, pattern)
-    kwargs, kwargs_whole = kwargs_fields(msg.kwargs, limit, pattern)
+    args, args_whole = _fit(*args_fields(msg.args, limit, pattern), "[]")
+    kwargs, kwargs_whole = _fit(*kwargs_fields(msg.kwargs, limit, pattern), "{}")
+    blob = b""
+    if args_whole:
+        blob += compact.frame(compact.ARGS, args_whole, config.compress_above)
+    if kwargs_whole:
+        blob += compact.frame(compact.KWARGS, kwargs_whole, config.compress_above)
+    tokens = job_tokens(msg.name, msg.args, msg.kwargs, pattern) if config.search_index else ""
     q = _json_string
     # The JSON array written out by hand: twice as fast as json.dumps of a list here.
-    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%s]" % (
+    meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%d]" % (
         q(msg.id), now_ms(), q(msg.name), pri, int(eta * 1000) if eta else 0,
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
-        q(source), q(args_whole), q(kwargs_whole))
-    return [base, data, meta]
+        q(source), q(tokens), len(blob))
+    # The blob's frames travel in front of the message (their length is in meta): the
+    # script's arguments stay (message, fields) per job.
+    return [base, blob + data if blob else data, meta]
+
+
+def _fit(preview: str, whole: str, brackets: str = "") -> tuple[str, str]:
+    """(record preview, whole text or ''): the preview cut to fit a listpack field
+    (compact.FIELD_BYTES), the whole text kept whenever the preview does not hold it."""
+    short = compact.preview(preview)
+    if short != preview and not whole:
+        whole = whole_payload(preview, None, brackets)
+    return short, whole
 
 
 # Non-ASCII text goes as UTF-8, which Redis's cjson passes through untouched.
@@ -434,9 +453,13 @@ class Tracker:
                 attempt: str = "", keep_message: bool = True, event: str = "",
                 result_whole: str = "") -> None:
         token = self._end_delivery(job_id)
-        args = [self.keys.base, job_id, state, now_ms(), result, error, attempt,
+        result, result_whole = _fit(result, result_whole)
+        error_preview, frames = self._error_frames(error, attempt)
+        if result_whole:
+            frames += compact.frame(compact.RESULT, result_whole, self.config.compress_above)
+        args = [self.keys.base, job_id, state, now_ms(), result, error_preview, frames,
                 "1" if keep_message else "0", *self.config.retention_argv(state, task),
-                self.take_deferred_delete(job_id), event, token, result_whole]
+                self.take_deferred_delete(job_id), event, token]
 
         def count(res: Any) -> None:
             if res == 1:
@@ -447,6 +470,20 @@ class Tracker:
 
         self.record_end(state, job_id, token, "FINISH", args, count)
 
+    def _error_frames(self, error: str, attempt: str) -> tuple[str, bytes]:
+        """(record preview of the error, blob frames: the attempt, the whole error, the
+        error's words for the search index) for FINISH and ATTEMPT_FAILED."""
+        above = self.config.compress_above
+        frames = compact.frame(compact.ATTEMPT, attempt, above) if attempt else b""
+        preview = compact.preview(error)
+        if preview != error:
+            frames += compact.frame(compact.ERROR, error, above)
+        if error and self.config.search_index:
+            words = error_tokens(error)
+            if words:
+                frames += compact.frame(compact.ADD_TOKENS, words, 1 << 30)  # Lua reads it
+        return preview, frames
+
     def _attempt_json(self, task: Any, exc: BaseException | None, error: str,
                       tb_text: str | None = None) -> str:
         if tb_text is None and exc is not None:
@@ -456,7 +493,7 @@ class Tracker:
             "at": now_ms(),
             "error_class": type(exc).__name__ if exc is not None else "Error",
             "message": clean_text(str(exc), 2000) if exc is not None else error,
-            "traceback": clean_text(tb_text or "", TRACEBACK_LIMIT),
+            "traceback": clean_text(tb_text or "", self.config.traceback_limit),
             "consumer": rec[2] if rec else self.worker_label(),
         }, separators=(",", ":"))
 
@@ -498,8 +535,9 @@ class Tracker:
             attempt = self._attempt_json(task, exc, error)
             if task.retries:  # Huey will retry: record the attempt, the requeue moves it
                 token = self._end_delivery(task.id)
+                preview, frames = self._error_frames(error, attempt)
                 self.record_end("failed attempt", task.id, token, "ATTEMPT_FAILED", [
-                    self.keys.base, task.id, now_ms(), attempt, error,
+                    self.keys.base, task.id, now_ms(), frames, preview,
                     self.take_deferred_delete(task.id), token])
                 self._local.retrying = (task.id, token)
                 return

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 import jobboard
+from jobboard import compact
 from jobboard.board import Board, percentiles
 from jobboard.records import STATES
 from tests.support import blocked_clients, make_core_huey, running_consumers, wait_for
@@ -241,14 +242,16 @@ def test_payloads_are_stored_whole_as_json_up_to_the_cap(redis_url: str,
     assert args[1] == note  # 2 KB: whole, not cut at 300 characters
     assert args[0]["visits"] == patient["visits"] and args[0]["password"] == "[redacted]"
     assert json.loads(rec.kwargs_json) == {"channel": "email", "api_token": "[redacted]"}
-    assert "hunter2" not in redis_client.hget(q.keys.record(job), "aj").decode()
+    stored = compact.parse(redis_client.get(q.keys.blob(job)))
+    assert stored.get(compact.ARGS) == rec.args_json and "hunter2" not in str(stored)
+    assert "hunter2" not in redis_client.hgetall(q.keys.record(job)).__repr__()
     with running_consumers([huey], workers=1):
         assert wait_for(lambda: q.job(job).state == "completed", 10)
     assert json.loads(q.job(job).result_json) == {"sent": True, "note": note}
     # small payloads are stored once: the preview is the whole JSON
     small = huey.test_tasks["double"](21).id
     assert q.job(small).args == "21" and q.job(small).args_json == "[21]"
-    assert redis_client.hget(q.keys.record(small), "aj") is None
+    assert compact.parse(redis_client.get(q.keys.blob(small))).get(compact.ARGS) is None
     # a record written before payloads were JSON shows as it was stored
     redis_client.hset(q.keys.record(small), "args", "'a', datetime(2020, 1, 1)")
     assert q.job(small).args_json == "'a', datetime(2020, 1, 1)"

@@ -309,7 +309,7 @@ def paths() -> dict[str, Any]:
                 query("state", {"type": "string", "enum": list(STATES)}, "Default waiting."),
                 query("task", {"type": "string", "maxLength": 200}, "Task name filter."),
                 query("q", {"type": "string", "maxLength": 200},
-                      "Search job id, args or error text."),
+                      "Search within the state: id start, task, words of arguments or errors."),
                 query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER},
                       "Page number, from 1."),
                 query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
@@ -338,6 +338,23 @@ def paths() -> dict[str, Any]:
             success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="getJob"),
             "delete": op("Remove a job and its record.", success("200", ref("JobAction")),
                          ["404", "409"], role="admin", tag="jobs", op_id="removeJob")},
+        "/search": {"get": op(
+            "Jobs matching a search in every queue: ids by their start (case-insensitive), "
+            "task names, words of arguments and errors. Bounded work per queue.",
+            success("200", obj({"q": {"type": "string"}, "queues": {"type": "array", "items": obj({
+                "queue": {"type": "string"}, "total": {"type": "integer"},
+                "complete": {"type": "boolean", "description": "False when total is a lower bound."},
+                "scanned": nullable("integer", description="Set when the queue has no search "
+                                                           "index: jobs looked at."),
+                "jobs": {"type": "array", "items": ref("Job")}})}})), ["404"], params=[
+                {**query("q", {"type": "string", "minLength": 1, "maxLength": 200},
+                         "What to search for."), "required": True},
+                query("queue", {"type": "string", "maxLength": 200}, "Only this queue."),
+                query("state", {"type": "string", "enum": list(STATES)}, "Only jobs in this state."),
+                query("task", {"type": "string", "maxLength": 200}, "Only jobs of this task."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                      "Jobs per queue (default 25)."),
+            ], tag="jobs", op_id="searchJobs")},
         "/jobs/{job_id}": {"parameters": [JOB_ID], "get": op(
             "Find a job by id in whichever queue holds it.",
             success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="findJob")},

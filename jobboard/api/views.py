@@ -165,6 +165,28 @@ def find_job(job_id: str) -> Response:
     return ok(dict(j.as_dict(detail=True), url=job_url(j.queue, j.id)))
 
 
+@api_blueprint.get("/search")
+@access.needs("viewer")
+def search() -> Response:
+    """Jobs matching ``q`` in every queue (or ``queue``): ids by their start, task names,
+    words of arguments and errors (Board.search, as the dashboard's search box)."""
+    args = request.args
+    query = validate.query_text(args, "q")
+    if query is None:
+        raise validate.bad_param("q", "is required: an id (its first characters), a task "
+                                      "name or words of the arguments or errors.")
+    queue = validate.query_text(args, "queue")
+    state = validate.query_choice(args, "state", STATES, "") or None
+    task = validate.query_text(args, "task")
+    limit = validate.query_int(args, "limit", 25, 1, validate.MAX_PER_PAGE)
+    pages = board().search(query, limit=limit, queue=queue, state=state, task=task)
+    return ok({"q": query, "queues": [{
+        "queue": p.queue, "total": int(p.total), "complete": bool(p.complete),
+        "scanned": p.scanned,
+        "jobs": [dict(j.as_dict(), url=job_url(j.queue, j.id)) for j in p.jobs],
+    } for p in pages]})
+
+
 def _check_and_bind(q: Any, sub: validate.Submission) -> str | None:
     """Why the arguments do not fit the task, or None. TaskNotFound propagates (404)."""
     return validate.bind(q.task_signature(sub.task), sub)

@@ -354,19 +354,19 @@ def overview() -> str:
 @blueprint.route("/search")
 @require_role("viewer")
 def search() -> Any:
-    """Find a job by id across every queue."""
-    job_id = (request.args.get("q") or "").strip()
-    if not job_id:
-        return error_response(400, "Type a job id in the search box.")
-    if len(job_id) > MAX_SEARCH:
-        return error_response(400, f"A job id is at most {MAX_SEARCH} characters.")
-    try:
-        job = get_board().find_job(job_id)
-    except JobNotFound:
-        return error_response(
-            404, f"No job {job_id!r} in any queue. To search args or errors, open a queue "
-            "and use its search box.")
-    return redirect(url_for("jobboard.job", queue=job.queue, job_id=job.id))
+    """The search box: ids by their start, task names, words of arguments and errors, in
+    every queue (Board.search). A query that finds one job by its id opens that job."""
+    query = (request.args.get("q") or "").strip()
+    if not query:
+        return error_response(400, "Type a job id (its first characters will do), a task "
+                                   "name or words of the arguments or errors in the search box.")
+    if len(query) > MAX_SEARCH:
+        return error_response(400, f"A search is at most {MAX_SEARCH} characters.")
+    pages = get_board().search(query)
+    found = [j for p in pages for j in p.jobs]
+    if len(found) == 1 and found[0].id.lower().startswith(query.lower()):
+        return redirect(url_for("jobboard.job", queue=found[0].queue, job_id=found[0].id))
+    return render_page("jobboard/search.html", query=query, pages=pages)
 
 
 def queue_data(queue: str, state: str, offset: int, limit: int, task: str | None,

@@ -1,0 +1,123 @@
+"""What the search index keeps of a job, and how a query is read.
+
+The scripts keep, per queue (scripts.PRELUDE, "Search index"): each job's number ``n``
+(its record's ``n`` field, from the queue's sequence) mapped back to its id; for each
+token, the numbers of the jobs holding it, in sets of 512 consecutive numbers (Redis
+stores small sets of integers as packed arrays, 4 bytes a job); for each token, the chunks
+it appears in, sorted; and every id in lower case, sorted, for prefix lookups. A
+search reads those, never the records, so its cost follows the matches, not the jobs.
+
+Tokens are the lower-cased word runs (letters, digits, ``_``) in
+the task name, the values (not the keys) of the arguments, and the error texts, at most
+``MAX_TOKENS`` per job. Two more kinds are made by the scripts: ``~s:<state>`` for jobs in
+a finished state and ``~t:<task>`` for the exact task. A query matches a job holding every
+one of its words (in any order); a single word also matches ids that start with it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .primitives import short_name
+
+#: Tokens kept per job (the first ones met: task, then arguments, then errors).
+MAX_TOKENS = 48
+#: Longer word runs are cut to this many characters (a query's words are cut alike).
+TOKEN_CHARS = 40
+#: Job numbers per posting set: Redis keeps a set of up to 512 integers packed
+#: (``set-max-intset-entries``). scripts.PRELUDE has the same number.
+CHUNK = 512
+#: Error words added per failed attempt.
+ERROR_TOKENS = 16
+#: Shortest id prefix looked up (shorter ones match too many ids to mean anything).
+MIN_PREFIX = 3
+
+_WORD = re.compile(r"\w+")
+_SPACE = re.compile(r"\s+")
+_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def words(text: str) -> list[str]:
+    """The tokens of a text, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for w in _WORD.findall(text.lower()):
+        seen.setdefault(w[:TOKEN_CHARS])
+    return list(seen)
+
+
+def _walk(value: Any, out: dict[str, None], redact: re.Pattern[str], depth: int = 0) -> None:
+    if len(out) >= MAX_TOKENS or depth > 8:
+        return
+    kind = type(value)
+    if kind is str:
+        for w in _WORD.findall(value[:4000].lower()):
+            out.setdefault(w[:TOKEN_CHARS])
+    elif kind is int or kind is float:
+        if not (kind is int and value.bit_length() > 200):  # no 10,000-digit numbers
+            for w in _WORD.findall(str(value)):
+                out.setdefault(w[:TOKEN_CHARS])
+    elif isinstance(value, dict):
+        for k, v in list(value.items())[:200]:
+            # a redacted value is not shown, so it must not be found either
+            if not (isinstance(k, str) and redact.search(k)):
+                _walk(v, out, redact, depth + 1)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in list(value)[:200]:
+            _walk(v, out, redact, depth + 1)
+    # Other objects: their text is not looked at (a user __str__ may be slow or raise).
+
+
+def job_tokens(task: str, args: Any, kwargs: Any, redact: re.Pattern[str]) -> str:
+    """The tokens of a new job, space-separated, as ENQUEUE takes them. Values under keys
+    that ``redact`` matches (passwords...) are left out, as they are from the display."""
+    out: dict[str, None] = {task_token(task): None}
+    for w in words(short_name(task)):
+        out.setdefault(w)
+    _walk(args, out, redact)
+    if isinstance(kwargs, dict):  # keyword names are keys too: only their values count
+        for k, v in list(kwargs.items())[:200]:
+            if not (isinstance(k, str) and redact.search(k)):
+                _walk(v, out, redact)
+    return " ".join(list(out)[:MAX_TOKENS + 1])
+
+
+def error_tokens(text: str) -> str:
+    """The tokens of an error summary, space-separated (FINISH, ATTEMPT_FAILED)."""
+    return " ".join(words(text)[:ERROR_TOKENS])
+
+
+def task_token(task: str) -> str:
+    """The token every job of ``task`` holds (whitespace cannot be part of a token)."""
+    return "~t:" + _SPACE.sub("_", task)
+
+
+def state_token(state: str) -> str:
+    """The token of the jobs in a finished state (kept by the scripts)."""
+    return "~s:" + state
+
+
+def id_member(job_id: str) -> str:
+    """A job's entry in the sorted id index: its id in ASCII lower case (what Lua's
+    ``string.lower`` does), followed by a tab and the id itself when they differ."""
+    low = job_id.translate(_ASCII_UPPER)
+    return low if low == job_id else f"{low}\t{job_id}"
+
+
+def id_of_member(member: str) -> str:
+    """The job id of an entry of the sorted id index (see ``id_member``)."""
+    return member.split("\t", 1)[1] if "\t" in member else member
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a query, as tokens (see ``words``)."""
+    return words(query)
+
+
+def id_prefix(query: str) -> str | None:
+    """The id prefix a query stands for: a single word (letters, digits, ``-`` ``_`` ``.``
+    ``:``) of at least MIN_PREFIX characters, in ASCII lower case; else None."""
+    q = query.strip()
+    if len(q) < MIN_PREFIX or len(q) > 200 or not re.fullmatch(r"[\w.:-]+", q):
+        return None
+    return q.translate(_ASCII_UPPER)
