@@ -258,3 +258,39 @@ def test_a_poll_with_an_unknown_etag_or_a_new_shape_gets_the_whole_fragment(
     first, second, full = poll_twice(client, url, lambda: q.remove_all("waiting"))
     assert "HX-Reswap" not in second.headers and soup(second).find("main") is not None
     assert normalized(second.get_data(as_text=True)) == normalized(full.get_data(as_text=True))
+
+
+def test_an_overview_poll_costs_at_most_10_redis_commands_per_queue(
+        client: Any, app: Flask, redis_url: str) -> None:
+    import redis
+    from tests.support import make_huey
+
+    from jobboard.board import Board
+    from jobboard.web.views import OVERVIEW_STATES
+    r = redis.Redis.from_url(redis_url)
+
+    def commands() -> int:
+        return sum(v["calls"] for k, v in r.info("commandstats").items()
+                   if k not in ("cmdstat_info", "cmdstat_config"))
+
+    board = app.extensions["jobboard"].board
+    q = board.queue("emails")
+    q.enqueue("add", [1, 1])
+    before = commands()
+    counts, health, series = q.summary(OVERVIEW_STATES)
+    assert commands() - before - 1 <= 10  # (- the INFO itself)
+    assert set(counts) == set(OVERVIEW_STATES) and counts["waiting"] == 1
+    assert health.oldest_waiting_at is not None and len(series) == 60
+    login(client, "viewer")
+
+    def overview_cost() -> int:
+        start = commands()
+        assert client.get(f"{PREFIX}/", headers={"HX-Request": "true"}).status_code == 200
+        return commands() - start - 1
+
+    one = overview_cost()
+    for name in ("sms", "reports", "billing"):
+        Board([make_huey(redis_url, name)]).queue(name).enqueue("add", [1, 1])
+    assert len(board.queues()) == 4
+    four = overview_cost()
+    assert (four - one) / 3 <= 10, (one, four)
