@@ -294,3 +294,23 @@ def test_an_overview_poll_costs_at_most_10_redis_commands_per_queue(
     assert len(board.queues()) == 4
     four = overview_cost()
     assert (four - one) / 3 <= 10, (one, four)
+
+
+def test_a_24h_chart_sums_minutes_into_bars_at_least_4px_wide() -> None:
+    from types import SimpleNamespace
+
+    from jobboard.records import MetricPoint
+    from jobboard.web.charts import MIN_BAR_PX, throughput_chart
+    start = 1_700_000_000 // 86400 * 86400
+    points = [MetricPoint(at=start + 60 * i, completed=i % 7, failed=i % 3, enqueued=1)
+              for i in range(1440)]
+    m = SimpleNamespace(points=points, bucket_seconds=60)
+    for width in (720, 360):
+        chart = throughput_chart(m, width=width)
+        assert len(chart.bars) <= (width - 44) / MIN_BAR_PX and len(chart.bars) >= 40
+        assert all(b.w >= MIN_BAR_PX * 0.8 - 0.1 for b in chart.bars)
+        assert sum(b.completed for b in chart.bars) == sum(p.completed for p in points)
+        assert sum(b.failed for b in chart.bars) == sum(p.failed for p in points)
+        assert "–" in chart.bars[0].label  # a bar names the minutes it sums
+    one_hour = throughput_chart(SimpleNamespace(points=points[:60], bucket_seconds=60))
+    assert len(one_hour.bars) == 60 and "–" not in one_hour.bars[0].label
