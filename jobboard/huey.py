@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ import huey as huey_lib
 from huey import Huey
 from huey.storage import RedisExpireStorage, RedisStorage
 
+from . import eventlog
 from .config import TrackingConfig
 from .compact import COMPRESS_ABOVE
 from .display import PAYLOAD_LIMIT, TRACEBACK_LIMIT
@@ -20,7 +22,7 @@ from .tracking import Tracker
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
                      "redact", "log_lines", "end_retry_timeout", "enqueue_retry_timeout",
                      "replicas", "replica_timeout", "payload_limit", "traceback_limit",
-                     "compress_above", "search_index")
+                     "compress_above", "search_index", "alerts")
 
 
 class RedisHuey(huey_lib.PriorityRedisHuey):
@@ -64,6 +66,15 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
       retried and then raises ``NotReplicated``, and the end is retried by the outbox.
       Costs one replication round trip per enqueue and per end. See docs/scaling.md.
 
+    - ``alerts`` (default None): webhook alerts sent by this queue's consumers, e.g.
+      ``{"webhooks": ["https://hooks.slack.com/...", ...]}`` (the settings of
+      ``jobboard.alerts.AlertSettings``; docs/monitoring.md). However many processes have
+      it, one at a time sends (a lease in Redis), dashboards with ``JOBBOARD_ALERTS``
+      included.
+
+    - ``event_log`` (default False): one JSON line per job transition, on stdout (True)
+      or to the ``logging.Handler`` given (``jobboard.eventlog``).
+
     Priorities: a **higher number runs first** (``priority=10`` before ``priority=1``); jobs
     of equal priority run in the order they were enqueued.
 
@@ -84,6 +95,7 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                  replicas: int = 0, replica_timeout: float = 1.0,
                  payload_limit: int = PAYLOAD_LIMIT, traceback_limit: int = TRACEBACK_LIMIT,
                  compress_above: int = COMPRESS_ABOVE, search_index: bool = True,
+                 alerts: Any = None, event_log: bool | logging.Handler = False,
                  **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
@@ -95,11 +107,14 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                                       replicas=replicas, replica_timeout=replica_timeout,
                                       payload_limit=payload_limit,
                                       traceback_limit=traceback_limit,
-                                      compress_above=compress_above, search_index=search_index)
+                                      compress_above=compress_above, search_index=search_index,
+                                      alerts=alerts)
         storage = self.storage
         if not isinstance(storage, TrackingStorage):  # immediate mode: built, not connected
             storage = self.get_storage(**self.storage_kwargs)
         self.jobboard = Tracker(self, config, storage)
+        if event_log:
+            eventlog.enable(self, handler=event_log if isinstance(event_log, logging.Handler) else None)
 
     def create_storage(self) -> Any:
         # Huey calls this at start and whenever `immediate` changes: immediate mode gets

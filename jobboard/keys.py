@@ -63,6 +63,13 @@ def queues_key(prefix: str) -> str:
     return f"{prefix}:queues"
 
 
+def alerts_key(prefix: str, part: str) -> str:
+    """A key of the alert sender (jobboard.alerts): ``lease`` (string: who sends),
+    ``state`` (hash: condition -> JSON), ``deliveries`` (list, capped), ``rate:<minute>``
+    and ``suppressed`` (counters). Each is used alone, never in a script with another."""
+    return f"{prefix}:alerts:{part}"
+
+
 class QueueKeys:
     """Key names of one queue."""
 

@@ -338,9 +338,13 @@ local function finish(id, state, now, fields, more, keep_msg, retention)
   local m = {name, 1}
   if task then m[#m + 1] = name .. '|' .. task; m[#m + 1] = 1 end
   if run then
+    -- the bucket and the sum ('rs': ms) of run times: the Prometheus histograms
     local b = bucket(run)
-    m[#m + 1] = 'r:' .. b; m[#m + 1] = 1
-    if task then m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1 end
+    m[#m + 1] = 'r:' .. b; m[#m + 1] = 1; m[#m + 1] = 'rs'; m[#m + 1] = run
+    if task then
+      m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1
+      m[#m + 1] = 'rs|' .. task; m[#m + 1] = run
+    end
   end
   metric(now, m)
   if f[4] and task then
@@ -369,7 +373,8 @@ end
 #       whose scheduler enqueued it ('' none), the job's search tokens, space-separated
 #       ('' when the queue keeps no search index; see search.py), and the length of the
 #       frames for the job's blob that come in front of msg (0 none: the whole args /
-#       kwargs JSON when their previews are cut; compact.py)
+#       kwargs JSON when their previews are cut; compact.py), and, only when traced
+#       (jobboard.otel), the W3C traceparent of the enqueue's span (record field 'tp')
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
@@ -409,6 +414,7 @@ if redis.call('hexists', rec, 'enq') == 0 then
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
   if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
+  if m[18] then h[#h + 1] = 'tp'; h[#h + 1] = m[18] end  -- trace context (jobboard.otel)
   local seq = nil
   if eta > now then
     redis.call('zadd', p .. 'scheduled', eta, id)
@@ -479,6 +485,7 @@ if not m[13] or m[13] == '' then
 end
 redis.call('set', p .. 'm:' .. id, msg)
 redis.call('hset', rec, 'pri', pri)
+if m[18] then redis.call('hset', rec, 'tp', m[18]) end  -- a traced retry: its own producer span
 if eta > now then
   leave(id, st, task)
   enter(id, 'scheduled', task, eta)
@@ -528,7 +535,7 @@ for _ = 1, 10 do
     redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', ARGV[4], 'wait', wait,
                'att', (tonumber(f[3]) or 0) + 1)
     local b = bucket(wait)
-    metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
+    metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1, 'ws', wait, 'ws|' .. task, wait})
     local rv = redis.call('hmget', p .. 'results', 'r:' .. id, 'rt:' .. task)
     return {id, msg, task, rv[1] or '', rv[2] or '', tostring((tonumber(f[3]) or 0) + 1)}
   end
@@ -660,6 +667,7 @@ for _, id in ipairs(ids) do
     end
   end
 end
+if #recovered > 0 then metric(now, {'stall', #recovered}) end  -- jobboard_stalled_recovered_total
 recovered[#recovered + 1] = '|'
 for _, id in ipairs(failed) do recovered[#recovered + 1] = id end
 return recovered
@@ -777,15 +785,16 @@ return 1
 """
 
 # Roll finished minutes up into daily counters, once (whoever runs it first), off the hot
-# path, and trim the hour series ('hs') to the last 60 minutes. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
-# Also adds the event counters (enq|*, done, fail, retry) to the 'totals' hash, which never
-# expires: lifetime counters, exact up to the last rolled minute (Queue.totals() adds the
-# minutes since).
+# path, and trim the hour series ('hs') to the last 60 minutes. ARGV: base, current minute.
+# The marker 'rolled' holds the last minute rolled up.
+# Also adds every field of the minute (event counters, per task too, latency buckets and
+# sums) to the 'totals' hash, which never expires, plus 'enq' (the sum of the per-task
+# enq|*): lifetime counters, exact up to the last rolled minute (Queue.lifetime() adds the
+# minutes since). They are what the Prometheus counters and histograms export.
 ROLLUP = BASE + r"""
 local p, cur = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
 local first = math.max(last + 1, cur - 2880)
-local COUNTED = {done=true, fail=true, retry=true, dup=true}
 for m = first, cur - 1 do
   -- the hour series keeps 60 minutes: each minute rolled up drops the one an hour older
   redis.call('hdel', p .. 'hs', (m - 60) .. 'done', (m - 60) .. 'fail')
@@ -794,9 +803,8 @@ for m = first, cur - 1 do
     local dk = p .. 'md:' .. math.floor(m / 1440)
     for i = 1, #h, 2 do
       redis.call('hincrby', dk, h[i], h[i + 1])
-      if COUNTED[h[i]] then
-        redis.call('hincrby', p .. 'totals', h[i], h[i + 1])
-      elseif string.sub(h[i], 1, 4) == 'enq|' then
+      redis.call('hincrby', p .. 'totals', h[i], h[i + 1])
+      if string.sub(h[i], 1, 4) == 'enq|' then
         redis.call('hincrby', p .. 'totals', 'enq', h[i + 1])
       end
     end

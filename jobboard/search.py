@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .display import CARRIER_KWARGS
 from .primitives import short_name
 
 #: Tokens kept per job (the first ones met: task, then arguments, then errors).
@@ -60,7 +61,7 @@ def _walk(value: Any, out: dict[str, None], redact: re.Pattern[str], depth: int 
     elif isinstance(value, dict):
         for k, v in list(value.items())[:200]:
             # a redacted value is not shown, so it must not be found either
-            if not (isinstance(k, str) and redact.search(k)):
+            if not (isinstance(k, str) and (redact.search(k) or k in CARRIER_KWARGS)):
                 _walk(v, out, redact, depth + 1)
     elif isinstance(value, (list, tuple, set, frozenset)):
         for v in list(value)[:200]:
@@ -77,7 +78,7 @@ def job_tokens(task: str, args: Any, kwargs: Any, redact: re.Pattern[str]) -> st
     _walk(args, out, redact)
     if isinstance(kwargs, dict):  # keyword names are keys too: only their values count
         for k, v in list(kwargs.items())[:200]:
-            if not (isinstance(k, str) and redact.search(k)):
+            if not (isinstance(k, str) and (redact.search(k) or k in CARRIER_KWARGS)):
                 _walk(v, out, redact)
     return " ".join(list(out)[:MAX_TOKENS + 1])
 

@@ -110,7 +110,13 @@ class TrackingStorage(RedisStorage):
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
-        argv = tracker.enqueue_argv(data, priority)
+        if tracker.tracing is not None:  # jobboard.otel: a span around the same call
+            tracker.tracing.enqueue(self, data, priority)
+            return
+        self.send_enqueue(tracker, tracker.enqueue_argv(data, priority))
+
+    def send_enqueue(self, tracker: Tracker, argv: list[Any] | None) -> None:
+        """Run ENQUEUE with ``argv`` (None: nothing to write), retried through a failover."""
         if argv is None:
             return
         if tracker.routes_through_outbox():

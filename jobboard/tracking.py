@@ -39,6 +39,7 @@ import threading
 import time
 import traceback as tb_module
 import uuid
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from huey import Huey
@@ -58,6 +59,13 @@ from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
 
 logger = logging.getLogger("jobboard")
 HOST = socket.gethostname()
+
+#: Called with every new Tracker, and with (tracker, Huey consumer) in a consumer's main
+#: process once its consumer exists: how the layers above the runtime (jobboard.alerts)
+#: attach to consumers without the runtime importing them. ``jobboard/__init__.py``
+#: registers them.
+TRACKER_HOOKS: list[Callable[["Tracker"], None]] = []
+CONSUMER_HOOKS: list[Callable[["Tracker", Any], None]] = []
 
 
 def _epoch(value: Any, utc: bool) -> float | None:
@@ -88,13 +96,14 @@ _OPTION_NAMES = ("retries", "retry_delay", "retry_backoff", "timeout", "expires"
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True, fence: str = "", tick: str = "",
-                 source: str = "") -> list[Any]:
+                 source: str = "", trace: str = "") -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
     per-argument packing costs more than encoding it (see scripts.ENQUEUE). ``fence`` is
     the delivery token of a retry re-enqueued by its consumer; ``tick`` the minute of a
-    periodic run and ``source`` the consumer whose scheduler enqueued it."""
+    periodic run and ``source`` the consumer whose scheduler enqueued it; ``trace`` the
+    W3C traceparent of the enqueue's span (jobboard.otel), kept in the record."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
     eta = _epoch(msg.eta, utc) if msg.eta is not None else None
@@ -118,6 +127,8 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
         q(source), q(tokens), len(blob))
+    if trace:  # only when tracing (jobboard.otel): the untraced array stays as it was
+        meta = meta[:-1] + "," + q(trace) + "]"
     # The blob's frames travel in front of the message (their length is in meta): the
     # script's arguments stay (message, fields) per job.
     return [base, blob + data if blob else data, meta]
@@ -177,6 +188,12 @@ class Tracker:
         self._periodic_names: set[str] | None = None
         self._known_tasks: set[str] = set()
         self._local = threading.local()
+        #: jobboard.otel.Tracing once jobboard.otel.instrument() was called, else None
+        #: (then tracing costs one attribute check per enqueue and per run).
+        self.tracing: Any = None
+        self.event_log: Any = None  # jobboard.eventlog.EventLog, when enabled
+        #: Called with (recovered ids, failed ids) after a heartbeat put stalled jobs back.
+        self.recovery_listeners: list[Callable[[list[str], list[str]], None]] = []
         self.done = 0  # jobs this process finished, reported by the heartbeat
         self.failed = 0
         self.outbox = Outbox(storage.name, config.end_retry_timeout)
@@ -195,6 +212,8 @@ class Tracker:
             huey.read_schedule = self._read_schedule  # type: ignore[method-assign]
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
+        for hook in TRACKER_HOOKS:
+            hook(self)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -306,8 +325,16 @@ class Tracker:
                 return last[1], last[2]
         return self.decode(data), None
 
+    def peek_message(self, data: bytes) -> tuple[Any, Any]:
+        """``message_of`` without using up the remembered message (the enqueue that
+        follows still finds it)."""
+        last = getattr(self._local, "serialized", None)
+        if last is not None and last[0] is data:
+            return last[1], last[2]
+        return self.decode(data), None
+
     def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
-                     periodic: str | None = None) -> list[Any] | None:
+                     periodic: str | None = None, trace: str = "") -> list[Any] | None:
         """ARGV of ENQUEUE for Huey's serialized task, or None when there is nothing to
         write (a task ``read_schedule`` handed back, already waiting)."""
         msg, task = self.message_of(data)
@@ -327,7 +354,7 @@ class Tracker:
         return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
                             config=self.config, periodic=periodic, only_new=only_new,
                             register_task=register, fence=fence, tick=tick,
-                            source=self.consumer_id() if tick else "")
+                            source=self.consumer_id() if tick else "", trace=trace)
 
     def schedule_argv(self, data: bytes, ts: Any) -> list[Any]:
         """ARGV of SCHEDULE: a retry with a delay, or a dequeued job whose eta is ahead;
@@ -420,6 +447,11 @@ class Tracker:
         If Huey's run ends without any end recorded (an error on the way, such as Redis
         lost while Huey stores the result), the lease is let go so that the job is
         recovered and run again rather than held ``active`` for ever."""
+        if self.tracing is not None:
+            return self.tracing.execute(self._execute, run, task, timestamp)
+        return self._execute(run, task, timestamp)
+
+    def _execute(self, run: Any, task: Any, timestamp: Any = None) -> Any:
         try:
             return run(task, timestamp)
         finally:
@@ -633,6 +665,8 @@ class Tracker:
                     self.stop_flag = None
 
             consumer.stop = stop_and_unregister
+        for consumer_hook in CONSUMER_HOOKS:
+            consumer_hook(self, consumer)
 
     def _unregister_consumer(self, pid: int) -> None:
         if os.getpid() != pid:
@@ -705,9 +739,14 @@ class Tracker:
         if (not res[periodic_at] and self.consumer_info is not None
                 and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
             self.register_periodic()
-        self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
+        res = self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
             now, self.config.max_stalls, 200,
             *self.config.retention["failed"].as_argv()])
+        if self.recovery_listeners and len(res) > 1:
+            ids = [i.decode() for i in res]
+            sep = ids.index("|")
+            for listener in self.recovery_listeners:
+                listener(ids[:sep], ids[sep + 1:])
 
 
 class Heartbeat(threading.Thread):

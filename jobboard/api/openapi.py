@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..checks import CHECKS
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS
 from ..primitives import DURATION_PATTERN, PRIORITY_LIMIT
 from ..records import FINISHED_STATES, STATES
@@ -60,6 +61,14 @@ SCHEMAS: dict[str, Any] = {
         "oldest_waiting_age": nullable("number", description="Seconds."),
         "failure_rate_5m": NUM_OR_NULL, "failure_rate_60m": NUM_OR_NULL,
         "consumers_alive": {"type": "integer"}, "paused": {"type": "boolean"},
+        "paused_since": nullable("number", description="Unix time the queue was paused."),
+        "problems": {"type": "array", "items": ref("Problem")},
+    }),
+    "Problem": obj({
+        "check": {"type": "string", "enum": list(CHECKS),
+                  "description": "The health rule that failed (jobboard.checks.CHECKS)."},
+        "message": {"type": "string"}, "value": NUM_OR_NULL, "threshold": NUM_OR_NULL,
+        "queue": STR_OR_NULL,
     }),
     "Metrics": obj({
         "window": {"type": "string", "enum": list(WINDOWS)}, "task": STR_OR_NULL,

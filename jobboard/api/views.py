@@ -15,7 +15,7 @@ from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Board, Queue
 from ..errors import PeriodicTaskNotFound
 from ..records import STATES, Counts
 from ..shared.auth import client_address, current_user_name
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, get_state, health_thresholds
 from . import access, ratelimit, serialize, validate
 from .errors import ApiError, json_body, to_response
 from .openapi import document
@@ -37,11 +37,6 @@ api_blueprint.register_error_handler(Exception, to_response)
 def board() -> Board:
     """The core Board of this app (built by the jobboard extension)."""
     return get_board()
-
-
-def health_thresholds() -> dict[str, Any] | None:
-    thresholds: dict[str, Any] | None = get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None
-    return thresholds
 
 
 def job_url(queue: str, job_id: str) -> str:

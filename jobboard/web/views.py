@@ -22,7 +22,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .. import records
+from .. import alerts, records
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Queue
 from ..errors import JobNotFound, JobStateError, PeriodicTaskNotFound, QueueNotFound
 from ..primitives import match_name, short_name
@@ -30,7 +30,7 @@ from ..roles import ACTION_ROLES
 from ..shared import auth
 from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
 from . import assets, charts, delta
 from .access import can, here, refuse, require_role, safe_next
@@ -337,7 +337,7 @@ def overview_data() -> dict[str, Any]:
     shown states' counts, the hour series instead of 60 minute hashes; see Queue.summary)."""
     rows = []
     for q in get_board().queues():
-        counts, health, series = q.summary(OVERVIEW_STATES)
+        counts, health, series = q.summary(OVERVIEW_STATES, health_thresholds())
         rows.append({
             "name": q.name,
             "counts": counts,
@@ -526,6 +526,38 @@ def stats() -> Any:
         chart_narrow=charts.throughput_chart(m, width=360, height=200, labels=4),
         totals=m.totals,
     )
+
+
+@blueprint.route("/alerts")
+@require_role("viewer")
+def alerts_page() -> str:
+    """Where alerts go, who sends them now, and the last deliveries."""
+    board = get_board()
+    manager = get_state().alerts
+    return render_page("jobboard/alerts.html", manager=manager,
+                       settings=manager.settings if manager else None,
+                       holder=alerts.lease_holder(board), deliveries=alerts.deliveries(board, 100))
+
+
+@blueprint.route("/alerts/test", methods=["POST"])
+@require_role("viewer")
+def alerts_test() -> Answer:
+    """Send a test message to every webhook now (admins)."""
+    if not can("test_alert"):
+        return refuse(ACTION_ROLES["test_alert"])
+    manager = get_state().alerts
+    default = url_for("jobboard.alerts_page")
+    if manager is None:
+        return error_response(409, "Alerts are not configured in this dashboard: set JOBBOARD_ALERTS "
+                                   "(docs/monitoring.md) to send a test from here.")
+    sent = manager.send_test(auth.current_user_name() or "an admin")
+    failed = [d for d in sent if d.status != "sent"]
+    if failed:
+        flash("Test alert not delivered to " + ", ".join(f"{d.webhook} ({d.error or d.http_status})"
+                                                         for d in failed) + ".", "error")
+    else:
+        flash(f"Test alert delivered to {len(sent)} webhook{'s' if len(sent) != 1 else ''}.")
+    return back(default)
 
 
 # --- actions ----------------------------------------------------------------------------
