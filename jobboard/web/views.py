@@ -383,7 +383,9 @@ def queue_data(queue: str, state: str, offset: int, limit: int, task: str | None
     q = get_queue(queue)
     task = resolve_task(q, task)
     page = q.jobs(state, offset=offset, limit=limit, task=task, search=search, order=order)
-    return {"counts": q.counts(), "tasks": q.tasks(), "page": page, "task": task}
+    # the switcher's queue names too: read once per poll interval with the rest, not per poll
+    return {"counts": q.counts(), "tasks": q.tasks(), "page": page, "task": task,
+            "queue_names": get_board().queue_names()}
 
 
 #: The default order of each state's list: pending jobs in the order they will run (the
@@ -434,7 +436,7 @@ def queue(queue: str) -> Any:
         "jobboard/queue.html", poll=True, queue=queue, state=state, per_page=per_page,
         page_no=page_no, last_page=last_page, order=order, search=search,
         clean_ages=CLEAN_AGES, default_order=DEFAULT_ORDER[state],
-        order_labels=ORDER_LABELS[state], queue_names=get_board().queue_names(), **data,
+        order_labels=ORDER_LABELS[state], **data,
     )
 
 
