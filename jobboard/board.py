@@ -1245,20 +1245,34 @@ class Queue:
                             failed=h.get(f"{m}fail", 0))
                 for m in range(minute - 59, minute + 1)]
 
-    def summary(self, thresholds: Mapping[str, Any] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
-        """Counts, health and the hour series in one round trip of O(1) commands (the
-        overview's row for this queue)."""
+    def summary(self, states: Sequence[str] = STATES,
+                thresholds: Mapping[str, Any] | None = None,
+                ) -> tuple[dict[str, int], Health, list[MetricPoint]]:
+        """The counts of ``states`` (only those: the overview reads the five it shows),
+        health (paused and since when included) and the hour series, in one round trip:
+        ``len(states)`` ZCARD + ZRANGE + ZCOUNT + HGETALL + GET, and one HGET for the age of
+        the next waiting job when there is one (the overview's row for this queue)."""
+        for s in states:
+            self._check_state(s)
         self._flush_counters()
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        self._queue_counts(pipe)
+        for s in states:
+            pipe.zcard(self.keys.state(s))
+        # the backlog (health's "jobs waiting and no consumer") is the waiting count
+        if WAITING not in states:
+            pipe.zcard(self.keys.state(WAITING))
         self._health_reads(pipe, now)
         res = pipe.execute()
-        n = len(STATES) + 1
-        counts = Counts(dict(zip(STATES, res[:n - 1])), paused=bool(res[n - 1]))
-        series = self._series(res[n + 2], now)
-        health = self._health(now, counts[WAITING], res[n], res[n + 3], int(res[n + 1]),
-                              series, thresholds)
+        counts = {s: int(v) for s, v in zip(states, res)}
+        rest = res[len(states):]
+        if WAITING not in states:
+            backlog, rest = int(rest[0]), rest[1:]
+        else:
+            backlog = counts[WAITING]
+        head, alive, raw, paused_raw = rest
+        series = self._series(raw, now)
+        health = self._health(now, backlog, head, paused_raw, int(alive), series, thresholds)
         return counts, health, series
 
     def _health_reads(self, pipe: Any, now: float) -> None:
