@@ -24,7 +24,7 @@ from huey.serializer import Serializer
 from . import compact, cron, scripts
 from . import search as tokens
 from .config import TrackingConfig
-from .connections import client_from_url
+from .connections import client_from_url, follow_promotions
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
@@ -156,6 +156,7 @@ class Board:
             if first is None:
                 raise ConfigurationError("Board needs Huey instances or a redis= client.")
             redis = first.jobboard.storage.conn
+        follow_promotions(getattr(redis, "connection_pool", None))  # a Sentinel pool: see connections.py
         self.redis: redis_lib.Redis = redis
         self.prefix = prefix or (first.jobboard.config.prefix if first is not None else DEFAULT_PREFIX)
         self._static = list(queues or [])

@@ -284,7 +284,10 @@ local function stale(id, token, now, what, count)
     -- connection) and the call sent again. A no-op, and no duplicate run.
     return true
   end
-  if count then
+  -- Once per delivery: a late end whose reply was lost, or refused by WAIT in durable
+  -- mode after it ran, is sent again (the outbox) and must not count again ('lte').
+  if count and redis.call('hget', rk(id), 'lte') ~= token then
+    redis.call('hset', rk(id), 'lte', token)
     event(id, now, 'late end', 'late ' .. what .. ' from a delivery that had lost its lease (attempt ' ..
           token .. '; the job is ' .. f[1] .. ' now): ignored')
     metric(now, {'dup', 1, 'dup|' .. (f[3] or '?'), 1})

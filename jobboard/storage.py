@@ -16,7 +16,7 @@ import redis
 from huey.storage import BaseStorage, RedisExpireStorage, RedisStorage
 
 from . import scripts
-from .connections import DirectScript, client_from_url, is_cluster
+from .connections import DirectScript, client_from_url, follow_promotions, is_cluster
 from .outbox import is_transient
 from .errors import NotReplicated, RedisOutOfMemory
 from .keys import QueueKeys
@@ -65,7 +65,7 @@ class TrackingStorage(RedisStorage):
                 raise ConfigurationError("Give a Redis client, or url / connection_pool / "
                                          "host=..., not both.")
             BaseStorage.__init__(self, name)
-            self.pool = getattr(client, "connection_pool", None)
+            self.pool = follow_promotions(getattr(client, "connection_pool", None))
             self.conn = client
             self.connection_params = {}
             self.name = self.clean_name(name)
@@ -73,7 +73,7 @@ class TrackingStorage(RedisStorage):
             self.blocking, self.read_timeout = blocking, read_timeout
         else:
             super().__init__(name, blocking=blocking, read_timeout=read_timeout,
-                             connection_pool=connection_pool, url=url, client_name=client_name,
+                             connection_pool=follow_promotions(connection_pool), url=url, client_name=client_name,
                              notify_result=notify_result, notify_result_ttl=notify_result_ttl,
                              **connection_params)
         self.cluster = is_cluster(self.conn)
@@ -150,10 +150,26 @@ class TrackingStorage(RedisStorage):
         config = self._require_tracker().config
         if not config.replicas:
             return script(keys=keys, args=args)
-        pipe = self.conn.pipeline(transaction=False)
+        if self.cluster:
+            # WAIT counts the writes of its own connection: both go to the master serving
+            # the queue's slot, on that node's client (a Cluster pipeline would send the
+            # keyless WAIT to any node).
+            node = self.conn.get_node_from_key(keys[0])
+            pipe = self.conn.get_redis_connection(node).pipeline(transaction=False)
+        else:
+            pipe = self.conn.pipeline(transaction=False)
         script(keys=keys, args=args, client=pipe)
         pipe.execute_command("WAIT", config.replicas, int(config.replica_timeout * 1000))
-        reply, acks = pipe.execute()
+        try:
+            reply, acks = pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+            if self.cluster and (not isinstance(exc, redis.ResponseError)
+                                 or str(exc).startswith(("MOVED", "ASK", "CLUSTERDOWN"))):
+                # The slot's master died or moved: learn the new layout before the
+                # caller's retry (the Cluster client does this for its own commands).
+                self.conn.nodes_manager.initialize()
+                raise redis.ConnectionError(f"Cluster layout changed: {exc}") from exc
+            raise
         if int(acks) < config.replicas:
             raise NotReplicated(config.replicas, int(acks))
         return reply

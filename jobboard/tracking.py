@@ -164,11 +164,6 @@ class Tracker:
         self.huey = huey
         self.config = config
         self.storage = storage
-        if config.replicas and storage.cluster:
-            from .errors import ConfigurationError
-
-            raise ConfigurationError("Durable mode (replicas=) is not supported on Redis Cluster "
-                                     "yet: WAIT would be sent to another node than the write.")
         self.keys = storage.keys
         self.conn = storage.conn
         self.lease_ms = int(config.lease_timeout * 1000)
@@ -629,6 +624,13 @@ class Tracker:
                 if self._heartbeat is not None:
                     self._heartbeat.stop()
                 self._unregister_consumer(os.getpid())
+                # Every worker joined (a graceful stop that did not time out): a later
+                # dequeue in this process (a test, a consumer started again) is not refused
+                # as "stopping" (see storage.dequeue). After an interrupt, worker threads
+                # may still be running: the flag stays.
+                workers = [w for _, w in getattr(consumer, "worker_threads", [])]
+                if graceful and not any(consumer.environment.is_alive(w) for w in workers):
+                    self.stop_flag = None
 
             consumer.stop = stop_and_unregister
 

@@ -90,6 +90,31 @@ def test_queues_spread_over_the_masters_run_end_to_end(cluster: LocalCluster) ->
     assert set(board.queue_names()) >= set(names)
 
 
+def wait_calls(port: int) -> int:
+    stats = redis.Redis(port=port).info("commandstats")
+    return int(stats.get("cmdstat_wait", {}).get("calls", 0))
+
+
+def test_durable_mode_waits_on_the_master_of_each_queue(cluster: LocalCluster) -> None:
+    """replicas=1 on Cluster: each enqueue and end is followed by WAIT on the connection to
+    the master serving that queue's slot (else WAIT would count another node's writes)."""
+    names = queues_on_distinct_masters(cluster, stem="d")
+    hueys = [cluster_huey(cluster, n, replicas=1) for n in names]
+    ports = {n: cluster.master_port_of(f"jb:{{{n}}}:waiting") for n in names}
+    before = {n: wait_calls(p) for n, p in ports.items()}
+    board = jobboard.Board(hueys)
+    for h in hueys:
+        for i in range(50):
+            h.test_tasks["double"](i)  # type: ignore[attr-defined]
+    for n, p in ports.items():
+        assert wait_calls(p) - before[n] >= 50, n  # one WAIT per enqueue, on that master
+    with consumers(hueys):
+        assert wait_for(lambda: all(board.queue(n).counts()["completed"] == 50 for n in names), 60)
+    for n, p in ports.items():
+        assert wait_calls(p) - before[n] >= 100, n  # and one per recorded end
+        assert board.queue(n).counts()["waiting"] == 0
+
+
 def test_a_master_killed_mid_run_loses_nothing(cluster: LocalCluster) -> None:
     names = queues_on_distinct_masters(cluster)
     hueys = [cluster_huey(cluster, n + "k", lease_timeout=3) for n in names]

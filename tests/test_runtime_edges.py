@@ -113,6 +113,30 @@ def test_a_late_end_from_a_delivery_that_lost_its_lease_changes_nothing(redis_ur
     assert q.counts()["completed"] == 1 and q.counts()["active"] == 0
 
 
+def test_a_late_end_sent_again_counts_once(redis_url: str) -> None:
+    # A late end whose reply was lost, or refused by WAIT in durable mode after it ran, is
+    # sent again by the outbox: one duplicate run, not one per try (seen in the Sentinel
+    # failover test in durable mode: 6 counted for 1 run twice).
+    huey = make_core_huey(redis_url, lease_timeout=1, max_stalls=5)
+    q = jobboard.Board([huey]).queue("core")
+    job = huey.test_tasks["double"](3).id
+    zombie, live = Worker(huey), Worker(huey)
+    zombie.take()
+    lapse_leases(huey)
+    live.take()
+    t = huey.jobboard
+    args = [job, "completed", int(time.time() * 1000), "6", "", "", "0",
+            *t.config.retention_argv("completed", "double"), "", "", "1"]  # token 1: the zombie's
+    for _ in range(3):
+        assert t._scripts["FINISH"](keys=[t.keys.base], args=args) == 2
+    rec = q.job(job)
+    assert rec.state == "active" and [e.kind for e in rec.events].count("late end") == 1
+    assert q.totals().duplicates == 1
+    live.finish()
+    zombie.finish()
+    assert q.job(job).state == "completed" and q.totals().duplicates == 1
+
+
 def test_a_late_failure_does_not_cause_another_run(redis_url: str, redis_client: redis.Redis) -> None:
     huey = make_core_huey(redis_url, lease_timeout=1, max_stalls=5)
     q = jobboard.Board([huey]).queue("core")

@@ -60,8 +60,6 @@ SCHEMAS: dict[str, Any] = {
         "oldest_waiting_age": nullable("number", description="Seconds."),
         "failure_rate_5m": NUM_OR_NULL, "failure_rate_60m": NUM_OR_NULL,
         "consumers_alive": {"type": "integer"}, "paused": {"type": "boolean"},
-        "oldest_waiting_at": nullable("number", description="Unix time the next waiting "
-                                      "job became ready."),
     }),
     "Metrics": obj({
         "window": {"type": "string", "enum": list(WINDOWS)}, "task": STR_OR_NULL,
