@@ -409,7 +409,7 @@ local function enqueue_new(p, msg, m, b)
   if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
   if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
-  if m[19] then h[#h + 1] = 'tp'; h[#h + 1] = m[19] end  -- trace context (jobboard.otel)
+  if m[18] and m[18] ~= '' then h[#h + 1] = 'tp'; h[#h + 1] = m[18] end  -- trace (jobboard.otel)
   local seq = nil
   if eta > now then
     redis.call('zadd', p .. 'scheduled', eta, id)
@@ -436,7 +436,7 @@ local function enqueue_new(p, msg, m, b)
   if m[12] == '1' then redis.call('sadd', p .. 'tasks', task) end
   if b then
     b.enq[task] = (b.enq[task] or 0) + 1
-  elseif m[18] ~= '1' then  -- '1': the producer counts it itself (counters.py)
+  elseif m[19] ~= '1' then  -- '1': the producer counts it itself (counters.py)
     -- metric() inlined: the minute hash gets its 48 h TTL when this field is its first
     local mk = p .. 'mx:' .. math.floor(now / 60000)
     if redis.call('hincrby', mk, 'enq|' .. task, 1) == 1 then redis.call('expire', mk, 173000) end
@@ -496,7 +496,7 @@ local function enqueue_again(msg, m)
   end
   redis.call('set', p .. 'm:' .. id, msg)
   redis.call('hset', rec, 'pri', pri)
-  if m[19] then redis.call('hset', rec, 'tp', m[19]) end  -- a traced retry: its own producer span
+  if m[18] and m[18] ~= '' then redis.call('hset', rec, 'tp', m[18]) end  -- a traced retry
   if eta > now then
     leave(id, st, task)
     enter(id, 'scheduled', task, eta)
@@ -522,10 +522,10 @@ end
 #       whose scheduler enqueued it ('' none), the job's search tokens, space-separated
 #       ('' when the queue keeps no search index; see search.py), and the length of the
 #       frames for the job's blob that come in front of msg (0 none: the whole args /
-#       kwargs JSON when their previews are cut; compact.py), '1' when the producer
-#       counts a new job in the minute's metrics itself (counters.py; else counted here),
-#       and, only when traced (jobboard.otel), the W3C traceparent of the enqueue's span
-#       (record field 'tp')
+#       kwargs JSON when their previews are cut; compact.py), and, only when needed, the
+#       W3C traceparent of the enqueue's span ('' untraced; record field 'tp', see
+#       jobboard.otel) and '1' when the producer counts a new job in the minute's metrics
+#       itself (counters.py; else counted here)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).

@@ -131,12 +131,10 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
         q(source), q(tokens), len(blob))
-    # field 18 ('1': the producer counts a new job itself, counters.py) and 19 (the trace
-    # context) only when needed: the plain array stays as it was
-    if counted or trace:
-        meta = meta[:-1] + (',"1"]' if counted else ',"0"]')
-    if trace:  # only when tracing (jobboard.otel): the untraced array stays as it was
-        meta = meta[:-1] + "," + q(trace) + "]"
+    # field 18 (the trace context) and 19 ('1': the producer counts a new job itself,
+    # counters.py) only when needed: the plain array stays as it was
+    if trace or counted:
+        meta = meta[:-1] + "," + q(trace) + ("," + '"1"' if counted else "") + "]"
     # The blob's frames travel in front of the message (their length is in meta): the
     # script's arguments stay (message, fields) per job.
     return [base, blob + data if blob else data, meta]
