@@ -12,7 +12,7 @@ from typing import Any
 from ..checks import CHECKS
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS
 from ..primitives import DURATION_PATTERN, PRIORITY_LIMIT
-from ..records import FINISHED_STATES, STATES
+from ..records import FINISHED_STATES, RETRYABLE_STATES, STATES
 from ..version import __version__
 from .validate import MAX_ETA, MAX_PER_PAGE, MAX_SECONDS, SUBMIT_FIELDS
 
@@ -178,7 +178,7 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "string"}, "url": {"type": "string"},
     }),
     "RetryFilter": obj({
-        "state": {"type": ["string", "null"], "enum": [*STATES, None], "default": "failed"},
+        "state": {"type": ["string", "null"], "enum": [*RETRYABLE_STATES, None], "default": "failed"},
         "task": nullable("string", maxLength=200), "q": nullable("string", maxLength=200),
         "ids": {"type": "array", "maxItems": 10000,
                 "items": {"type": "string", "minLength": 1, "maxLength": 200},
