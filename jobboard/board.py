@@ -31,7 +31,7 @@ from .connections import client_from_url, follow_promotions
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
-from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
+from .primitives import CONSUMER_ALIVE_SECONDS, ENQUEUE_BATCH, PRIORITY_LIMIT, match_name, now_ms
 from .records import (ACTIVE, COMPLETED, FINISHED_STATES, PENDING_STATES, PROMOTABLE_STATES,
                       REMOVABLE_STATES, REVOCABLE_STATES, RETRYABLE_STATES, SCHEDULED, STATES,
                       TASK_INDEXED_STATES, WAITING, Attempt, BoardHealth, Consumer, Counts, Editable,
@@ -1094,6 +1094,89 @@ class Queue:
         With ``job_id`` the call is idempotent: a second call with the same id queues
         nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds.
         ``actor`` (who submitted it) goes to the audit trail and the job's timeline."""
+        data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
+                                      retry_delay, retry_backoff, expires, job_id)
+        at = now_ms()  # the note's time: before any consumer can start the job
+        created = self._enqueue_message(data, msg, priority, only_new=job_id is not None)
+        if created:
+            self._note(msg.id, "enqueued", actor, "submitted", at)
+        self._record(actor, "enqueue", [msg.id], detail=task_name + ("" if created else " (existing id)")
+                     + (f"; {detail}" if detail else ""))
+        return msg.id, created
+
+    def _enqueue_message(self, data: bytes, msg: Any, priority: int | None,
+                         only_new: bool = False) -> bool:
+        """ENQUEUE one Huey message (traced when tracing is on); True when it made a new
+        job. The one send of enqueue, duplicate and edit-and-retry."""
+        huey = self.huey
+        assert huey is not None
+        tracing = getattr(huey.jobboard, "tracing", None)
+        with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
+                (None, "")) as (_, traceparent):
+            argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
+                                config=self.config, only_new=only_new, trace=traceparent)
+            return self._send_one(argv)
+
+    def _send_one(self, argv: list[Any]) -> bool:
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return bool(res == b"new")
+
+    def enqueue_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bool]]:
+        """Queue many jobs; returns (job id, created) for each, in order.
+
+        Each job is a mapping of :meth:`enqueue`'s arguments, with ``task`` for the task
+        name. Every job is built and checked before any is sent (one bad job raises and
+        queues nothing); then one ENQUEUE_MANY call per ``ENQUEUE_BATCH`` jobs: a round
+        trip each, applied whole with nothing else in between. Ids are idempotent as
+        with :meth:`enqueue`."""
+        built = []
+        for job in jobs:
+            spec = dict(job)
+            task = spec.pop("task")
+            built.append(self._job_argv(
+                task, spec.pop("args", ()), spec.pop("kwargs", None), spec.pop("priority", None),
+                spec.pop("delay", None), spec.pop("eta", None), spec.pop("retries", None),
+                spec.pop("retry_delay", None), spec.pop("retry_backoff", None),
+                spec.pop("expires", None), spec.pop("job_id", None), unknown=spec))
+        out: list[tuple[str, bool]] = []
+        if not built:
+            return out
+        script = self.board.script("ENQUEUE_MANY")
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            for start in range(0, len(built), ENQUEUE_BATCH):
+                chunk = built[start:start + ENQUEUE_BATCH]
+                res = script(keys=[self.keys.base], args=[x for _, argv in chunk for x in argv[1:]])
+                out += [(job_id, r == b"new") for (job_id, _), r in zip(chunk, res)]
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return out
+
+    def _job_argv(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                  priority: int | None, delay: float | None, eta: float | None,
+                  retries: int | None, retry_delay: float | None, retry_backoff: float | None,
+                  expires: float | None, job_id: str | None,
+                  unknown: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
+        """(job id, ENQUEUE argv) of a submission, checked; raises before anything is sent."""
+        data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
+                                      retry_delay, retry_backoff, expires, job_id, unknown)
+        assert self.huey is not None
+        return msg.id, message_argv(self.keys.base, data, msg, priority=priority,
+                                    utc=self.huey.utc, config=self.config,
+                                    only_new=job_id is not None)
+
+    def _job_message(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                     priority: int | None, delay: float | None, eta: float | None,
+                     retries: int | None, retry_delay: float | None, retry_backoff: float | None,
+                     expires: float | None, job_id: str | None,
+                     unknown: Mapping[str, Any] | None = None) -> tuple[bytes, Any]:
+        """(serialized Huey message, message) of a submission, checked."""
+        if unknown:
+            raise InvalidArgument(f"Unknown job fields: {', '.join(sorted(unknown))}.")
         cls = self._task_class(task_name)
         huey = self.huey
         assert huey is not None
@@ -1113,30 +1196,7 @@ class Queue:
             task.resolve_expires(huey.utc)
         data = huey.serialize_task(task)
         msg = huey.serializer.deserialize(data)
-        at = now_ms()  # the note's time: before any consumer can start the job
-        created = self._enqueue_message(data, msg, priority, only_new=job_id is not None)
-        if created:
-            self._note(task.id, "enqueued", actor, "submitted", at)
-        self._record(actor, "enqueue", [task.id], detail=task_name + ("" if created else " (existing id)")
-                     + (f"; {detail}" if detail else ""))
-        return task.id, created
-
-    def _enqueue_message(self, data: bytes, msg: Any, priority: int | None,
-                         only_new: bool = False) -> bool:
-        """Run ENQUEUE for a Huey message; True when it made a new job."""
-        huey = self.huey
-        assert huey is not None
-        tracing = getattr(huey.jobboard, "tracing", None)
-        with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
-                (None, "")) as (_, traceparent):
-            argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
-                                config=self.config, only_new=only_new, trace=traceparent)
-            try:
-                self.redis.sadd(queues_key(self.board.prefix), self.name)
-                res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
-            except redis_lib.exceptions.OutOfMemoryError as exc:
-                raise RedisOutOfMemory(str(exc)) from exc
-        return bool(res == b"new")
+        return data, msg
 
     # Authoring (add, duplicate, edit and retry) -------------------------------------------
 
@@ -1366,10 +1426,20 @@ class Queue:
 
     # Metrics and health --------------------------------------------------------------------
 
+    def _flush_counters(self) -> None:
+        """Write the per-job counts this process's consumer keeps in memory (counters.py)
+        before reading metrics: a reader in that process sees its own counts at once."""
+        if self.huey is not None:
+            try:
+                self.huey.jobboard.flush_counters()  # type: ignore[attr-defined]
+            except redis_lib.exceptions.RedisError:
+                pass  # kept for the next flush; the read below says whether Redis answers
+
     def metrics(self, window: str = "1h", task: str | None = None) -> Metrics:
         """Counters per bucket and wait/run percentiles over a window (1h, 24h, 7d, 90d)."""
         if window not in WINDOWS:
             raise InvalidArgument(f"window must be one of {', '.join(WINDOWS)}, not {window!r}.")
+        self._flush_counters()
         span, step = WINDOWS[window]
         now = time.time()
         first = int((now - span) // step) + 1
@@ -1409,6 +1479,7 @@ class Queue:
         """Every lifetime counter: the rolled-up ``totals`` plus the minutes not rolled up
         yet, read in one snapshot. ``enq`` is the queue's enqueues (minutes count them per
         task only)."""
+        self._flush_counters()
         now_min = int(time.time() // 60)
         base = self.keys.base
         rolled = self.redis.get(base + "rolled")
@@ -1451,6 +1522,7 @@ class Queue:
     def hour_series(self) -> list[MetricPoint]:
         """Jobs completed and failed in each of the last 60 minutes, oldest first: one
         command (the hour series hash, see keys.QueueKeys.hour_series)."""
+        self._flush_counters()
         return self._series(self.redis.hgetall(self.keys.hour_series), time.time())
 
     @staticmethod
@@ -1461,19 +1533,34 @@ class Queue:
                             failed=h.get(f"{m}fail", 0))
                 for m in range(minute - 59, minute + 1)]
 
-    def summary(self, thresholds: Mapping[str, Any] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
-        """Counts, health and the hour series in one round trip of O(1) commands (the
-        overview's row for this queue)."""
+    def summary(self, states: Sequence[str] = STATES,
+                thresholds: Mapping[str, Any] | None = None,
+                ) -> tuple[dict[str, int], Health, list[MetricPoint]]:
+        """The counts of ``states`` (only those: the overview reads the five it shows),
+        health (paused and since when included) and the hour series, in one round trip:
+        ``len(states)`` ZCARD + ZRANGE + ZCOUNT + HGETALL + GET, and one HGET for the age of
+        the next waiting job when there is one (the overview's row for this queue)."""
+        for s in states:
+            self._check_state(s)
+        self._flush_counters()
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        self._queue_counts(pipe)
+        for s in states:
+            pipe.zcard(self.keys.state(s))
+        # the backlog (health's "jobs waiting and no consumer") is the waiting count
+        if WAITING not in states:
+            pipe.zcard(self.keys.state(WAITING))
         self._health_reads(pipe, now)
         res = pipe.execute()
-        n = len(STATES) + 1
-        counts = Counts(dict(zip(STATES, res[:n - 1])), paused=bool(res[n - 1]))
-        series = self._series(res[n + 2], now)
-        health = self._health(now, counts[WAITING], res[n], res[n + 3], int(res[n + 1]),
-                              series, thresholds)
+        counts = {s: int(v) for s, v in zip(states, res)}
+        rest = res[len(states):]
+        if WAITING not in states:
+            backlog, rest = int(rest[0]), rest[1:]
+        else:
+            backlog = counts[WAITING]
+        head, alive, raw, paused_raw = rest
+        series = self._series(raw, now)
+        health = self._health(now, backlog, head, paused_raw, int(alive), series, thresholds)
         return counts, health, series
 
     def _health_reads(self, pipe: Any, now: float) -> None:
@@ -1485,6 +1572,7 @@ class Queue:
     def health(self, thresholds: Mapping[str, Any] | None = None) -> Health:
         """Backlog, age of the next waiting job, recent failure rates, live consumers, and
         the problems ``jobboard.checks`` finds in them (``thresholds``: see there)."""
+        self._flush_counters()
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(self.keys.state(WAITING))

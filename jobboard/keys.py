@@ -41,6 +41,9 @@ key (after the base)  type       holds
 ``announce``          list       ids enqueued with an eta, until a scheduler sends their
                                  SIGNAL_SCHEDULED (capped)
 ``results``           hash       Huey's own result store
+``rv``                counter    present once Huey revoke flags (``r:<id>``, ``rt:<task>``
+                                 in ``results``) may exist: only then does a take read them
+``rvscan``            string     present once flags older than ``rv`` were looked for
 ``counters``          hash       Huey's own counters (chords)
 ``ix:id``             zset       search: every job id, lower case, score 0 (prefixes)
 ``ix:n:<n // 128>``   hash       search: job number (field n % 128) -> job id
@@ -174,3 +177,7 @@ class QueueKeys:
     @property
     def counters(self) -> str:
         return self.base + "counters"
+
+    @property
+    def revokes(self) -> str:
+        return self.base + "rv"

@@ -47,39 +47,50 @@ def words(text: str) -> list[str]:
     return list(seen)
 
 
-def _walk(value: Any, out: dict[str, None], redact: re.Pattern[str], depth: int = 0) -> None:
-    if len(out) >= MAX_TOKENS or depth > 8:
-        return
+def _texts(value: Any, out: list[str], redact: re.Pattern[str], depth: int = 0) -> None:
+    """The text of every scalar in ``value`` (dict values, not keys), appended to out."""
     kind = type(value)
     if kind is str:
-        for w in _WORD.findall(value[:4000].lower()):
-            out.setdefault(w[:TOKEN_CHARS])
+        out.append(value[:4000])
     elif kind is int or kind is float:
         if not (kind is int and value.bit_length() > 200):  # no 10,000-digit numbers
-            for w in _WORD.findall(str(value)):
-                out.setdefault(w[:TOKEN_CHARS])
+            out.append(str(value))
+    elif depth > 8 or len(out) > 400:
+        return
     elif isinstance(value, dict):
         for k, v in list(value.items())[:200]:
             # a redacted value is not shown, so it must not be found either
-            if not (isinstance(k, str) and (redact.search(k) or k in CARRIER_KWARGS)):
-                _walk(v, out, redact, depth + 1)
+            if not (isinstance(k, str) and (_redacted(redact, k) or k in CARRIER_KWARGS)):
+                _texts(v, out, redact, depth + 1)
     elif isinstance(value, (list, tuple, set, frozenset)):
         for v in list(value)[:200]:
-            _walk(v, out, redact, depth + 1)
+            _texts(v, out, redact, depth + 1)
     # Other objects: their text is not looked at (a user __str__ may be slow or raise).
+
+
+_REDACTED_KEYS: dict[tuple[re.Pattern[str], str], bool] = {}
+
+
+def _redacted(redact: re.Pattern[str], key: str) -> bool:
+    """Whether ``redact`` matches the key; remembered (payloads repeat their keys)."""
+    hit = _REDACTED_KEYS.get((redact, key))
+    if hit is None:
+        hit = redact.search(key) is not None
+        if len(_REDACTED_KEYS) < 10_000:
+            _REDACTED_KEYS[(redact, key)] = hit
+    return hit
 
 
 def job_tokens(task: str, args: Any, kwargs: Any, redact: re.Pattern[str]) -> str:
     """The tokens of a new job, space-separated, as ENQUEUE takes them. Values under keys
     that ``redact`` matches (passwords...) are left out, as they are from the display."""
-    out: dict[str, None] = {task_token(task): None}
-    for w in words(short_name(task)):
-        out.setdefault(w)
-    _walk(args, out, redact)
+    texts = [short_name(task)]
+    _texts(args, texts, redact)
     if isinstance(kwargs, dict):  # keyword names are keys too: only their values count
-        for k, v in list(kwargs.items())[:200]:
-            if not (isinstance(k, str) and (redact.search(k) or k in CARRIER_KWARGS)):
-                _walk(v, out, redact)
+        _texts(kwargs, texts, redact)
+    out: dict[str, None] = {task_token(task): None}
+    for w in _WORD.findall(" ".join(texts).lower()):
+        out.setdefault(w[:TOKEN_CHARS])
     return " ".join(list(out)[:MAX_TOKENS + 1])
 
 

@@ -385,7 +385,9 @@ def paths() -> dict[str, Any]:
                 ["404", "413", "415", "422", "429"], body=ref("Submission"),
                 role="operator", tag="jobs", op_id="submitJob")},
         "/queues/{queue}/jobs/bulk": {"parameters": [QUEUE], "post": op(
-            "Submit many jobs; all are checked before any is queued.",
+            "Submit many jobs (up to JOBBOARD_API_MAX_BULK, 1,000 by default); all are "
+            "checked before any is queued, then queued in one step (one Redis round trip per "
+            "1,000, applied whole). Idempotent per job when an id is given, as submitJob.",
             {**success("201", ref("BulkResult"), "Queued.", RATE_HEADERS),
              **success("200", ref("BulkResult"), "Every id was already queued.", RATE_HEADERS)},
             ["404", "413", "415", "422", "429"], body=ref("BulkSubmission"),
