@@ -10,30 +10,33 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import datetime as dt
 import inspect
 import json
 import math
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
 from huey.serializer import Serializer
 
-from . import checks, compact, cron, scripts
+from . import authoring, checks, compact, cron, flows, scripts
 from . import search as tokens
+from .audit import Actor, AuditLog
 from .config import TrackingConfig
 from .connections import client_from_url, follow_promotions
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
 from .primitives import CONSUMER_ALIVE_SECONDS, ENQUEUE_BATCH, PRIORITY_LIMIT, match_name, now_ms
-from .records import (ACTIVE, FINISHED_STATES, PENDING_STATES, PROMOTABLE_STATES, REMOVABLE_STATES,
-                      REVOCABLE_STATES, RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING,
-                      Attempt, BoardHealth, Consumer, Counts, Event, Health, Job, JobPage, Lifetime, LogLine,
-                      MetricPoint, Metrics, PeriodicTask, RunningJob)
+from .records import (ACTIVE, COMPLETED, FINISHED_STATES, PENDING_STATES, PROMOTABLE_STATES,
+                      REMOVABLE_STATES, REVOCABLE_STATES, RETRYABLE_STATES, SCHEDULED, STATES,
+                      TASK_INDEXED_STATES, WAITING, Attempt, BoardHealth, Consumer, Counts, Editable,
+                      Event, Flow, Health, Job, JobPage, Lifetime, LogLine, MetricPoint, Metrics,
+                      PeriodicTask, Run, RunningJob)
 from .tracking import message_argv
 
 if TYPE_CHECKING:
@@ -99,6 +102,7 @@ def decode_record(queue: str, job_id: str, raw: dict[bytes, bytes]) -> Job:
             progress_message=_s(h.get("pmsg")), parent=_s(h.get("par")),
             children=[c for c in (_s(h.get("nxt")) or "").split(",") if c],
             stalls=int(h.get("stl") or 0), periodic=bool(h.get("per")),
+            copied_from=_s(h.get("from")), copies=_s(h.get("copies")),
         )
     except Exception as exc:  # a broken record must not break a listing
         return Job(id=job_id, queue=queue, state=_s(raw.get(b"st")) or "",
@@ -162,6 +166,9 @@ class Board:
         self.prefix = prefix or (first.jobboard.config.prefix if first is not None else DEFAULT_PREFIX)
         self._static = list(queues or [])
         self._scripts: dict[str, Any] = {}
+        #: The audit trail of this board's Redis and prefix (see jobboard.audit).
+        self.audit = AuditLog(self.redis, self.prefix)
+        self._allowed: Callable[[str], bool] | None = None  # see restricted()
 
     @classmethod
     def from_url(cls, url: str, queues: Iterable[str] | None = None,
@@ -178,6 +185,14 @@ class Board:
             self._scripts[name] = self.redis.register_script(getattr(scripts, name))
         return self._scripts[name]
 
+    def restricted(self, allowed: Callable[[str], bool]) -> "Board":
+        """This board as seen by someone who may see only the queues ``allowed`` accepts
+        (per-queue access): every listing, count, lookup and search skips the others, and
+        ``queue()`` of a hidden one raises QueueNotFound, as for one that does not exist."""
+        view = copy.copy(self)
+        view._allowed = allowed
+        return view
+
     def huey_for(self, queue: str) -> "Huey | None":
         """The Huey instance given for ``queue``, or None (a board read straight from Redis)."""
         return self._hueys.get(queue)
@@ -186,7 +201,8 @@ class Board:
         """Queues given to this board plus the ones producers registered (one SMEMBERS)."""
         names = set(self._hueys) | set(self._static)
         names.update(n.decode() for n in self.redis.smembers(queues_key(self.prefix)))
-        return sorted(names)
+        allowed = self._allowed
+        return sorted(n for n in names if allowed is None or allowed(n))
 
     def queues(self) -> list["Queue"]:
         """Every queue of :meth:`queue_names`, sorted by name."""
@@ -194,6 +210,8 @@ class Board:
 
     def queue(self, name: str) -> "Queue":
         """The queue called ``name``; raises QueueNotFound."""
+        if self._allowed is not None and not self._allowed(name):
+            raise QueueNotFound(name)
         if name in self._hueys or name in self._static:
             return Queue(self, name)
         if self.redis.sismember(queues_key(self.prefix), name):
@@ -226,6 +244,18 @@ class Board:
             if found:
                 return Queue(self, n).job(job_id)
         raise JobNotFound("*", job_id)
+
+    def find_pending_step(self, job_id: str) -> tuple[str, str] | None:
+        """(queue, the step before it) for a pipeline step Huey has not enqueued yet (it
+        holds only a link to its parent), or None."""
+        names = self.queue_names()
+        pipe = self.redis.pipeline(transaction=False)
+        for n in names:
+            pipe.hmget(QueueKeys(self.prefix, n).record(job_id), "st", "par")
+        for n, res in zip(names, pipe.execute(raise_on_error=False)):
+            if isinstance(res, list) and res[0] is None and res[1] is not None:
+                return n, res[1].decode()
+        return None
 
     def search(self, query: str, limit: int = MAX_SEARCH_PAGE, queue: str | None = None,
                state: str | None = None, task: str | None = None) -> list[JobPage]:
@@ -625,10 +655,12 @@ class Queue:
         if big.damaged:
             attempts.append(json.dumps({"error_class": "Undecodable", "traceback": "",
                                         "message": f"part of this job's record is damaged: {big.damaged}"}))
+        # Attempts recorded before delivery numbers were ("n"): numbered by position, which
+        # is exact until the capped list drops its oldest.
         for n, a in enumerate(attempts, 1):
             try:
                 d = json.loads(a)
-                job.attempts.append(Attempt(number=n, at=_ms_to_s(d.get("at")),
+                job.attempts.append(Attempt(number=int(d.get("n") or n), at=_ms_to_s(d.get("at")),
                                             error_class=str(d.get("error_class", "")),
                                             message=str(d.get("message", "")),
                                             traceback=str(d.get("traceback", "")),
@@ -642,7 +674,39 @@ class Queue:
             except (ValueError, TypeError) as exc:
                 job.logs.append(LogLine(at=0.0, message=f"<undecodable log line: {exc}>"))
         job.events = self._timeline(job, events)
+        job.runs = self._runs(job, raw.get(b"runs"))
         return job
+
+    @staticmethod
+    def _runs(job: Job, raw_runs: bytes | None) -> list[Run]:
+        """The job's runs: the first from its enqueue, one more per operator retry (the
+        RETRY script appends ``[start ms, first attempt, who, previous outcome]``)."""
+        try:
+            marks = [m for m in json.loads(raw_runs or b"[]")
+                     if isinstance(m, list) and len(m) >= 4]
+        except ValueError:
+            marks = []
+        submitted = next((e.message.removeprefix("submitted by ") for e in job.events
+                          if e.kind == "enqueued" and e.message.startswith("submitted by ")), None)
+        starts: list[tuple[float | None, int, str]] = [
+            (job.enqueued_at, 1, submitted or ("the scheduler" if job.periodic else "the producer"))]
+        outcomes: list[str | None] = []
+        for at, first, who, before in marks:
+            outcomes.append(str(before))
+            starts.append((int(at) / 1000.0, int(first), str(who).removeprefix("retried by ")))
+        outcomes.append(job.state if job.state in FINISHED_STATES else None)
+        runs = []
+        for i, (at, first, who) in enumerate(starts):
+            last = starts[i + 1][1] - 1 if i + 1 < len(starts) else max(job.attempt, first - 1)
+            failed = [a for a in job.attempts if first <= a.number <= last]
+            runs.append(Run(number=i + 1, started_at=at, started_by=who, first_attempt=first,
+                            last_attempt=last, outcome=outcomes[i], failed=failed))
+        return runs
+
+    def flow(self, job_id: str) -> Flow | None:
+        """The pipeline, group or chord ``job_id`` belongs to, each step with its state
+        (steps not enqueued yet included), or None for a job in no flow."""
+        return flows.flow_of(self, job_id)
 
     def _wrong_type(self, job_id: str, error: Exception) -> Job:
         """A job whose record key holds another type than a hash (not written by
@@ -675,7 +739,9 @@ class Queue:
         if job.started_at:
             ev.append(Event(job.started_at, "active", f"attempt {job.attempt} on {job.consumer or '?'}"))
         if job.finished_at and job.state in FINISHED_STATES:
-            ev.append(Event(job.finished_at, job.state, job.error or ""))
+            # a retried job that then completed still holds its last error: not this end's
+            ev.append(Event(job.finished_at, job.state,
+                            "" if job.state == COMPLETED else job.error or ""))
         ev.sort(key=lambda e: e.at)
         return ev
 
@@ -694,9 +760,27 @@ class Queue:
         except Exception:
             return data
 
-    def retry(self, job_id: str) -> None:
-        """Run a finished job again with its original arguments; raises JobNotFound or
-        JobStateError."""
+    def _record(self, actor: Actor | None, action: str, jobs: Iterable[str] = (),
+                filter: dict[str, Any] | None = None, count: int | None = None,
+                detail: str = "") -> None:
+        """Put an action in the audit trail when an adapter said who asked for it."""
+        if actor is not None:
+            self.board.audit.record(actor, action, queue=self.name, jobs=jobs, filter=filter,
+                                    count=count, detail=detail)
+
+    @staticmethod
+    def _by(what: str, actor: Actor | None, default: str = "an operator") -> str:
+        """A timeline line naming who acted: ``retried by alice (operator, web)``."""
+        return f"{what} by {actor.label() if actor is not None else default}"
+
+    def retry(self, job_id: str, actor: Actor | None = None) -> None:
+        """Run a finished job again with its original arguments (a new run of it);
+        raises JobNotFound or JobStateError. ``actor`` (who asked) goes to the audit
+        trail and the job's timeline."""
+        self._retry(job_id, self._by("retried", actor))
+        self._record(actor, "retry", [job_id])
+
+    def _retry(self, job_id: str, text: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hmget(self.keys.record(job_id), "st", "opt")
         pipe.get(self.keys.message(job_id))
@@ -717,8 +801,7 @@ class Queue:
         except ValueError:
             options = {}
         self._act("RETRY", job_id, "retry", RETRYABLE_STATES, now_ms(),
-                  self._reset_message(data, options), ",".join(RETRYABLE_STATES),
-                  "retried by an operator")
+                  self._reset_message(data, options), ",".join(RETRYABLE_STATES), text)
 
     def _act(self, script: str, job_id: str, action: str, allowed: tuple[str, ...], *args: Any) -> None:
         """Run one job's action script; a key of another type under the job's names is a
@@ -739,16 +822,21 @@ class Queue:
         if kind == "state":
             raise JobStateError(job_id, res[1].decode(), action, allowed)
 
-    def retry_many(self, ids: Iterable[str]) -> int:
+    def retry_many(self, ids: Iterable[str], actor: Actor | None = None) -> int:
         """Retry each job that can be retried; returns how many were."""
-        n = 0
+        done = self._retry_each(ids, self._by("retried", actor))
+        self._record(actor, "retry", done)
+        return len(done)
+
+    def _retry_each(self, ids: Iterable[str], text: str) -> list[str]:
+        done = []
         for i in ids:
             try:
-                self.retry(i)
-                n += 1
+                self._retry(i, text)
+                done.append(i)
             except (JobNotFound, JobStateError):
                 continue
-        return n
+        return done
 
     def _matching(self, state: str, task: str | None, search: str | None) -> Iterator[list[str]]:
         """Chunks of the ids matching a filter, read as a snapshot of at most a chunk at a
@@ -788,14 +876,24 @@ class Queue:
         return int(self.redis.zcard(key))
 
     def retry_all(self, state: str = "failed", task: str | None = None,
-                  search: str | None = None) -> int:
-        """Retry every job in ``state`` matching the filter, in chunks; returns the count."""
+                  search: str | None = None, actor: Actor | None = None) -> int:
+        """Retry every job in ``state`` matching the filter, in chunks; returns the count
+        (one audit entry with the filter, the count and the first ids)."""
         if state not in RETRYABLE_STATES:
             raise InvalidArgument(f"Jobs in state {state!r} cannot be retried; retryable: "
                                   f"{', '.join(RETRYABLE_STATES)}.")
-        return sum(self.retry_many(ids) for ids in self._matching(state, task, search))
+        text = self._by("retried", actor) + " (bulk)"
+        done: list[str] = []
+        n = 0
+        for ids in self._matching(state, task, search):
+            chunk = self._retry_each(ids, text)
+            n += len(chunk)
+            if len(done) < 50:
+                done.extend(chunk)
+        self._record(actor, "retry", done, {"state": state, "task": task, "q": search}, n)
+        return n
 
-    def remove(self, job_id: str) -> None:
+    def remove(self, job_id: str, actor: Actor | None = None) -> None:
         """Delete a job and everything recorded about it; raises JobNotFound, or
         JobStateError for a running job (wait for it to end, or stop its consumer: a job
         whose lease has lapsed can be removed)."""
@@ -805,27 +903,43 @@ class Queue:
                                 hint="Wait for it to finish, or revoke it so it will not run again.")
         if not removed:
             raise JobNotFound(self.name, job_id)
+        self._record(actor, "remove", [job_id])
 
     def _remove(self, ids: Sequence[str]) -> tuple[int, list[str]]:
         res = self._run("REMOVE", now_ms(), *ids)
         return int(res[0]), [i.decode() for i in res[1:]]
 
-    def remove_many(self, ids: Iterable[str]) -> int:
+    def remove_many(self, ids: Iterable[str], actor: Actor | None = None) -> int:
         """Remove each job of ``ids`` that exists and is not running, in chunks; returns how
         many were removed."""
         ids = list(ids)
-        return sum(self._remove(ids[i: i + CHUNK])[0] for i in range(0, len(ids), CHUNK))
+        n = sum(self._remove(ids[i: i + CHUNK])[0] for i in range(0, len(ids), CHUNK))
+        if n:
+            self._record(actor, "remove", ids, count=n)
+        return n
 
-    def remove_all(self, state: str, task: str | None = None, search: str | None = None) -> int:
+    def remove_all(self, state: str, task: str | None = None, search: str | None = None,
+                   actor: Actor | None = None) -> int:
         """Remove every job in ``state`` matching the filter, in chunks (not ``active``:
         running jobs cannot be removed)."""
         if state == ACTIVE:
             raise InvalidArgument("Running (active) jobs cannot be removed: their consumers would "
                                   "go on and their outcome be lost. Wait for them to finish.")
-        return sum(self.remove_many(ids) for ids in self._matching(state, task, search))
+        first: list[str] = []
+        n = 0
+        for ids in self._matching(state, task, search):
+            n += self.remove_many(ids)
+            if len(first) < 50:
+                first.extend(ids)
+        self._record(actor, "remove", first, {"state": state, "task": task, "q": search}, n)
+        return n
 
-    def promote(self, job_id: str) -> None:
+    def promote(self, job_id: str, actor: Actor | None = None) -> None:
         """Run a scheduled job now (it moves to waiting, its eta cleared)."""
+        self._promote(job_id, self._by("run now", actor))
+        self._record(actor, "promote", [job_id])
+
+    def _promote(self, job_id: str, text: str) -> None:
         try:
             data = self.redis.get(self.keys.message(job_id))
         except redis_lib.ResponseError:
@@ -836,42 +950,68 @@ class Queue:
                                       self.serializer)
             except Exception:
                 pass
-        self._act("PROMOTE", job_id, "promote", PROMOTABLE_STATES, now_ms(), data or b"")
+        self._act("PROMOTE", job_id, "promote", PROMOTABLE_STATES, now_ms(), data or b"", text)
 
-    def revoke(self, job_id: str) -> None:
+    def revoke(self, job_id: str, actor: Actor | None = None) -> None:
         """Cancel a waiting or scheduled job: it will not run (state revoked, retryable)."""
-        self._act("REVOKE", job_id, "revoke", REVOCABLE_STATES, now_ms(),
-                  *self.config.retention["revoked"].as_argv())
+        self._revoke(job_id, self._by("revoked", actor))
+        self._record(actor, "revoke", [job_id])
 
-    def _each(self, action: str, ids: Iterable[str]) -> int:
-        n = 0
+    def _revoke(self, job_id: str, text: str) -> None:
+        self._act("REVOKE", job_id, "revoke", REVOCABLE_STATES, now_ms(),
+                  *self.config.retention["revoked"].as_argv(), text)
+
+    def _each(self, action: str, ids: Iterable[str], text: str) -> list[str]:
+        """Apply ``_promote`` / ``_revoke`` to each id it applies to; the ids it did."""
+        done = []
+        act = getattr(self, "_" + action)
         for i in ids:
             try:
-                getattr(self, action)(i)
-                n += 1
+                act(i, text)
+                done.append(i)
             except (JobNotFound, JobStateError):
                 continue
+        return done
+
+    def promote_many(self, ids: Iterable[str], actor: Actor | None = None) -> int:
+        """Run each scheduled job of ``ids`` now; returns how many were promoted."""
+        done = self._each("promote", ids, self._by("run now", actor))
+        self._record(actor, "promote", done)
+        return len(done)
+
+    def revoke_many(self, ids: Iterable[str], actor: Actor | None = None) -> int:
+        """Revoke each waiting or scheduled job of ``ids``; returns how many were revoked."""
+        done = self._each("revoke", ids, self._by("revoked", actor))
+        self._record(actor, "revoke", done)
+        return len(done)
+
+    def _each_matching(self, action: str, state: str, task: str | None, search: str | None,
+                       actor: Actor | None, what: str) -> int:
+        """A bulk action over a filter, chunked; one audit entry with the filter."""
+        text = self._by(what, actor) + " (bulk)"
+        first: list[str] = []
+        n = 0
+        for ids in self._matching(state, task, search):
+            done = self._each(action, ids, text)
+            n += len(done)
+            if len(first) < 50:
+                first.extend(done)
+        self._record(actor, action, first, {"state": state, "task": task, "q": search}, n)
         return n
 
-    def promote_many(self, ids: Iterable[str]) -> int:
-        """Run each scheduled job of ``ids`` now; returns how many were promoted."""
-        return self._each("promote", ids)
-
-    def revoke_many(self, ids: Iterable[str]) -> int:
-        """Revoke each waiting or scheduled job of ``ids``; returns how many were revoked."""
-        return self._each("revoke", ids)
-
-    def promote_all(self, task: str | None = None, search: str | None = None) -> int:
+    def promote_all(self, task: str | None = None, search: str | None = None,
+                    actor: Actor | None = None) -> int:
         """Run every scheduled job matching the filter now (chunked)."""
-        return sum(self.promote_many(ids) for ids in self._matching(SCHEDULED, task, search))
+        return self._each_matching("promote", SCHEDULED, task, search, actor, "run now")
 
-    def revoke_all(self, state: str, task: str | None = None, search: str | None = None) -> int:
+    def revoke_all(self, state: str, task: str | None = None, search: str | None = None,
+                   actor: Actor | None = None) -> int:
         """Revoke every waiting or scheduled job matching the filter (chunked)."""
         if state not in REVOCABLE_STATES:
             raise InvalidArgument(f"Only {' and '.join(REVOCABLE_STATES)} jobs can be revoked.")
-        return sum(self.revoke_many(ids) for ids in self._matching(state, task, search))
+        return self._each_matching("revoke", state, task, search, actor, "revoked")
 
-    def clean(self, state: str, older_than: float) -> int:
+    def clean(self, state: str, older_than: float, actor: Actor | None = None) -> int:
         """Remove jobs of a finished state that finished more than ``older_than`` s ago."""
         if state not in FINISHED_STATES:
             raise InvalidArgument(f"clean applies to finished states ({', '.join(FINISHED_STATES)}), "
@@ -888,9 +1028,10 @@ class Queue:
             n = int(self._run("CLEAN", state, cutoff, CHUNK))
             total += n
             if n < CHUNK:
+                self._record(actor, "clean", (), {"state": state, "older_than": older_than}, total)
                 return total
 
-    def empty(self) -> int:
+    def empty(self, actor: Actor | None = None) -> int:
         """Remove every waiting and scheduled job (running ones finish). Returns the count."""
         total = 0
         for state in (WAITING, SCHEDULED):
@@ -899,19 +1040,22 @@ class Queue:
                 if not ids:
                     break
                 total += self.remove_many(ids)
+        self._record(actor, "empty", (), {"state": "waiting,scheduled"}, total)
         return total
 
-    def pause(self) -> None:
+    def pause(self, actor: Actor | None = None) -> None:
         """No consumer starts a new job of this queue until resume(); running jobs finish."""
         self.redis.set(self.keys.paused, str(now_ms()))
+        self._record(actor, "pause")
 
-    def resume(self) -> None:
+    def resume(self, actor: Actor | None = None) -> None:
         """Undo :meth:`pause`, and wake consumers blocked waiting for its jobs."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(self.keys.paused)
         pipe.lpush(self.keys.wake, *(["1"] * 16))  # wake consumers blocked on the queue
         pipe.ltrim(self.keys.wake, 0, 63)
         pipe.execute()
+        self._record(actor, "resume")
 
     # Submission (JSON API) ---------------------------------------------------------------
 
@@ -943,20 +1087,35 @@ class Queue:
                 priority: int | None = None, delay: float | None = None, eta: float | None = None,
                 retries: int | None = None, retry_delay: float | None = None,
                 retry_backoff: float | None = None, expires: float | None = None,
-                job_id: str | None = None) -> tuple[str, bool]:
+                job_id: str | None = None, actor: Actor | None = None,
+                detail: str = "") -> tuple[str, bool]:
         """Queue a job of a registered task; returns (job id, created).
 
         With ``job_id`` the call is idempotent: a second call with the same id queues
-        nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds."""
+        nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds.
+        ``actor`` (who submitted it) goes to the audit trail and the job's timeline."""
         data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
                                       retry_delay, retry_backoff, expires, job_id)
+        at = now_ms()  # the note's time: before any consumer can start the job
+        created = self._enqueue_message(data, msg, priority, only_new=job_id is not None)
+        if created:
+            self._note(msg.id, "enqueued", actor, "submitted", at)
+        self._record(actor, "enqueue", [msg.id], detail=task_name + ("" if created else " (existing id)")
+                     + (f"; {detail}" if detail else ""))
+        return msg.id, created
+
+    def _enqueue_message(self, data: bytes, msg: Any, priority: int | None,
+                         only_new: bool = False) -> bool:
+        """ENQUEUE one Huey message (traced when tracing is on); True when it made a new
+        job. The one send of enqueue, duplicate and edit-and-retry."""
         huey = self.huey
+        assert huey is not None
         tracing = getattr(huey.jobboard, "tracing", None)
         with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
                 (None, "")) as (_, traceparent):
             argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
-                                config=self.config, only_new=job_id is not None, trace=traceparent)
-            return msg.id, self._send_one(argv)
+                                config=self.config, only_new=only_new, trace=traceparent)
+            return self._send_one(argv)
 
     def _send_one(self, argv: list[Any]) -> bool:
         try:
@@ -1038,6 +1197,111 @@ class Queue:
         data = huey.serialize_task(task)
         msg = huey.serializer.deserialize(data)
         return data, msg
+
+    # Authoring (add, duplicate, edit and retry) -------------------------------------------
+
+    def registered_tasks(self) -> dict[str, inspect.Signature]:
+        """Tasks this board can queue on this queue (its Huey's registry), with their
+        signatures; empty for a board read straight from Redis."""
+        if self.huey is None:
+            return {}
+        return {name: self.task_signature(name) for name in sorted(self.huey._registry._registry)
+                if not self._is_periodic_class(self.huey._registry._registry[name])}
+
+    @staticmethod
+    def _is_periodic_class(cls: Any) -> bool:
+        return bool(getattr(cls, "validate_datetime", None))
+
+    def argument_problem(self, task_name: str, args: Sequence[Any],
+                         kwargs: dict[str, Any]) -> str | None:
+        """Why ``args``/``kwargs`` do not fit the task's signature, or None when they do
+        (the check the JSON API and the pages both make before queueing anything)."""
+        try:
+            self.task_signature(task_name).bind(*args, **kwargs)
+        except TypeError as exc:
+            return str(exc)
+        return None
+
+    def _stored_message(self, job_id: str, action: str, allowed: tuple[str, ...]) -> tuple[Job, Any]:
+        """The job and its kept Huey message (unpickled here, from this board's own Redis)."""
+        job = self.job(job_id)
+        if job.state not in allowed:
+            raise JobStateError(job_id, job.state, action, allowed)
+        data = self.redis.get(self.keys.message(job_id))
+        if data is None:
+            raise JobStateError(job_id, job.state + " (its message was not kept)", action, allowed)
+        try:
+            return job, _loads_message(data, self.serializer)
+        except Exception as exc:
+            raise JobStateError(job_id, f"{job.state} (its message cannot be read here: "
+                                f"{type(exc).__name__})", action, allowed) from exc
+
+    def editable(self, job_id: str) -> Editable:
+        """A failed job's arguments as the editor shows them: JSON, sensitive values
+        masked (see jobboard.authoring). ``problem`` says why it cannot be edited."""
+        job, msg = self._stored_message(job_id, "edit", RETRYABLE_STATES)
+        try:
+            args = authoring.to_json(list(msg.args or ()), "args")
+            kwargs = authoring.to_json(dict(msg.kwargs or {}), "kwargs")
+        except InvalidArgument as exc:
+            return Editable(job, msg.name, "", "", 0, str(exc))
+        pattern = self.config.redact_re
+        margs, m1 = authoring.mask(args, pattern)
+        mkwargs, m2 = authoring.mask(kwargs, pattern)
+        return Editable(job, msg.name, json.dumps(margs, indent=2, ensure_ascii=False),
+                        json.dumps(mkwargs, indent=2, ensure_ascii=False), len(m1) + len(m2))
+
+    def edit_and_retry(self, job_id: str, args: Sequence[Any], kwargs: dict[str, Any],
+                       actor: Actor | None = None) -> str:
+        """Queue a new job of a finished job's task with edited arguments (and its
+        options, pipeline and priority); the original stays as it is, linked to the new
+        one both ways. Masked values left in place keep their original value. Returns the
+        new job's id; raises InvalidArgument when the arguments do not fit the task."""
+        job, msg = self._stored_message(job_id, "edit and retry", RETRYABLE_STATES)
+        pattern = self.config.redact_re
+        try:
+            old_args = authoring.to_json(list(msg.args or ()), "args")
+            old_kwargs = authoring.to_json(dict(msg.kwargs or {}), "kwargs")
+        except InvalidArgument:
+            old_args, old_kwargs = [], {}
+        new_args = authoring.unmask(list(args), old_args, pattern)
+        new_kwargs = authoring.unmask(dict(kwargs), old_kwargs, pattern)
+        problem = self.argument_problem(msg.name, new_args, new_kwargs)
+        if problem:
+            raise InvalidArgument(f"The arguments do not fit task {msg.name}: {problem}")
+        new_id = str(uuid.uuid4())
+        retries = int(job.options.get("retries") or 0)
+        new = msg._replace(id=new_id, args=tuple(new_args), kwargs=new_kwargs, eta=None,
+                           retries=retries)
+        self._enqueue_message(_dumps_message(new, self.serializer), new, job.priority)
+        self._link(job_id, new_id, "edited", actor)
+        self._record(actor, "edit_retry", [job_id, new_id], count=1,
+                     detail="original, then its edited copy")
+        return new_id
+
+    def duplicate(self, job_id: str, actor: Actor | None = None) -> str:
+        """Queue a copy of a job (same task, arguments, options and priority) under a new
+        id; needs the job's kept message (completed jobs drop theirs). Returns the id."""
+        job, msg = self._stored_message(job_id, "duplicate", STATES)
+        new_id = str(uuid.uuid4())
+        new = msg._replace(id=new_id, eta=None, retries=int(job.options.get("retries") or 0))
+        self._enqueue_message(_dumps_message(new, self.serializer), new, job.priority)
+        self._link(job_id, new_id, "duplicated", actor)
+        self._record(actor, "duplicate", [job_id, new_id], count=1,
+                     detail="original, then its copy")
+        return new_id
+
+    def _link(self, old: str, new: str, how: str, actor: Actor | None) -> None:
+        """Link an original and its copy both ways (record fields and timelines)."""
+        now = now_ms()
+        who = f" by {actor.label()}" if actor is not None else ""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.record(old), "copies", new)
+        pipe.hset(self.keys.record(new), "from", old)
+        pipe.rpush(self.keys.events(old), json.dumps([now, how, f"{how} as {new}{who}"]))
+        pipe.rpush(self.keys.events(new), json.dumps([now, "enqueued", f"{how} from {old}{who}"]))
+        pipe.ltrim(self.keys.events(old), -50, -1)
+        pipe.execute()
 
     # Consumers and periodic tasks ----------------------------------------------------------
 
@@ -1121,7 +1385,7 @@ class Queue:
             raise PeriodicTaskNotFound(self.name, name)
         return json.loads(raw)
 
-    def run_periodic(self, name: str) -> str:
+    def run_periodic(self, name: str, actor: Actor | None = None) -> str:
         """Queue a periodic task now, outside its schedule (even when paused). Returns the
         new job id."""
         entry = self._periodic_entry(name)
@@ -1133,17 +1397,32 @@ class Queue:
         argv = message_argv(self.keys.base, data, msg, priority=None,
                             utc=bool(entry.get("utc", True)), config=self.config, periodic="2")
         self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
+        self._note(msg.id, "enqueued", actor, "run now")
+        self._record(actor, "run_periodic", [msg.id], detail=name)
         return msg.id
 
-    def pause_periodic(self, name: str) -> None:
+    def pause_periodic(self, name: str, actor: Actor | None = None) -> None:
         """Stop scheduling periodic task ``name`` until resumed; raises PeriodicTaskNotFound."""
         self._periodic_entry(name)
         self.redis.sadd(self.keys.periodic_paused, name)
+        self._record(actor, "pause_periodic", detail=name)
 
-    def resume_periodic(self, name: str) -> None:
+    def resume_periodic(self, name: str, actor: Actor | None = None) -> None:
         """Schedule periodic task ``name`` again; raises PeriodicTaskNotFound."""
         self._periodic_entry(name)
         self.redis.srem(self.keys.periodic_paused, name)
+        self._record(actor, "resume_periodic", detail=name)
+
+    def _note(self, job_id: str, kind: str, actor: Actor | None, what: str,
+              at_ms: int | None = None) -> None:
+        """Add ``<what> by <actor>`` to a job's timeline (only when an adapter said who)."""
+        if actor is None:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(self.keys.events(job_id),
+                   json.dumps([at_ms or now_ms(), kind, self._by(what, actor)]))
+        pipe.ltrim(self.keys.events(job_id), -50, -1)
+        pipe.execute()
 
     # Metrics and health --------------------------------------------------------------------
 
@@ -1176,15 +1455,24 @@ class Queue:
             # enqueues are counted per task only (one command less on the producer's path)
             enqueued = (h.get("enq" + suffix, 0) if task else
                         sum(v for k, v in h.items() if k.startswith("enq|")))
+            bucket_wait: dict[int, int] = {}
+            bucket_run: dict[int, int] = {}
+            for k, v in h.items():
+                if k.startswith(wpre):
+                    bucket_wait[int(k[len(wpre):])] = v
+                elif k.startswith(rpre):
+                    bucket_run[int(k[len(rpre):])] = v
+            for hb, n in bucket_wait.items():
+                wait_h[hb] = wait_h.get(hb, 0) + n
+            for hb, n in bucket_run.items():
+                run_h[hb] = run_h.get(hb, 0) + n
+            # Each bucket's own percentiles too: a latency regression shows when it began.
             points.append(MetricPoint(at=float(b * step), enqueued=enqueued,
                                       completed=h.get("done" + suffix, 0),
                                       failed=h.get("fail" + suffix, 0),
-                                      retried=h.get("retry" + suffix, 0)))
-            for k, v in h.items():
-                if k.startswith(wpre):
-                    wait_h[int(k[len(wpre):])] = wait_h.get(int(k[len(wpre):]), 0) + v
-                elif k.startswith(rpre):
-                    run_h[int(k[len(rpre):])] = run_h.get(int(k[len(rpre):]), 0) + v
+                                      retried=h.get("retry" + suffix, 0),
+                                      wait_ms=percentiles(bucket_wait),
+                                      run_ms=percentiles(bucket_run)))
         return Metrics(self.name, task, window, step, points, percentiles(wait_h), percentiles(run_h))
 
     def _lifetime_fields(self) -> dict[str, int]:

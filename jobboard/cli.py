@@ -16,6 +16,7 @@ import getpass
 import json
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import redis
 import redis.sentinel
 
 from . import config_file
+from .audit import VIAS, Actor
 from .board import MAX_PAGE_NUMBER, MAX_PAGE_SIZE, ORDERS, Board
 from .errors import REDIS_OUTAGE, ConfigurationError, JobboardError, is_out_of_memory
 from .primitives import parse_duration as parse_seconds
@@ -51,6 +53,16 @@ class Context:
         if self._board is None:
             self._board = self.make_board()
         return self._board
+
+    @property
+    def actor(self) -> Actor:
+        """Who runs this command, for the audit trail: the OS user on this host. The CLI
+        reaches Redis directly, so it can do anything an admin can."""
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = f"uid {os.getuid()}"
+        return Actor(name=name, role="admin", via="cli", address=socket.gethostname())
 
     def emit(self, data: Any, text: str | Callable[[], str]) -> None:
         """Print ``data`` as JSON with --json, else the human-readable ``text``."""
@@ -91,8 +103,17 @@ class ErrorHandlingGroup(click.Group):
 
 
 def redis_board(url: str) -> Board:
-    """A Board read straight from Redis; queues are the ones found there."""
-    return Board.from_url(url)
+    """A Board read straight from Redis; queues are the ones found there. The audit
+    trail's retention comes from JOBBOARD_AUDIT_MAX_AGE / JOBBOARD_AUDIT_MAX_COUNT, as the
+    web app's does from its config."""
+    board = Board.from_url(url)
+    age, count = os.environ.get("JOBBOARD_AUDIT_MAX_AGE"), os.environ.get("JOBBOARD_AUDIT_MAX_COUNT")
+    try:
+        board.audit.configure(float(age) if age else None, int(count) if count else None)
+    except ValueError:
+        raise ConfigurationError("JOBBOARD_AUDIT_MAX_AGE is seconds and JOBBOARD_AUDIT_MAX_COUNT "
+                                 "a whole number.") from None
+    return board
 
 
 def huey_board(path: str) -> Board:
@@ -313,9 +334,13 @@ def show(c: Context, queue: str, job_id: str) -> None:
             lines.append(f"  parent     {j.parent or '-'}; children {', '.join(j.children) or '-'}")
         if j.undecodable:
             lines.append(f"  UNDECODABLE {j.undecodable}")
-        for a in j.attempts:
-            lines += [f"\nAttempt {a.number} at {when(a.at)}: {a.error_class}: {a.message}",
-                      a.traceback.rstrip()]
+        for r in j.runs:
+            lines.append(f"\nRun {r.number} started {when(r.started_at)} by {r.started_by}: "
+                         f"{r.attempts} attempt{'s' if r.attempts != 1 else ''}, "
+                         f"{r.outcome or 'going on'}")
+            for a in r.failed:
+                lines += [f"  Attempt {a.number} at {when(a.at)}: {a.error_class}: {a.message}",
+                          a.traceback.rstrip()]
         if j.logs:
             lines.append("\nLog")
             lines += [f"  {when(x.at)}  {x.message}" for x in j.logs]
@@ -373,7 +398,7 @@ def retry(c: Context, queue: str, job_id: str | None, all_: bool, state: str,
     if job_id and all_:
         raise click.UsageError("Give a JOB_ID or --all, not both.")
     if job_id:
-        q.retry(job_id)
+        q.retry(job_id, actor=c.actor)
         c.emit({"queue": q.name, "retried": 1, "id": job_id}, f"Retried {job_id} in {q.name}.")
         return
     if not all_:
@@ -381,13 +406,23 @@ def retry(c: Context, queue: str, job_id: str | None, all_: bool, state: str,
     total = q.count_matching(state, task=task, search=search)
     if search or total <= CHUNK:
         # A search is a bounded scan in the core: let the core page through it.
-        n = q.retry_all(state=state, task=task, search=search) if total else 0
+        n = q.retry_all(state=state, task=task, search=search, actor=c.actor) if total else 0
     else:
+        first: list[str] = []
+
+        def retry_chunk(ids: list[str]) -> int:
+            if len(first) < 50:
+                first.extend(ids)
+            return int(q.retry_many(ids))
+
         n = _bulk(
             f"Retrying {total} {state} jobs", total,
             lambda: [j.id for j in q.jobs(state, offset=0, limit=CHUNK, task=task,
                                           order="oldest").jobs],
-            q.retry_many, show_progress=not c.as_json)
+            retry_chunk, show_progress=not c.as_json)
+        # The chunks go through the core one by one: one audit entry for the whole run.
+        c.board.audit.record(c.actor, "retry", queue=q.name, jobs=first,
+                             filter={"state": state, "task": task}, count=n)
     c.emit({"queue": q.name, "state": state, "retried": n},
            f"Retried {n} {state} job{'s' if n != 1 else ''} in {q.name}.")
 
@@ -399,7 +434,7 @@ def retry(c: Context, queue: str, job_id: str | None, all_: bool, state: str,
 def remove(c: Context, queue: str, job_id: str) -> None:
     """Remove one job and its record (not while it runs: wait for it to finish)."""
     q = _queue(c, queue)
-    q.remove(job_id)
+    q.remove(job_id, actor=c.actor)
     c.emit({"queue": q.name, "removed": 1, "id": job_id}, f"Removed {job_id} from {q.name}.")
 
 
@@ -409,7 +444,7 @@ def remove(c: Context, queue: str, job_id: str) -> None:
 def pause(c: Context, queue: str) -> None:
     """Pause QUEUE: consumers stop taking its jobs."""
     q = _queue(c, queue)
-    q.pause()
+    q.pause(actor=c.actor)
     c.emit({"queue": q.name, "paused": True}, f"Paused {q.name}.")
 
 
@@ -419,7 +454,7 @@ def pause(c: Context, queue: str) -> None:
 def resume(c: Context, queue: str) -> None:
     """Resume a paused QUEUE."""
     q = _queue(c, queue)
-    q.resume()
+    q.resume(actor=c.actor)
     c.emit({"queue": q.name, "paused": False}, f"Resumed {q.name}.")
 
 
@@ -509,6 +544,8 @@ def enqueue(c: Context, queue: str, task: str | None, args_json: str, kwargs_jso
         specs.append(_job_spec(raw, "the job", task))
     q = _queue(c, queue)
     done = q.enqueue_many(specs)
+    c.board.audit.record(c.actor, "enqueue", queue=q.name, jobs=[i for i, _ in done],
+                         count=sum(1 for _, new in done if new))
     created = sum(1 for _, new in done if new)
     data = {"queue": q.name, "created": created, "existing": len(done) - created,
             "jobs": [{"id": i, "created": new} for i, new in done]}
@@ -530,7 +567,7 @@ def clean(c: Context, queue: str, state: str, older_than: str) -> None:
     q = _queue(c, queue)
     if not c.as_json:
         click.echo(f"Cleaning {state} jobs older than {older_than} in {q.name}...", err=True)
-    n = q.clean(state, seconds)
+    n = q.clean(state, seconds, actor=c.actor)
     c.emit({"queue": q.name, "state": state, "older_than": seconds, "removed": n},
            f"Removed {n} {state} job{'s' if n != 1 else ''} from {q.name}.")
 
@@ -548,8 +585,36 @@ def empty(c: Context, queue: str, yes: bool) -> None:
         if not sys.stdin.isatty():
             raise click.UsageError(f"This drops {n} jobs from {q.name}; pass --yes to confirm.")
         click.confirm(f"Drop {n} waiting and scheduled jobs from {q.name}?", abort=True)
-    n = q.empty()
+    n = q.empty(actor=c.actor)
     c.emit({"queue": q.name, "removed": n}, f"Dropped {n} jobs from {q.name}.")
+
+
+@click.command()
+@click.option("--user", help="Only actions of this user.")
+@click.option("--action", "action_", help="Only this action (retry, remove, pause, ...).")
+@click.option("--queue", help="Only actions on this queue.")
+@click.option("--job", help="Only actions naming this job id.")
+@click.option("--via", type=click.Choice(VIAS), help="Only actions from pages, API or CLI.")
+@click.option("--limit", type=click.IntRange(1, 500), default=25, show_default=True)
+@pass_ctx
+def activity(c: Context, user: str | None, action_: str | None, queue: str | None,
+             job: str | None, via: str | None, limit: int) -> None:
+    """The audit trail: who did what, newest first."""
+    page = c.board.audit.entries(limit=limit, user=user, action=action_, queue=queue, job=job,
+                                 via=via)
+    data = {"entries": [e.as_dict() for e in page.entries], "complete": page.complete,
+            "next_before": page.next_before}
+
+    def text() -> str:
+        if not page.entries:
+            return "No recorded actions" + (" match." if user or action_ or queue or job or via else ".")
+        rows = [[when(e.at), e.user, e.role, e.via, e.address, e.action, e.queue or "-",
+                 e.count, short(", ".join(e.jobs) or json.dumps(e.filter) if e.filter or e.jobs
+                                else e.detail, 40)] for e in page.entries]
+        return table(["WHEN", "USER", "ROLE", "VIA", "FROM", "ACTION", "QUEUE", "JOBS", "WHICH"],
+                     rows, right=[7])
+
+    c.emit(data, text)
 
 
 # -- users and tokens (the JOBBOARD_CONFIG file) -------------------------------------------
@@ -631,14 +696,18 @@ def tokens() -> None:
 @click.option("--role", type=click.Choice(ROLES), default="viewer",
               show_default=True)
 @click.option("--name", default="", help="A label, e.g. the script that uses it.")
+@click.option("--queue", "queues", multiple=True,
+              help="Scope the token to this queue or pattern (clinic-a-*); repeat for more. "
+                   "Other queues are hidden from it (pages, API, metrics).")
 @pass_ctx
-def tokens_add(c: Context, role: str, name: str) -> None:
+def tokens_add(c: Context, role: str, name: str, queues: tuple[str, ...]) -> None:
     """Create a token (printed once; store it now)."""
     cf, data = _config(c)
-    token = cf.add_token(data, role, name)
+    token = cf.add_token(data, role, name, queues)
     path = cf.save(c.config_path, data)
-    c.emit({"token": token, "role": role, "name": name, "config": str(path)},
-           f"{token}\n(a {role} token{' named ' + name if name else ''}, saved in {path}; "
+    scope = f" on {', '.join(queues)} only" if queues else ""
+    c.emit({"token": token, "role": role, "name": name, "queues": list(queues), "config": str(path)},
+           f"{token}\n(a {role} token{scope}{' named ' + name if name else ''}, saved in {path}; "
            "store it now, it is not shown again)")
 
 
@@ -659,13 +728,15 @@ def tokens_list(c: Context) -> None:
     """List tokens (shown by prefix only)."""
     _, data = _config(c)
     rows = [(t[:10] + "…", info.get("role", ""), info.get("name", ""),
-             when(info.get("created_at"))) for t, info in data["tokens"].items()]
-    c.emit({"tokens": [{"prefix": r[0].rstrip("…"), "role": r[1], "name": r[2]} for r in rows]},
-           lambda: table(["TOKEN", "ROLE", "NAME", "CREATED"], rows) if rows else "No tokens.")
+             ",".join(info.get("queues") or []) or "all", when(info.get("created_at")))
+            for t, info in data["tokens"].items()]
+    c.emit({"tokens": [{"prefix": r[0].rstrip("…"), "role": r[1], "name": r[2],
+                        "queues": r[3]} for r in rows]},
+           lambda: table(["TOKEN", "ROLE", "NAME", "QUEUES", "CREATED"], rows) if rows else "No tokens.")
 
 
 COMMANDS: tuple[click.Command, ...] = (stats, jobs, search, show, enqueue, retry, remove, pause, resume,
-                                       clean, empty, users, tokens)
+                                       clean, empty, activity, users, tokens)
 
 
 # -- the two entry points ------------------------------------------------------------------

@@ -25,7 +25,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,29 @@ def remove_user(data: dict[str, Any], name: str) -> None:
         raise ConfigurationError(f"No user {name!r}.")
 
 
-def add_token(data: dict[str, Any], role: str, name: str | None = None) -> str:
+def add_token(data: dict[str, Any], role: str, name: str | None = None,
+              queues: Sequence[str] = ()) -> str:
+    """A new token with ``role``; with ``queues`` (names or patterns such as ``clinic-a-*``)
+    the role holds on those queues only and the others are hidden from it."""
     token = "jb_" + secrets.token_urlsafe(32)
-    data["tokens"][token] = {"role": check_role(role), "name": name or "",
-                             "created_at": time.time()}
+    entry: dict[str, Any] = {"role": check_role(role), "name": name or "", "created_at": time.time()}
+    scoped = [q.strip() for q in queues if q.strip()]
+    if any(len(q) > 200 for q in scoped):
+        raise ConfigurationError("A queue name or pattern is at most 200 characters.")
+    if scoped:
+        entry["queues"] = scoped
+    data["tokens"][token] = entry
     return token
+
+
+def token_grant(info: Any) -> Any:
+    """What a token of the file grants: its role, or {queue or pattern: role} when it is
+    scoped to queues (see jobboard.roles.Access)."""
+    if not isinstance(info, dict):
+        return str(info)
+    if info.get("queues"):
+        return {str(q): info["role"] for q in info["queues"]}
+    return info["role"]
 
 
 def remove_token(data: dict[str, Any], token_or_name: str) -> int:
@@ -170,8 +188,7 @@ class ConfigSync:
 
     def _apply(self, data: dict[str, Any], stamp: tuple[int, int, int] | None) -> None:
         users = {**data["users"], **self.base_users}
-        tokens = {t: info["role"] if isinstance(info, dict) else str(info)
-                  for t, info in data["tokens"].items()}
+        tokens = {t: token_grant(info) for t, info in data["tokens"].items()}
         tokens.update(self.base_tokens)
         self.config["JOBBOARD_USERS"] = users
         self.config["JOBBOARD_API_TOKENS"] = tokens

@@ -21,6 +21,9 @@ key (after the base)  type       holds
                                  payloads, error, failed attempts, search tokens
 ``l:<id>``            list       log lines ``[ts_ms, text]`` JSON (capped)
 ``v:<id>``            list       timeline events ``[ts_ms, kind, text]`` JSON (capped)
+``fl:<chord|group>``   hash       a chord's or group's members: place -> job id
+                                 (TTL 30 d; members hold their flow in ``flow``)
+``fcb:<callback id>`` string     the chord a callback waits for (TTL 30 d)
 ``paused``            string     present while the queue is paused
 ``wake``              list       tokens that wake consumers blocked on an empty queue
 ``seq``               counter    FIFO sequence inside one priority; also numbers jobs
@@ -103,6 +106,12 @@ class QueueKeys:
 
     def events(self, job_id: str) -> str:
         return f"{self.base}v:{job_id}"
+
+    def flow_index(self, flow_id: str) -> str:
+        return f"{self.base}fl:{flow_id}"
+
+    def chord_of_callback(self, job_id: str) -> str:
+        return f"{self.base}fcb:{job_id}"
 
     def minute(self, minute: int) -> str:
         return f"{self.base}mx:{minute}"

@@ -72,7 +72,7 @@ class Counts(dict[str, int]):
 
 @dataclass
 class Attempt:
-    """One failed attempt of a job."""
+    """One failed attempt of a job (``number``: its delivery number, 1 for the first)."""
 
     number: int
     at: float | None
@@ -80,6 +80,35 @@ class Attempt:
     message: str
     traceback: str
     consumer: str | None = None
+
+
+@dataclass
+class Run:
+    """One run of a job: from its enqueue, or from an operator's retry, to its outcome.
+
+    Huey's automatic retries stay inside a run (its ``attempts``); a manual retry starts
+    a new one, so earlier attempts are never hidden. ``first_attempt`` is the delivery
+    number its first attempt got; ``outcome`` the state the run ended in (None while it
+    goes on); ``failed`` its failed attempts, with their tracebacks."""
+
+    number: int
+    started_at: float | None
+    started_by: str
+    first_attempt: int
+    last_attempt: int
+    outcome: str | None
+    failed: list[Attempt] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        """Deliveries of this run so far (failed ones plus a running or final one)."""
+        return max(0, self.last_attempt - self.first_attempt + 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "started_at": self.started_at,
+                "started_by": self.started_by, "first_attempt": self.first_attempt,
+                "last_attempt": self.last_attempt, "attempts": self.attempts,
+                "outcome": self.outcome, "failed": [vars(a).copy() for a in self.failed]}
 
 
 @dataclass
@@ -131,6 +160,8 @@ class Job:
     stalls: int = 0
     periodic: bool = False
     undecodable: str | None = None
+    copied_from: str | None = None  # the job this one was edited or duplicated from
+    copies: str | None = None  # the latest job edited or duplicated from this one
     has_message: bool = False
     #: The whole payloads as stored when their previews (``args``, ``kwargs``, ``result``)
     #: are cut; None in lists, which read only the previews. See ``args_json``.
@@ -138,6 +169,7 @@ class Job:
     kwargs_whole: str | None = None
     result_whole: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
@@ -186,14 +218,97 @@ class Job:
             "progress_message": self.progress_message, "parent": self.parent,
             "children": list(self.children), "stalls": self.stalls,
             "periodic": self.periodic, "undecodable": self.undecodable,
+            "copied_from": self.copied_from, "copies": self.copies,
         }
         if detail:
             d["args_json"], d["kwargs_json"] = self.args_json, self.kwargs_json
             d["result_json"] = self.result_json
             d["attempts"] = [vars(a).copy() for a in self.attempts]
+            d["runs"] = [r.as_dict() for r in self.runs]
             d["logs"] = [vars(x).copy() for x in self.logs]
             d["events"] = [vars(e).copy() for e in self.events]
         return d
+
+
+@dataclass
+class Editable:
+    """A finished job's arguments as the editor shows them (``Queue.editable``).
+
+    ``args`` / ``kwargs`` are JSON text with sensitive values masked (``masked`` of them);
+    ``problem`` says why the job cannot be edited (arguments JSON cannot hold)."""
+
+    job: Job
+    task: str
+    args: str
+    kwargs: str
+    masked: int
+    problem: str | None = None
+
+
+#: What a flow step shows when it has no job yet: Huey enqueues it later, or never.
+PENDING_STEP = "pending"  # waits for its parent (or, for a callback, its chord)
+SKIPPED_STEP = "skipped"  # its parent ended so that it will never be enqueued
+
+
+@dataclass
+class FlowStep:
+    """One step of a pipeline, group or chord: a job, or one Huey has not enqueued yet.
+
+    ``state`` is the job's state (None before it is enqueued); ``status`` is that state,
+    or PENDING_STEP / SKIPPED_STEP with ``note`` saying why; ``steps`` follow it
+    (``relation`` "then" or "on error")."""
+
+    id: str
+    task: str
+    relation: str  # "first", "then", "on error", "member", "callback"
+    state: str | None = None
+    status: str = PENDING_STEP
+    note: str = ""
+    steps: list["FlowStep"] = field(default_factory=list)
+    current: bool = False
+
+    @property
+    def short_task(self) -> str:
+        return short_name(self.task)
+
+    @property
+    def enqueued(self) -> bool:
+        return self.state is not None
+
+    def walk(self) -> Iterator["FlowStep"]:
+        """This step and every step after it, depth first."""
+        yield self
+        for s in self.steps:
+            yield from s.walk()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "task": self.task, "relation": self.relation,
+                "state": self.state, "status": self.status, "note": self.note,
+                "current": self.current, "steps": [s.as_dict() for s in self.steps]}
+
+
+@dataclass
+class Flow:
+    """A job's flow: a pipeline (``members`` is its first step), a group (its members)
+    or a chord (its members and the ``callback`` that runs once all have ended)."""
+
+    kind: str  # "pipeline" | "group" | "chord"
+    id: str  # the first job's id, or the group's / chord's
+    queue: str
+    members: list[FlowStep]
+    callback: FlowStep | None = None
+    size: int = 0
+
+    def steps(self) -> Iterator[FlowStep]:
+        for m in self.members:
+            yield from m.walk()
+        if self.callback is not None:
+            yield from self.callback.walk()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "queue": self.queue, "size": self.size,
+                "members": [m.as_dict() for m in self.members],
+                "callback": self.callback.as_dict() if self.callback else None}
 
 
 @dataclass
@@ -300,6 +415,10 @@ class MetricPoint:
     failed: int = 0
     retried: int = 0
     duplicates: int = 0  # runs of a job by a delivery that had lost its lease (late ends)
+    #: wait (enqueue -> start) and run time percentiles of this bucket's jobs, in ms
+    #: ({"p50", "p95", "p99"}; None where no job ended in it)
+    wait_ms: dict[str, float | None] = field(default_factory=dict)
+    run_ms: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass

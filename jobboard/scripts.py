@@ -410,6 +410,17 @@ local function enqueue_new(p, msg, m, b)
   if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
   if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
   if m[18] and m[18] ~= '' then h[#h + 1] = 'tp'; h[#h + 1] = m[18] end  -- trace (jobboard.otel)
+  if m[20] then
+    -- A flow member: its pipeline/chord/group, and an index from the chord or group id
+    -- to its members (and from a chord's callback to the chord), which expire with the
+    -- longest a flow is shown (30 days).
+    h[#h + 1] = 'flow'; h[#h + 1] = m[20]
+    if m[21] ~= '' then
+      redis.call('hset', p .. 'fl:' .. m[21], m[22], id)
+      redis.call('expire', p .. 'fl:' .. m[21], 2592000)
+      if m[23] ~= '' then redis.call('set', p .. 'fcb:' .. m[23], m[21], 'EX', 2592000) end
+    end
+  end
   local seq = nil
   if eta > now then
     redis.call('zadd', p .. 'scheduled', eta, id)
@@ -526,6 +537,9 @@ end
 #       W3C traceparent of the enqueue's span ('' untraced; record field 'tp', see
 #       jobboard.otel) and '1' when the producer counts a new job in the minute's metrics
 #       itself (counters.py; else counted here)
+#       then, only for a job in a flow (tracking.flow_argv; fields 18 and 19 are then
+#       sent, '' when unused): its flow JSON, the id of its chord or group ('' none), its
+#       place in it, and its chord's callback id ('' none)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
@@ -642,7 +656,7 @@ for i = 1, 10 do
       if kind ~= 'none' then why = 'message key ' .. p .. 'm:' .. nid .. ' holds a ' ..
         kind .. ', not a Huey message' end
       local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
-                                    traceback = '', consumer = who})
+                                    traceback = '', consumer = who, n = tonumber(g[3] or 0) + 1})
       local err, whole = err_fields('UndecodableMessage: ' .. why)
       finish(nid, 'failed', now, {'err', err}, frame('t', attempt) .. whole, true, nil)
     end
@@ -831,7 +845,7 @@ local ids = redis.call('zrangebyscore', p .. 'active', '-inf', now, 'LIMIT', 0, 
 local recovered, failed = {}, {}
 for _, id in ipairs(ids) do
   local rec = rk(id)
-  local f = redis.call('hmget', rec, 'task', 'by')
+  local f = redis.call('hmget', rec, 'task', 'by', 'att')
   if not f[1] then
     redis.call('zrem', p .. 'active', id)
   else
@@ -839,7 +853,8 @@ for _, id in ipairs(ids) do
     local who = f[2] or 'unknown consumer'
     if stalls > max_stalls then
       local text = 'StalledJobError: job stalled ' .. stalls .. ' times (lease lapsed; consumer ' .. who .. ' stopped heartbeating)'
-      local attempt = cjson.encode({at = now, error_class = 'StalledJobError', message = text, traceback = '', consumer = who})
+      local attempt = cjson.encode({at = now, error_class = 'StalledJobError', message = text, traceback = '', consumer = who,
+                                    n = tonumber(f[3])})
       local err, whole = err_fields(text)
       finish(id, 'failed', now, {'err', err}, frame('t', attempt) .. whole, true,
              {tonumber(ARGV[5]), tonumber(ARGV[6]), 0, -1})
@@ -870,6 +885,14 @@ local allowed = false
 for s in string.gmatch(ARGV[5], '[^,]+') do if s == f[1] then allowed = true end end
 if not allowed then return {'state', f[1]} end
 redis.call('set', p .. 'm:' .. id, ARGV[4])
+-- A new run: [start ms, its first attempt number, who, how the previous run ended]
+-- (the run before the first retry is implicit: it started at enqueue with attempt 1).
+local g = redis.call('hmget', rec, 'att', 'runs')
+local ok_runs, runs = pcall(cjson.decode, g[2] or '[]')
+if not ok_runs or type(runs) ~= 'table' then runs = {} end
+runs[#runs + 1] = {now, (tonumber(g[1]) or 0) + 1, ARGV[6], f[1]}
+while #runs > 50 do table.remove(runs, 1) end
+redis.call('hset', rec, 'runs', cjson.encode(runs))
 redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'eta')
 xput(id, blob(id), '', {r=true})
 to_waiting(id, f[1], f[2] or nil, now)
@@ -878,7 +901,8 @@ metric(now, {'retry', 1, 'retry|' .. (f[2] or '?'), 1})
 return {'ok'}
 """
 
-# Operator promote: scheduled -> waiting now. ARGV: base, id, now, message without eta
+# Operator promote: scheduled -> waiting now. ARGV: base, id, now, message without eta,
+# timeline text (who; optional)
 PROMOTE = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
 local f = redis.call('hmget', rk(id), 'st', 'task')
@@ -887,18 +911,19 @@ if f[1] ~= 'scheduled' then return {'state', f[1]} end
 if ARGV[4] ~= '' then redis.call('set', p .. 'm:' .. id, ARGV[4]) end
 redis.call('hdel', rk(id), 'eta')
 to_waiting(id, 'scheduled', f[2] or nil, now)
-event(id, now, 'promoted', 'run now by an operator')
+event(id, now, 'promoted', ARGV[5] or 'run now by an operator')
 return {'ok'}
 """
 
-# Operator revoke: waiting/scheduled -> revoked. ARGV: base, id, now, q_age, q_count
+# Operator revoke: waiting/scheduled -> revoked. ARGV: base, id, now, q_age, q_count,
+# timeline text (who; optional)
 REVOKE = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
 local st = redis.call('hget', rk(id), 'st')
 if not st then return {'missing'} end
 if st ~= 'waiting' and st ~= 'scheduled' then return {'state', st} end
 finish(id, 'revoked', now, {}, '', true, {tonumber(ARGV[4]), tonumber(ARGV[5]), 0, -1})
-event(id, now, 'revoked', 'revoked by an operator')
+event(id, now, 'revoked', ARGV[6] or 'revoked by an operator')
 return {'ok'}
 """
 

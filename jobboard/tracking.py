@@ -96,10 +96,59 @@ def _jsonable(value: Any) -> Any:
 _OPTION_NAMES = ("retries", "retry_delay", "retry_backoff", "timeout", "expires")
 
 
+#: Deepest pipeline recorded in a job's flow (``a.then(b).then(c)...``): beyond it the
+#: steps are still run by Huey, only not drawn ahead of time.
+FLOW_DEPTH = 50
+
+
+def _flow_node(msg: Any, depth: int = 0) -> dict[str, Any]:
+    """One step of a pipeline and the steps Huey will enqueue after it (on_complete /
+    on_error), as recorded for the flow view."""
+    node: dict[str, Any] = {"id": msg.id, "task": msg.name}
+    if depth < FLOW_DEPTH:
+        if getattr(msg, "on_complete", None) is not None:
+            node["then"] = _flow_node(msg.on_complete, depth + 1)
+        if getattr(msg, "on_error", None) is not None:
+            node["error"] = _flow_node(msg.on_error, depth + 1)
+    return node
+
+
+def flow_argv(msg: Any, group: tuple[str, int] | None) -> list[str]:
+    """The flow fields of ENQUEUE's JSON (docs in scripts.ENQUEUE): this job's pipeline
+    (what Huey enqueues after it), its chord (id, size, place, callback) or group, and the
+    index entry that lets any member find the others. Empty for a plain job, which is
+    almost every job: the producer's hot path pays one attribute check per field."""
+    chord = None
+    step, depth = msg, 0
+    while step is not None and depth <= FLOW_DEPTH:  # Huey puts a chord on a member's tail
+        cc = getattr(step, "chord_config", None)
+        if cc is not None:
+            chord = cc
+            break
+        step, depth = getattr(step, "on_complete", None), depth + 1
+    if msg.on_complete is None and msg.on_error is None and chord is None and group is None:
+        return []
+    flow: dict[str, Any] = {}
+    if msg.on_complete is not None:
+        flow["then"] = _flow_node(msg.on_complete)
+    if msg.on_error is not None:
+        flow["error"] = _flow_node(msg.on_error)
+    index, place, callback = "", "", ""
+    if chord is not None:
+        cid, size, idx, cb = chord
+        flow["chord"] = {"id": cid, "size": size, "idx": idx, "callback": _flow_node(cb)}
+        index, place, callback = cid, str(idx), cb.id
+    elif group is not None:
+        flow["group"] = {"id": group[0], "idx": group[1]}
+        index, place = group[0], str(group[1])
+    return [_compact_json(flow), index, place, callback]
+
+
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True, fence: str = "", tick: str = "",
-                 source: str = "", trace: str = "", counted: bool = False) -> list[Any]:
+                 source: str = "", trace: str = "", counted: bool = False,
+                 group: tuple[str, int] | None = None) -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
@@ -135,6 +184,15 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     # counters.py) only when needed: the plain array stays as it was
     if trace or counted:
         meta = meta[:-1] + "," + q(trace) + ("," + '"1"' if counted else "") + "]"
+    # Almost every job is in no flow: three attribute reads decide it, no call. A flow's
+    # fields come after 18 and 19, which are then sent even when empty.
+    if on_complete is not None or on_error is not None or msg.chord_config is not None or group:
+        flow = flow_argv(msg, group)
+        if not (trace or counted):
+            meta = meta[:-1] + ',"",""]'
+        elif not counted:
+            meta = meta[:-1] + ',""]'
+        meta = meta[:-1] + "," + ",".join(q(x) for x in flow) + "]"
     # The blob's frames travel in front of the message (their length is in meta): the
     # script's arguments stay (message, fields) per job.
     return [base, blob + data if blob else data, meta]
@@ -170,6 +228,7 @@ class OpaqueMessage(NamedTuple):
     on_error: Any = None
     expires: Any = None
     timeout: Any = None
+    chord_config: Any = None
 
 
 class Tracker:
@@ -220,6 +279,8 @@ class Tracker:
             huey.read_schedule = self._read_schedule  # type: ignore[method-assign]
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
+        if type(huey).enqueue is Huey.enqueue:
+            huey.enqueue = self._enqueue  # type: ignore[method-assign]
         # Huey runs these in each consumer worker (thread, process or greenlet) as it
         # starts and stops: only there does a job's end also take the worker's next job.
         huey.on_startup("jobboard")(self._worker_started)
@@ -323,6 +384,26 @@ class Tracker:
         except Exception:  # its job is waiting all the same; its consumer will say why
             return None
 
+    def _enqueue(self, task: Any) -> Any:
+        """Huey's ``enqueue``; a ``group`` gets an id its members are recorded under (Huey
+        keeps none), so that the flow view can show them together."""
+        if isinstance(task, group) and getattr(self._local, "group", None) is None:
+            self._local.group = [str(uuid.uuid4()), 0]
+            try:
+                return Huey.enqueue(self.huey, task)
+            finally:
+                self._local.group = None
+        return Huey.enqueue(self.huey, task)
+
+    def _group_place(self) -> tuple[str, int] | None:
+        """(group id, position) for the next member of the group being enqueued, or None."""
+        group = getattr(self._local, "group", None)
+        if group is None:
+            return None
+        place = (group[0], group[1])
+        group[1] += 1
+        return place
+
     def _serialize_task(self, task: Any) -> bytes:
         """Huey's ``serialize_task``, keeping the message for the enqueue that follows.
 
@@ -404,7 +485,7 @@ class Tracker:
                             config=self.config, periodic=periodic, only_new=only_new,
                             register_task=register, fence=fence, tick=tick,
                             source=self.consumer_id() if tick else "", trace=trace,
-                            counted=counted)
+                            counted=counted, group=self._group_place())
 
     def enqueue_many(self, tasks: Iterable[Any]) -> list[Any]:
         """Huey's ``enqueue`` of many tasks, ``ENQUEUE_BATCH`` per round trip: each batch
@@ -699,6 +780,8 @@ class Tracker:
         rec = self.inflight.get(task.id)
         return json.dumps({
             "at": now_ms(),
+            # the delivery's attempt number: which run it belongs to (see Queue.job)
+            "n": int(rec[3]) if rec and str(rec[3]).isdigit() else None,
             "error_class": type(exc).__name__ if exc is not None else "Error",
             "message": clean_text(str(exc), 2000) if exc is not None else error,
             "traceback": clean_text(tb_text or "", self.config.traceback_limit),

@@ -90,6 +90,43 @@ def make_huey(redis_url: str, name: str = "emails") -> Any:
     return huey
 
 
+# Set by flow tests: the "shaky" pipeline step fails while True.
+SHAKY = {"fail": True}
+
+
+def make_flow_huey(redis_url: str, name: str = "emails") -> Any:
+    """make_huey's tasks plus ones that chain into pipelines and chords (``huey.flow_tasks``):
+    step adds one, shaky fails while SHAKY["fail"], total sums a chord's results, divide
+    fails on a zero (and takes a secret, for the editor)."""
+    huey = make_huey(redis_url, name)
+
+    @huey.task(name="step")
+    def step(x: int) -> int:
+        return x + 1
+
+    @huey.task(name="shaky")
+    def shaky(x: int) -> int:
+        if SHAKY["fail"]:
+            raise RuntimeError(f"shaky step failed at {x}")
+        return x * 10
+
+    @huey.task(name="total")
+    def total(values: list[Any]) -> int:
+        return sum(v for v in values if isinstance(v, int))
+
+    @huey.task(name="on_failure")
+    def on_failure(*args: Any) -> str:
+        return "handled"
+
+    @huey.task(name="divide")
+    def divide(a: float, b: float, api_token: str = "") -> float:
+        return a / b
+
+    huey.flow_tasks = {"step": step, "shaky": shaky, "total": total,  # type: ignore[attr-defined]
+                       "on_failure": on_failure, "divide": divide}
+    return huey
+
+
 def make_core_huey(url: str, name: str = "core", **options: Any) -> jobboard.RedisHuey:
     """A tracked Huey with the tasks the core tests call directly (``huey.test_tasks``)."""
     huey = jobboard.RedisHuey(name, url=url, **options)

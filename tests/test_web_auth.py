@@ -368,3 +368,167 @@ def test_url_map_every_post_without_csrf_is_rejected(app: Flask) -> None:
 
 def test_roles_constant() -> None:
     assert ROLES == ("viewer", "operator", "admin")
+
+
+# --- per-queue access (issue 17) -------------------------------------------------------------
+
+def two_clinics(redis_url: str, **config: Any) -> tuple[Flask, Any, Any]:
+    """One dashboard over queues clinica and clinicb (Huey keeps letters and digits of a
+    name). alice operates clinica only; the
+    token "a-view" reads clinica only; host logins get per-queue roles from AUTHORIZE."""
+    from tests.support import USERS, make_huey
+
+    a, b = make_huey(redis_url, "clinica"), make_huey(redis_url, "clinicb")
+    app = Flask("clinics")
+    app.config.update(
+        SECRET_KEY="k", TESTING=True, JOBBOARD_API_RATE_LIMIT=None,
+        JOBBOARD_USERS={**USERS, "alice": {**USERS["operator"], "role": {"clinica": "operator"}},
+                        "carol": {**USERS["viewer"], "role": {"clinic*": "viewer",
+                                                               "clinicb": "admin"}}},
+        JOBBOARD_API_TOKENS={**TOKENS, "a-view": {"clinica": "viewer"}})
+    app.config.update(config)
+    JobBoard(app, hueys=[a, b])
+    board = app.extensions["jobboard"].board
+    for name in ("clinica", "clinicb"):
+        q = board.queue(name)
+        q.enqueue("add", [1, 2], job_id=f"job-{name[-1]}")
+        q.enqueue("add", [3, 4], job_id=f"later-{name[-1]}", delay=3600)
+    from jobboard.audit import Actor
+
+    board.queue("clinicb").pause(actor=Actor("admin", "admin", "web"))  # in the trail
+    return app, a, b
+
+
+def as_user(app: Flask, name: str) -> tuple[FlaskClient, str]:
+    client = app.test_client()
+    page = client.get(f"{PREFIX}/login")
+    token = csrf_from(page.get_data(as_text=True))
+    resp = client.post(f"{PREFIX}/login", data={"username": name, "password": PASSWORD,
+                                                "csrf_token": token})
+    assert resp.status_code == 303
+    return client, csrf_from(client.get(f"{PREFIX}/").get_data(as_text=True))
+
+
+def test_a_user_of_one_queue_gets_403_or_404_on_every_route_of_another(redis_url: str) -> None:
+    app, _, _ = two_clinics(redis_url)
+    alice, token = as_user(app, "alice")
+    checked = 0
+    for rule in _jobboard_rules(app):
+        if "queue" not in rule.arguments:
+            continue
+        values = {arg: "x" for arg in rule.arguments}
+        values.update(queue="clinicb", job_id="job-b")
+        url = rule.build(values, append_unknown=False)[1]
+        own = rule.build({**values, "queue": "clinica", "job_id": "job-a"},
+                         append_unknown=False)[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            resp = alice.open(url, method=method, headers={"X-CSRFToken": token},
+                              data={"state": "failed", "name": "x", "action": "retry"})
+            assert resp.status_code in (403, 404), (method, url, resp.status_code)
+            if resp.status_code == 404:  # answered exactly as a queue that does not exist
+                nowhere = alice.open(url.replace("clinicb", "clinicz"), method=method,
+                                     headers={"X-CSRFToken": token},
+                                     data={"state": "failed", "name": "x", "action": "retry"})
+                assert nowhere.status_code == 404, (method, url)
+                assert (resp.get_data(as_text=True).replace("clinicb", "Q")
+                        == nowhere.get_data(as_text=True).replace("clinicz", "Q")), (method, url)
+            if method == "GET":
+                mine = alice.get(own)
+                assert mine.status_code not in (403, 404) or "jobs/x" in own, (own, mine.status_code)
+            checked += 1
+    assert checked > 25
+    # Her own queue: operator actions pass, admin ones are refused.
+    assert alice.post(f"{PREFIX}/queues/clinica/pause", data={"csrf_token": token}).status_code == 303
+    assert alice.post(f"{PREFIX}/queues/clinica/empty", data={"csrf_token": token}).status_code == 403
+    assert alice.post(f"{PREFIX}/api/queues/clinica/resume",
+                      headers={"X-CSRFToken": token}).status_code == 200
+    # carol: a pattern gives viewer on every clinic, the exact name admin on clinicb.
+    carol, ctoken = as_user(app, "carol")
+    assert carol.post(f"{PREFIX}/queues/clinica/pause", data={"csrf_token": ctoken}).status_code == 403
+    assert carol.post(f"{PREFIX}/queues/clinicb/empty", data={"csrf_token": ctoken}).status_code == 303
+
+
+def test_a_hidden_queue_is_named_in_no_page_api_answer_or_metric(redis_url: str) -> None:
+    app, _, _ = two_clinics(redis_url, JOBBOARD_HEALTH_DETAILED_OPEN=False)
+    alice, _ = as_user(app, "alice")
+    token = {"Authorization": "Bearer a-view"}
+    pages = ["/", "/workers", "/periodic", "/stats", "/stats?queue=clinica", "/activity",
+             "/queues/clinica", "/queues/clinica?state=scheduled",
+             "/queues/clinica/jobs/job-a", "/search?q=job-b"]
+    api = ["/api/queues", "/api/workers", "/api/periodic", "/api/activity", "/api/search?q=job",
+           "/api/jobs/job-b", "/api/queues/clinica", "/api/queues/clinica/jobs",
+           "/metrics", "/health/detailed"]
+    for who, client, headers in (("alice", alice, {}), ("token", app.test_client(), token)):
+        for path in pages + api:
+            if who == "token" and path in pages:
+                continue
+            resp = client.get(PREFIX + path, headers=headers)
+            body = resp.get_data(as_text=True)
+            assert "clinicb" not in body, (who, path)
+            if path.startswith("/api/jobs/"):
+                assert resp.status_code == 404, (who, path)  # as a job that does not exist
+            elif path.startswith("/search"):  # no match, as for an id nobody has
+                assert resp.status_code in (200, 404) and "/jobs/job-b" not in body, (who, path)
+            else:
+                assert resp.status_code == 200, (who, path, resp.status_code)
+        metrics = client.get(f"{PREFIX}/metrics", headers=headers).get_data(as_text=True)
+        assert 'queue="clinica"' in metrics and 'queue="clinicb"' not in metrics
+    assert "clinica" in alice.get(f"{PREFIX}/").get_data(as_text=True)
+    # The full-access admin still sees both.
+    admin = app.test_client()
+    login(admin, "admin")
+    assert "clinicb" in admin.get(f"{PREFIX}/").get_data(as_text=True)
+    trail = admin.get(f"{PREFIX}/api/activity").get_json()["entries"]
+    assert any(e["queue"] == "clinicb" for e in trail)
+
+
+def test_host_login_roles_per_queue_pattern(redis_url: str) -> None:
+    from flask_login import LoginManager, UserMixin, login_user
+
+    class User(UserMixin):
+        def __init__(self, uid: str) -> None:
+            self.id = uid
+
+    grants = {"ana": {"clinica*": "operator"}, "boss": "admin"}
+    app, _, _ = two_clinics(redis_url, JOBBOARD_AUTHORIZE=lambda u: grants.get(u.id),
+                            JOBBOARD_USERS={})
+    manager = LoginManager(app)
+    manager.user_loader(User)
+
+    @app.route("/login")
+    def host_login() -> str:
+        from flask import request
+
+        login_user(User(request.args["as"]))
+        return "ok"
+
+    client = app.test_client()
+    client.get("/login?as=ana")
+    overview = client.get(f"{PREFIX}/").get_data(as_text=True)
+    assert "clinica" in overview and "clinicb" not in overview
+    assert client.get(f"{PREFIX}/queues/clinicb").status_code == 404
+    assert "Pause queue" in client.get(f"{PREFIX}/queues/clinica").get_data(as_text=True)
+    client.get("/login?as=boss")
+    assert client.get(f"{PREFIX}/queues/clinicb").status_code == 200
+
+
+def test_a_token_scoped_by_the_cli(redis_url: str, tmp_path: Any,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from jobboard.cli import main
+
+    path = tmp_path / "jobboard.json"
+    assert main(["--config", str(path), "--json", "tokens", "add", "--role", "viewer",
+                 "--queue", "clinica", "--name", "grafana-a"]) == 0
+    token = json.loads(capsys.readouterr().out)["token"]
+    app, _, _ = two_clinics(redis_url, JOBBOARD_CONFIG=str(path))
+    client = app.test_client()
+    metrics = client.get(f"{PREFIX}/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert metrics.status_code == 200
+    text = metrics.get_data(as_text=True)
+    assert 'queue="clinica"' in text and "clinicb" not in text
+    assert client.get(f"{PREFIX}/api/queues/clinicb",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    assert main(["--config", str(path), "tokens", "list"]) == 0
+    assert "clinica" in capsys.readouterr().out

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, request
 
+from ..errors import QueueNotFound
 from ..roles import ROLES
 from ..shared import auth
 from ..shared.state import get_state
@@ -64,25 +65,29 @@ def authenticated_by_token() -> bool:
     return auth.authenticated_by_token()
 
 
-def check(role: str | None) -> None:
-    """Raise a JSON 401/403 unless the caller has ``role``."""
+def check(role: str | None, queue: str | None = None) -> None:
+    """Raise a JSON 401/403 unless the caller has ``role`` (on ``queue``, if given; a
+    queue they may not see is a 404, as one that does not exist)."""
     if role is None:
         return
-    if auth.has_role(role):
+    if queue is not None and auth.current_access().top_role is not None and not auth.can_see(queue):
+        raise QueueNotFound(queue)
+    if auth.has_role(role, queue):
         return
-    status, message = auth.refusal(role)
+    status, message = auth.refusal(role, queue)
     if status == 401:
         bearer = request.headers.get("Authorization", "").lower().startswith("bearer ")
         raise ApiError(401, "unauthorized", "Invalid API token." if bearer else message,
                        headers={"WWW-Authenticate": 'Bearer realm="jobboard"'})
-    raise ApiError(403, "forbidden", message, {"needed": role, "role": auth.effective_role()})
+    raise ApiError(403, "forbidden", message, {"needed": role, "role": auth.effective_role(queue)})
 
 
 def enforce() -> None:
     """``before_request`` hook of the API blueprints: check the endpoint's role."""
     if request.method == "OPTIONS":
         return
-    check(role_of_endpoint(request.endpoint))
+    queue = (request.view_args or {}).get("queue")
+    check(role_of_endpoint(request.endpoint), queue if isinstance(queue, str) else None)
 
 
 def open_flag(key: str) -> bool:

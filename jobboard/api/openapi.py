@@ -13,6 +13,7 @@ from ..checks import CHECKS
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS
 from ..primitives import DURATION_PATTERN, PRIORITY_LIMIT
 from ..records import FINISHED_STATES, RETRYABLE_STATES, STATES
+from ..audit import VIAS
 from ..version import __version__
 from .validate import MAX_ETA, MAX_PER_PAGE, MAX_SECONDS, SUBMIT_FIELDS
 
@@ -77,7 +78,9 @@ SCHEMAS: dict[str, Any] = {
         "points": {"type": "array", "items": obj({
             "at": {"type": "number"}, "enqueued": {"type": "integer"},
             "completed": {"type": "integer"}, "failed": {"type": "integer"},
-            "retried": {"type": "integer"}})},
+            "retried": {"type": "integer"},
+            "wait_ms": {**PCTS, "description": "This bucket's wait percentiles (ms)."},
+            "run_ms": {**PCTS, "description": "This bucket's run-time percentiles (ms)."}})},
     }),
     "Queue": obj({
         "name": {"type": "string"},
@@ -104,6 +107,8 @@ SCHEMAS: dict[str, Any] = {
         "children": {"type": "array", "items": {"type": "string"}},
         "stalls": {"type": "integer"}, "periodic": {"type": "boolean"},
         "undecodable": STR_OR_NULL,
+        "copied_from": nullable("string", description="The job this one was edited or duplicated from."),
+        "copies": nullable("string", description="The latest job edited or duplicated from this one."),
         "url": {"type": "string", "description": "This job's API URL."},
     }),
     "JobDetail": {"allOf": [ref("Job"), obj({
@@ -112,16 +117,27 @@ SCHEMAS: dict[str, Any] = {
                       "the limit ends with '…' and is not JSON)."},
         "kwargs_json": {"type": "string", "description": "The keyword arguments (see args_json)."},
         "result_json": STR_OR_NULL,
-        "attempts": {"type": "array", "items": obj({
-            "number": {"type": "integer"}, "at": NUM_OR_NULL,
-            "error_class": {"type": "string"}, "message": {"type": "string"},
-            "traceback": {"type": "string"}, "consumer": STR_OR_NULL})},
+        "attempts": {"type": "array", "items": ref("Attempt")},
+        "runs": {"type": "array", "items": ref("Run"), "description": (
+            "The first run from the enqueue, one more per operator retry; Huey's automatic "
+            "retries stay inside a run.")},
         "logs": {"type": "array", "items": obj({
             "at": {"type": "number"}, "message": {"type": "string"}})},
         "events": {"type": "array", "items": obj({
             "at": {"type": "number"}, "kind": {"type": "string"},
             "message": {"type": "string"}})},
     })]},
+    "Attempt": obj({
+        "number": {"type": "integer", "description": "Delivery number (1 = the first)."},
+        "at": NUM_OR_NULL, "error_class": {"type": "string"}, "message": {"type": "string"},
+        "traceback": {"type": "string"}, "consumer": STR_OR_NULL}),
+    "Run": obj({
+        "number": {"type": "integer"}, "started_at": NUM_OR_NULL,
+        "started_by": {"type": "string", "description": "Who started it (user, role, via)."},
+        "first_attempt": {"type": "integer"}, "last_attempt": {"type": "integer"},
+        "attempts": {"type": "integer"},
+        "outcome": nullable("string", description="How the run ended; null while it goes on."),
+        "failed": {"type": "array", "items": ref("Attempt")}}),
     "JobPage": obj({
         "queue": {"type": "string"}, "state": {"type": "string", "enum": list(STATES)},
         "task": STR_OR_NULL, "q": STR_OR_NULL,
@@ -173,11 +189,43 @@ SCHEMAS: dict[str, Any] = {
         "existing": {"type": "integer"},
         "jobs": {"type": "array", "items": ref("SubmissionResult")},
     }),
+    "FlowStep": obj({
+        "id": {"type": "string"}, "task": {"type": "string"},
+        "relation": {"type": "string", "enum": ["first", "then", "on error", "member", "callback"]},
+        "state": STR_OR_NULL,
+        "status": {"type": "string", "description": "The job's state, or pending (not queued "
+                   "yet) or skipped (will never run)."},
+        "note": {"type": "string"}, "current": {"type": "boolean"},
+        "steps": {"type": "array", "items": ref("FlowStep")}}),
+    "Flow": obj({
+        "kind": {"type": "string", "enum": ["pipeline", "group", "chord"]},
+        "id": {"type": "string"}, "queue": {"type": "string"}, "size": {"type": "integer"},
+        "members": {"type": "array", "items": ref("FlowStep")},
+        "callback": {"oneOf": [ref("FlowStep"), {"type": "null"}]}}),
+    "CopyResult": obj({
+        "queue": {"type": "string"}, "id": {"type": "string", "description": "The new job."},
+        "copied_from": {"type": "string"}, "url": {"type": "string"}}),
+    "AuditEntry": obj({
+        "id": {"type": "string", "description": "Stream id, <ms>-<n>; pass as before= to page."},
+        "at": {"type": "number"}, "user": {"type": "string"}, "role": {"type": "string"},
+        "via": {"type": "string", "enum": list(VIAS)}, "address": {"type": "string"},
+        "action": {"type": "string"}, "queue": STR_OR_NULL,
+        "jobs": {"type": "array", "items": {"type": "string"},
+                 "description": "Ids acted on (the first 50)."},
+        "filter": {"type": "object", "description": "What a bulk action matched."},
+        "count": {"type": "integer"}, "detail": {"type": "string"},
+    }),
+    "AuditPage": obj({
+        "entries": {"type": "array", "items": ref("AuditEntry")},
+        "next_before": STR_OR_NULL, "scanned": {"type": "integer"},
+        "complete": {"type": "boolean"}, "kept": {"type": "integer"},
+    }),
     "JobAction": obj({
         "ok": {"const": True}, "action": {"type": "string"}, "queue": {"type": "string"},
         "id": {"type": "string"}, "url": {"type": "string"},
     }),
     "RetryFilter": obj({
+        # only states whose jobs can be retried: another is a 400 saying so
         "state": {"type": ["string", "null"], "enum": [*RETRYABLE_STATES, None], "default": "failed"},
         "task": nullable("string", maxLength=200), "q": nullable("string", maxLength=200),
         "ids": {"type": "array", "maxItems": 10000,
@@ -349,6 +397,12 @@ def paths() -> dict[str, Any]:
             success("200", ref("JobDetail")), ["404"], tag="jobs", op_id="getJob"),
             "delete": op("Remove a job and its record.", success("200", ref("JobAction")),
                          ["404", "409"], role="admin", tag="jobs", op_id="removeJob")},
+        "/queues/{queue}/jobs/{job_id}/flow": {"parameters": [QUEUE, JOB_ID], "get": op(
+            "The Huey pipeline, group or chord the job belongs to (null for none), each step "
+            "with its state, steps not enqueued yet included (status pending or skipped).",
+            success("200", obj({"queue": {"type": "string"}, "id": {"type": "string"},
+                                "flow": {"oneOf": [ref("Flow"), {"type": "null"}]}})),
+            ["404"], tag="jobs", op_id="getJobFlow")},
         "/search": {"get": op(
             "Jobs matching a search in every queue: ids by their start (case-insensitive), "
             "task names, words of arguments and errors. Bounded work per queue.",
@@ -376,6 +430,17 @@ def paths() -> dict[str, Any]:
             "promote", "Run a scheduled job now.", "operator", "promoteJob")},
         "/queues/{queue}/jobs/{job_id}/revoke": {"parameters": [QUEUE, JOB_ID], **job_action(
             "revoke", "Revoke a waiting or scheduled job.", "operator", "revokeJob")},
+        "/queues/{queue}/jobs/{job_id}/duplicate": {"parameters": [QUEUE, JOB_ID], "post": op(
+            "Queue a copy of a job (same task, arguments and options) under a new id.",
+            success("201", ref("CopyResult")), ["404", "409", "413", "415"], role="operator",
+            tag="jobs", op_id="duplicateJob")},
+        "/queues/{queue}/jobs/{job_id}/edit_retry": {"parameters": [QUEUE, JOB_ID], "post": op(
+            "Queue a new job with a finished job's task and options but edited arguments "
+            "(checked against the task's signature); the original is kept and linked.",
+            success("201", ref("CopyResult")), ["404", "409", "413", "415", "422"],
+            body=obj({"args": {"type": "array"}, "kwargs": {"type": "object"}}, required=[],
+                     additionalProperties=False),
+            role="operator", tag="jobs", op_id="editRetryJob")},
         "/queues/{queue}/retry": {"parameters": [QUEUE], "post": op(
             "Retry every job matching a filter (or the given ids); returns how many.",
             success("200", ref("RetryResult")), ["404", "413", "415", "422"],
@@ -410,6 +475,20 @@ def paths() -> dict[str, Any]:
             "Pause a periodic task.", "PeriodicPause", "200", "pausePeriodic")},
         "/periodic/{name}/resume": {"parameters": [PERIODIC], **periodic_action(
             "Resume a paused periodic task.", "PeriodicPause", "200", "resumePeriodic")},
+        "/activity": {"get": op(
+            "The audit trail: every state-changing action of the pages, the API and the CLI, "
+            "newest first (who, role, via, address, what, which jobs or filter, how many).",
+            success("200", ref("AuditPage")), ["400"], params=[
+                query(name, {"type": "string", "maxLength": 200}, what) for name, what in (
+                    ("user", "Only this user."), ("action", "Only this action."),
+                    ("queue", "Only this queue."), ("job", "Only entries naming this job id."))] + [
+                query("before", {"type": "string", "pattern": r"^(\d{1,20}(-\d{1,20})?)?$"},
+                      "Entries older than this entry id (next_before of the previous page)."),
+                query("via", {"type": "string", "enum": list(VIAS)}, "Only this adapter."),
+                query("since", {"type": "number", "minimum": 0, "maximum": MAX_ETA}, "Unix time."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 500},
+                      "Entries per page (default 50)."),
+            ], tag="activity", op_id="listActivity")},
         "/openapi.json": {"get": op(
             "This document.", success("200", {"type": "object"}), [], tag="meta",
             op_id="openapi")},

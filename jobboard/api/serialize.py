@@ -34,7 +34,8 @@ def metrics(m: Metrics) -> dict[str, Any]:
         "totals": throughput(m),
         "wait_ms": _pct(m.wait_ms), "run_ms": _pct(m.run_ms),
         "points": [{"at": p.at, "enqueued": p.enqueued, "completed": p.completed,
-                    "failed": p.failed, "retried": p.retried} for p in m.points],
+                    "failed": p.failed, "retried": p.retried,
+                    "wait_ms": _pct(p.wait_ms), "run_ms": _pct(p.run_ms)} for p in m.points],
     }
 
 

@@ -8,7 +8,6 @@ listed in ``details.errors`` so a client can fix them all at once.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import math
 import re
 from dataclasses import dataclass, field
@@ -48,6 +47,20 @@ def query_int(args: Any, name: str, default: int, low: int, high: int) -> int:
         raise bad_param(name, f"expected an integer, got {raw!r}.") from None
     if not low <= value <= high:
         raise bad_param(name, f"must be between {low} and {high}.")
+    return value
+
+
+def query_number(args: Any, name: str, low: float, high: float) -> float | None:
+    """A finite number query parameter between ``low`` and ``high``, or None when absent."""
+    raw = args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad_param(name, f"expected a number, got {raw[:40]!r}.") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise bad_param(name, f"must be between {low:g} and {high:g}.")
     return value
 
 
@@ -202,15 +215,6 @@ def submission(body: Any, problems: Problems) -> Submission | None:
     assert isinstance(task, str)  # checked above: a problem was added otherwise
     return Submission(task=task.strip(), args=list(args), kwargs=dict(kwargs),
                       options=options, job_id=job_id)
-
-
-def bind(signature: inspect.Signature, sub: Submission) -> str | None:
-    """Why ``sub``'s arguments do not fit ``signature``, or None when they do."""
-    try:
-        signature.bind(*sub.args, **sub.kwargs)
-    except TypeError as e:
-        return str(e)
-    return None
 
 
 def state_filter(body: dict[str, Any], problems: Problems, default: str) -> str:

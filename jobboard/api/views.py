@@ -7,14 +7,16 @@ view runs; errors of any kind become ``{"error": {...}}`` responses in :mod:`.er
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Board, Queue
-from ..errors import PeriodicTaskNotFound
+from ..errors import InvalidArgument, PeriodicTaskNotFound
 from ..records import STATES, Counts
-from ..shared.auth import client_address, current_user_name
+from ..audit import VIAS, Actor
+from ..shared.auth import client_address, current_access, current_actor, current_user_name
 from ..shared.state import get_board, get_state, health_thresholds
 from . import access, ratelimit, serialize, validate
 from .errors import ApiError, json_body, to_response
@@ -37,6 +39,11 @@ api_blueprint.register_error_handler(Exception, to_response)
 def board() -> Board:
     """The core Board of this app (built by the jobboard extension)."""
     return get_board()
+
+
+def visible_queues() -> list[str] | None:
+    """The queues the caller may see when their access is per queue, else None (all)."""
+    return board().queue_names() if current_access().scoped else None
 
 
 def job_url(queue: str, job_id: str) -> str:
@@ -152,6 +159,17 @@ def job(queue: str, job_id: str) -> Response:
     return ok(dict(j.as_dict(detail=True), url=job_url(q.name, j.id)))
 
 
+@api_blueprint.get("/queues/<queue>/jobs/<jobboard_job_id:job_id>/flow")
+@access.needs("viewer")
+def job_flow(queue: str, job_id: str) -> Response:
+    """The pipeline, group or chord a job belongs to, each step with its state."""
+    q = board().queue(queue)
+    flow = q.flow(job_id)  # a step not enqueued yet has a flow but no job
+    if flow is None:
+        q.job(job_id)  # 404 for an unknown job
+    return ok({"queue": q.name, "id": job_id, "flow": flow.as_dict() if flow else None})
+
+
 @api_blueprint.get("/jobs/<jobboard_job_id:job_id>")
 @access.needs("viewer")
 def find_job(job_id: str) -> Response:
@@ -184,12 +202,12 @@ def search() -> Response:
 
 def _check_and_bind(q: Any, sub: validate.Submission) -> str | None:
     """Why the arguments do not fit the task, or None. TaskNotFound propagates (404)."""
-    return validate.bind(q.task_signature(sub.task), sub)
+    return q.argument_problem(sub.task, sub.args, sub.kwargs)  # type: ignore[no-any-return]
 
 
-def _enqueue(q: Any, sub: validate.Submission) -> dict[str, Any]:
+def _enqueue(q: Any, sub: validate.Submission, actor: Actor | None) -> dict[str, Any]:
     job_id, created = q.enqueue(sub.task, args=tuple(sub.args), kwargs=sub.kwargs,
-                                job_id=sub.job_id, **sub.options)
+                                job_id=sub.job_id, actor=actor, **sub.options)
     return _result(q, sub.task, job_id, created)
 
 
@@ -214,7 +232,7 @@ def submit(queue: str) -> Response:
                        {"task": sub.task, "reason": reason,
                         "signature": str(q.task_signature(sub.task))})
     headers = spend_rate_limit(1)
-    result = _enqueue(q, sub)
+    result = _enqueue(q, sub, current_actor("api"))
     headers["Location"] = result["url"]
     # 201 for a new job; 200 when the id was already queued (idempotent resubmission).
     return ok(result, 201 if result["created"] else 200, headers)
@@ -258,18 +276,22 @@ def submit_bulk(queue: str) -> Response:
                        "have.", {"errors": problems.errors})
     problems.raise_if_any("No job was queued: fix these submissions and send the batch again.")
     headers = spend_rate_limit(len(subs))
-    # One round trip for the whole batch (the core's ENQUEUE_MANY), applied whole.
+    # One round trip for the whole batch (the core's ENQUEUE_MANY), applied whole; one
+    # audit entry for it (below), not one per job.
     queued = q.enqueue_many({"task": s.task, "args": tuple(s.args), "kwargs": s.kwargs,
                              "job_id": s.job_id, **s.options} for s in subs)
     results = [_result(q, s.task, job_id, created) for s, (job_id, created) in zip(subs, queued)]
     created = sum(1 for r in results if r["created"])
+    q.board.audit.record(current_actor("api"), "enqueue", queue=q.name,
+                         jobs=[r["id"] for r in results], count=created,
+                         detail=f"bulk submission of {len(results)}")
     return ok({"queue": q.name, "created": created, "existing": len(results) - created,
                "jobs": results}, 201 if created else 200, headers)
 
 
 def _job_action(queue: str, job_id: str, action: str) -> Response:
     q = board().queue(queue)
-    getattr(q, action)(job_id)
+    getattr(q, action)(job_id, actor=current_actor("api"))
     return ok({"ok": True, "action": action, "queue": q.name, "id": job_id,
                "url": job_url(q.name, job_id)})
 
@@ -293,6 +315,40 @@ def job_promote(queue: str, job_id: str) -> Response:
 def job_revoke(queue: str, job_id: str) -> Response:
     json_body(required=False)
     return _job_action(queue, job_id, "revoke")
+
+
+@api_blueprint.post("/queues/<queue>/jobs/<jobboard_job_id:job_id>/duplicate")
+@access.needs("operator")
+def job_duplicate(queue: str, job_id: str) -> Response:
+    """Queue a copy of a job (same task, arguments, options) under a new id."""
+    json_body(required=False)
+    q = board().queue(queue)
+    new_id = q.duplicate(job_id, actor=current_actor("api"))
+    return ok({"queue": q.name, "id": new_id, "copied_from": job_id,
+               "url": job_url(q.name, new_id)}, 201)
+
+
+@api_blueprint.post("/queues/<queue>/jobs/<jobboard_job_id:job_id>/edit_retry")
+@access.needs("operator")
+def job_edit_retry(queue: str, job_id: str) -> Response:
+    """Queue a new job with a finished job's task and options but edited arguments; the
+    original is kept and linked. Masked values (the editor's placeholder) keep theirs."""
+    body = json_body()
+    problems = Problems()
+    validate.only_fields(body, ("args", "kwargs"), problems)
+    args, kwargs = body.get("args", []), body.get("kwargs", {})
+    if not isinstance(args, list):
+        problems.add("args", "must be an array of positional arguments.")
+    if not isinstance(kwargs, dict):
+        problems.add("kwargs", "must be an object of keyword arguments.")
+    problems.raise_if_any()
+    q = board().queue(queue)
+    try:
+        new_id = q.edit_and_retry(job_id, args, kwargs, actor=current_actor("api"))
+    except InvalidArgument as exc:  # arguments that do not fit: the body's problem, as submit
+        raise ApiError(422, "invalid_arguments", str(exc), {"job_id": job_id}) from None
+    return ok({"queue": q.name, "id": new_id, "copied_from": job_id,
+               "url": job_url(q.name, new_id)}, 201)
 
 
 @api_blueprint.delete("/queues/<queue>/jobs/<jobboard_job_id:job_id>")
@@ -319,9 +375,9 @@ def queue_retry(queue: str) -> Response:
     problems.raise_if_any()
     q = board().queue(queue)
     if ids is not None:
-        n = q.retry_many(ids)
+        n = q.retry_many(ids, actor=current_actor("api"))
     else:
-        n = q.retry_all(state=state, task=task, search=search)
+        n = q.retry_all(state=state, task=task, search=search, actor=current_actor("api"))
     return ok({"queue": q.name, "retried": int(n)})
 
 
@@ -330,7 +386,7 @@ def queue_retry(queue: str) -> Response:
 def queue_pause(queue: str) -> Response:
     json_body(required=False)
     q = board().queue(queue)
-    q.pause()
+    q.pause(actor=current_actor("api"))
     return ok({"queue": q.name, "paused": True})
 
 
@@ -339,7 +395,7 @@ def queue_pause(queue: str) -> Response:
 def queue_resume(queue: str) -> Response:
     json_body(required=False)
     q = board().queue(queue)
-    q.resume()
+    q.resume(actor=current_actor("api"))
     return ok({"queue": q.name, "paused": False})
 
 
@@ -348,7 +404,7 @@ def queue_resume(queue: str) -> Response:
 def queue_empty(queue: str) -> Response:
     json_body(required=False)
     q = board().queue(queue)
-    return ok({"queue": q.name, "removed": int(q.empty())})
+    return ok({"queue": q.name, "removed": int(q.empty(actor=current_actor("api")))})
 
 
 @api_blueprint.post("/queues/<queue>/clean")
@@ -367,7 +423,7 @@ def queue_clean(queue: str) -> Response:
     assert older_than is not None  # a problem was raised otherwise
     q = board().queue(queue)
     return ok({"queue": q.name, "state": state, "older_than": older_than,
-               "removed": int(q.clean(state, older_than))})
+               "removed": int(q.clean(state, older_than, actor=current_actor("api")))})
 
 
 # -- workers and periodic tasks ------------------------------------------------------------
@@ -411,6 +467,8 @@ def find_periodic(name: str, queue: str | None) -> tuple[Any, Any]:
                        {"queues": sorted({p.queue for p in exact}),
                         "names": sorted({p.name for p in exact})})
     p = exact[0]
+    if request.method == "POST":  # acting on it needs the role on its own queue
+        access.check("operator", p.queue)
     return b.queue(p.queue), p
 
 
@@ -427,7 +485,7 @@ def _periodic_queue_param() -> str | None:
 @access.needs("operator")
 def periodic_run(name: str) -> Response:
     q, p = find_periodic(name, _periodic_queue_param())
-    job_id = q.run_periodic(p.name)
+    job_id = q.run_periodic(p.name, actor=current_actor("api"))
     return ok({"queue": q.name, "name": p.name, "id": job_id, "url": job_url(q.name, job_id)},
               201)
 
@@ -436,7 +494,7 @@ def periodic_run(name: str) -> Response:
 @access.needs("operator")
 def periodic_pause(name: str) -> Response:
     q, p = find_periodic(name, _periodic_queue_param())
-    q.pause_periodic(p.name)
+    q.pause_periodic(p.name, actor=current_actor("api"))
     return ok({"queue": q.name, "name": p.name, "paused": True})
 
 
@@ -444,8 +502,29 @@ def periodic_pause(name: str) -> Response:
 @access.needs("operator")
 def periodic_resume(name: str) -> Response:
     q, p = find_periodic(name, _periodic_queue_param())
-    q.resume_periodic(p.name)
+    q.resume_periodic(p.name, actor=current_actor("api"))
     return ok({"queue": q.name, "name": p.name, "paused": False})
+
+
+# -- the audit trail ---------------------------------------------------------------------
+
+@api_blueprint.get("/activity")
+@access.needs("viewer")
+def activity() -> Response:
+    """Recorded actions, newest first, filtered (see jobboard.audit.AuditLog.entries)."""
+    args = request.args
+    filters = {k: validate.query_text(args, k) for k in ("user", "action", "queue", "job", "before")}
+    via = validate.query_choice(args, "via", VIAS, "") or None
+    since = validate.query_number(args, "since", 0.0, validate.MAX_ETA)
+    limit = validate.query_int(args, "limit", 50, 1, 500)
+    audit = board().audit
+    before = filters.pop("before")
+    if before is not None and not re.fullmatch(r"\d{1,20}(-\d{1,20})?", before):
+        raise validate.bad_param("before", "must be an entry id such as 1733100000000-0.")
+    page = audit.entries(limit=limit, before=before, via=via, since=since,
+                         queues=visible_queues(), **filters)
+    return ok({"entries": [e.as_dict() for e in page.entries], "next_before": page.next_before,
+               "scanned": page.scanned, "complete": page.complete, "kept": audit.count()})
 
 
 # -- the document --------------------------------------------------------------------------

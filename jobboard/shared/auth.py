@@ -22,6 +22,8 @@ record, so a copy of the cookie taken before is worthless afterwards; every web 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 import hashlib
 import hmac
 import secrets
@@ -30,8 +32,9 @@ import time
 from flask import current_app, g, request, session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..roles import ROLES, role_rank
-from .state import get_board, get_state
+from ..audit import Actor
+from ..roles import ROLES, Access, Grant
+from .state import get_state
 
 SESSION_ID = "jobboard_sid"
 #: Server-side session records (a hash per session id, expiring with the session). Keyed
@@ -47,17 +50,26 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
-def _role_from_token(token: str) -> str | None:
+def _valid(grant: Any) -> Grant | None:
+    """A role, or a mapping of queue names/patterns to roles; anything else is no access."""
+    if isinstance(grant, str):
+        return grant if grant in ROLES else None
+    if isinstance(grant, Mapping):
+        return grant  # Access keeps the entries that name a role
+    return None
+
+
+def _role_from_token(token: str) -> Grant | None:
     tokens = get_state().config.api_tokens
-    found: str | None = None
+    found: Any = None
     # Compare against every token in constant time so timing does not leak a prefix.
-    for known, role in tokens.items():
+    for known, grant in tokens.items():
         if hmac.compare_digest(known.encode(), token.encode()):
-            found = role
-    return found if found in ROLES else None
+            found = grant
+    return _valid(found)
 
 
-def _role_from_host_login() -> str | None:
+def _role_from_host_login() -> Grant | None:
     authorize = get_state().config.authorize
     if authorize is None or getattr(current_app, "login_manager", None) is None:
         return None
@@ -65,8 +77,8 @@ def _role_from_host_login() -> str | None:
 
     if not getattr(current_user, "is_authenticated", False):
         return None
-    role = authorize(current_user._get_current_object())
-    return role if role in ROLES else None
+    # A role for every queue, or (per-queue access) {"queue or pattern": role, ...}.
+    return _valid(authorize(current_user._get_current_object()))
 
 
 def password_stamp(password_hash: str) -> str:
@@ -91,7 +103,7 @@ def session_user() -> str | None:
     sid = session.get(SESSION_ID)
     if not sid or not isinstance(sid, str):
         return None
-    record: dict[bytes, bytes] = get_board().redis.hgetall(_session_key(sid))  # type: ignore[assignment]
+    record: dict[bytes, bytes] = get_state().board.redis.hgetall(_session_key(sid))  # type: ignore[assignment]
     username = (record.get(b"user") or b"").decode("utf-8", "replace")
     user = get_state().config.users.get(username) if username else None
     if not user:
@@ -102,28 +114,53 @@ def session_user() -> str | None:
     return username
 
 
-def _role_from_session() -> str | None:
+def _role_from_session() -> Grant | None:
     username = session_user()
     if username is None:
         return None
-    role = get_state().config.users[username].get("role", "viewer")
-    return role if role in ROLES else None
+    return _valid(get_state().config.users[username].get("role", "viewer"))
 
 
-def current_role() -> str | None:
-    """The role of the current request (before ``JOBBOARD_READ_ONLY``), or None if anonymous."""
-    if "_jobboard_role" in g:
-        return g._jobboard_role  # type: ignore[no-any-return]
+def current_access() -> Access:
+    """What the current request may do on which queue (an Access with no role when
+    anonymous), read-only aware. Resolved once per request."""
+    if "_jobboard_access" in g:
+        return g._jobboard_access  # type: ignore[no-any-return]
     by_token = False
     token = _bearer_token()
     if token is not None:
-        role = _role_from_token(token)
-        by_token = role is not None
+        grant = _role_from_token(token)
+        by_token = grant is not None
     else:
-        role = _role_from_host_login() or _role_from_session()
-    g._jobboard_role = role
-    g._jobboard_by_token = by_token
-    return role
+        grant = _role_from_host_login() or _role_from_session()
+    access = Access(grant, read_only=get_state().config.read_only)
+    g._jobboard_access = access
+    g._jobboard_role = Access(grant).top_role
+    g._jobboard_by_token = by_token and g._jobboard_role is not None
+    return access
+
+
+def current_role() -> str | None:
+    """The role of the current request (before ``JOBBOARD_READ_ONLY``), or None if
+    anonymous; with per-queue access, the highest role on any queue."""
+    current_access()
+    return g._jobboard_role  # type: ignore[no-any-return]
+
+
+def token_label(token: str) -> str:
+    """How the audit trail names a bearer token: a short digest, never the token itself
+    (a prefix of it would hand out part of a secret to anyone who reads the trail)."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:10]
+
+
+def current_actor(via: str) -> Actor:
+    """Who the current request is, for the audit trail: name, role, adapter, address."""
+    token = _bearer_token()
+    if token is not None and authenticated_by_token():
+        name = token_label(token)
+    else:
+        name = current_user_name() or "anonymous"
+    return Actor(name=name, role=effective_role() or "-", via=via, address=client_address())
 
 
 def current_user_name() -> str | None:
@@ -146,25 +183,30 @@ def authenticated_by_token() -> bool:
     return bool(g.get("_jobboard_by_token"))
 
 
-def effective_role() -> str | None:
-    """The role after ``JOBBOARD_READ_ONLY``: anyone logged in is at most a viewer then."""
-    role = current_role()
-    if role is not None and get_state().config.read_only:
-        return "viewer"
-    return role
+def effective_role(queue: str | None = None) -> str | None:
+    """The role after ``JOBBOARD_READ_ONLY`` (anyone logged in is at most a viewer then):
+    on ``queue``, or the highest on any queue."""
+    access = current_access()
+    return access.role_for(queue) if queue is not None else access.top_role
 
 
-def has_role(needed: str) -> bool:
-    """Whether the current request may do what ``needed`` allows (read-only aware)."""
+def has_role(needed: str, queue: str | None = None) -> bool:
+    """Whether the current request may do what ``needed`` allows, on ``queue`` or (None)
+    on some queue (read-only aware)."""
     if needed not in ROLES:
         raise ValueError(f"Unknown role {needed!r}; roles are {', '.join(ROLES)}.")
-    return role_rank(effective_role()) >= role_rank(needed)
+    return current_access().allows(needed, queue)
 
 
-def refusal(needed: str) -> tuple[int, str]:
+def can_see(queue: str) -> bool:
+    """Whether the current request may see ``queue`` at all (per-queue access)."""
+    return current_access().can_see(queue)
+
+
+def refusal(needed: str, queue: str | None = None) -> tuple[int, str]:
     """(status, message) for a request lacking ``needed``: 401 when anonymous, else 403."""
-    role = effective_role()
-    if role is None:
+    role = effective_role(queue)
+    if current_access().top_role is None:
         return 401, ("Authentication required: send 'Authorization: Bearer <token>' with a "
                      "token from JOBBOARD_API_TOKENS, or log in to the dashboard first.")
     if get_state().config.read_only and needed != "viewer":
@@ -182,8 +224,8 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_urlsafe(16))
 
 
-def check_login(username: str, password: str) -> str | None:
-    """The role of ``username`` if ``password`` is right, else None."""
+def check_login(username: str, password: str) -> Grant | None:
+    """The role (or per-queue roles) of ``username`` if ``password`` is right, else None."""
     user = get_state().config.users.get(username)
     password_hash = str(user.get("password_hash", "")) if user else _dummy_hash()
     try:
@@ -192,8 +234,7 @@ def check_login(username: str, password: str) -> str | None:
         ok = False
     if not user or not ok:
         return None
-    role = user.get("role", "viewer")
-    return role if role in ROLES else None
+    return _valid(user.get("role", "viewer"))
 
 
 def login_user(username: str) -> None:
@@ -202,7 +243,7 @@ def login_user(username: str) -> None:
     user = state.config.users[username]
     lifetime = max(60, int(float(state.config["JOBBOARD_SESSION_LIFETIME"])))
     sid = secrets.token_urlsafe(32)
-    pipe = get_board().redis.pipeline(transaction=True)
+    pipe = get_state().board.redis.pipeline(transaction=True)
     pipe.hset(_session_key(sid), mapping={
         "user": username, "stamp": password_stamp(str(user.get("password_hash", ""))),
         "created": int(time.time()), "addr": client_address()})
@@ -213,7 +254,8 @@ def login_user(username: str) -> None:
     session[SESSION_ID] = sid
     # Not "permanent": the cookie ends with the browser; the record ends after lifetime.
     session.permanent = False
-    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token"):
+    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token", "_jobboard_access",
+                 "_jobboard_board"):
         g.pop(name, None)
 
 
@@ -227,7 +269,8 @@ def logout_host_user() -> None:
     if getattr(current_app, "login_manager", None) is not None:
         import flask_login
         flask_login.logout_user()
-    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token"):
+    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token", "_jobboard_access",
+                 "_jobboard_board"):
         g.pop(name, None)
 
 
@@ -235,8 +278,9 @@ def logout_user() -> None:
     """End the built-in login session, here and in Redis (a copied cookie stops working)."""
     sid = session.pop(SESSION_ID, None)
     if isinstance(sid, str) and sid:
-        get_board().redis.delete(_session_key(sid))
-    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token"):
+        get_state().board.redis.delete(_session_key(sid))
+    for name in ("_jobboard_role", "_jobboard_session_user", "_jobboard_by_token", "_jobboard_access",
+                 "_jobboard_board"):
         g.pop(name, None)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, has_request_context, request
 
 from ..errors import ConfigurationError
 
@@ -61,6 +61,10 @@ DEFAULTS: dict[str, Any] = {
     # Webhook alerts sent by the dashboard's processes (jobboard.alerts; docs/monitoring.md).
     "JOBBOARD_ALERTS": None,
     "JOBBOARD_CONFIG_RELOAD_SECONDS": 1.0,
+    # The audit trail (jobboard.audit): entries older than this (seconds) or beyond this
+    # many are dropped.
+    "JOBBOARD_AUDIT_MAX_AGE": 30 * 86400.0,
+    "JOBBOARD_AUDIT_MAX_COUNT": 100_000,
 }
 
 
@@ -154,7 +158,8 @@ class JobBoardState:
 
     def __init__(self, app: Flask, hueys: list[Any] | None, board: Board | None) -> None:
         self._hueys = hueys
-        self._board = board
+        self._given_board = board
+        self._board: Board | None = None
         self.config = Settings(app.config)
         self.url_prefix = self.config.url_prefix
         self.live = LiveCache()
@@ -168,7 +173,15 @@ class JobBoardState:
     def board(self) -> Board:
         """The core Board (built on first use, so importing the app touches no Redis)."""
         if self._board is None:
-            self._board = self._build_board()
+            board = self._build_board() if self._given_board is None else self._given_board
+            try:
+                board.audit.configure(float(self.config["JOBBOARD_AUDIT_MAX_AGE"]),
+                                      int(self.config["JOBBOARD_AUDIT_MAX_COUNT"]))
+            except (TypeError, ValueError):
+                raise ConfigurationError(
+                    "JOBBOARD_AUDIT_MAX_AGE is seconds and JOBBOARD_AUDIT_MAX_COUNT a whole "
+                    "number of entries.") from None
+            self._board = board
         return self._board
 
     def _build_board(self) -> Board:
@@ -216,8 +229,20 @@ def get_state() -> JobBoardState:
 
 
 def get_board() -> Board:
-    """The core Board of the current app."""
-    return get_state().board
+    """The core Board of the current app, as the current request may see it: with
+    per-queue access, only the queues granted (``Board.restricted``), so that no listing,
+    count, search or lookup can name the others."""
+    board = get_state().board
+    if not has_request_context():
+        return board
+    view: Board | None = g.get("_jobboard_board")
+    if view is None:
+        from .auth import current_access  # auth builds on this module
+
+        access = current_access()
+        view = board.restricted(access.can_see) if access.scoped else board
+        g._jobboard_board = view
+    return view
 
 
 def health_thresholds() -> Mapping[str, Any] | None:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, redirect, request, url_for
+from flask import Response, current_app, g, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from ..errors import QueueNotFound
 from ..roles import ACTION_ROLES, ROLES
 from ..shared import auth
 from ..shared.errors import error_response, is_htmx, wants_json
@@ -23,9 +24,11 @@ from ..shared.state import get_state
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def can(action: str) -> bool:
-    """Whether the current request may perform a dashboard ``action`` (see ACTION_ROLES)."""
-    return auth.has_role(ACTION_ROLES[action])
+def can(action: str, queue: str | None = None) -> bool:
+    """Whether the current request may perform a dashboard ``action`` (see ACTION_ROLES)
+    on ``queue``; by default the queue of the page (its URL's ``<queue>``), else on some
+    queue. Templates call it as ``can("retry")`` or ``can("pause", row.name)``."""
+    return auth.has_role(ACTION_ROLES[action], queue if queue is not None else g.get("_jobboard_queue"))
 
 
 def here() -> str:
@@ -49,7 +52,7 @@ def login_url(next_url: str | None = None) -> str:
 
 def refuse(needed: str = "viewer") -> Response | WerkzeugResponse:
     """The response for a request lacking ``needed``: login redirect, 401 or 403."""
-    status, message = auth.refusal(needed)
+    status, message = auth.refusal(needed, g.get("_jobboard_queue"))
     if status == 401:
         if wants_json():
             return error_response(401, message,
@@ -80,7 +83,14 @@ def require_role(needed: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not auth.has_role(needed):
+            queue = kwargs.get("queue")
+            if isinstance(queue, str):
+                # Per-queue access: the role on this queue is what counts; a queue the
+                # person may not see answers as one that does not exist.
+                g._jobboard_queue = queue
+                if auth.current_access().top_role is not None and not auth.can_see(queue):
+                    return error_response(404, str(QueueNotFound(queue)))
+            if not auth.has_role(needed, queue if isinstance(queue, str) else None):
                 return refuse(needed)
             return view(*args, **kwargs)
 

@@ -5,8 +5,9 @@ Numbers only: nothing here is markup, and the templates escape what they print.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 
@@ -119,7 +120,8 @@ def _grouped(points: list[Any], bucket_seconds: int, max_bars: int) -> tuple[lis
     return out, size
 
 
-def throughput_chart(metrics: Any, width: int = 720, height: int = 200, labels: int = 6) -> Chart:
+def throughput_chart(metrics: Any, width: int = 720, height: int = 200, labels: int = 6,
+                     tz: tzinfo = timezone.utc) -> Chart:
     """Bars of completed (and failed, stacked) jobs per bucket of ``metrics.points`` (several
     buckets summed per bar when one bar each would be under MIN_BAR_PX wide), with about
     ``labels`` time labels under them."""
@@ -147,8 +149,8 @@ def throughput_chart(metrics: Any, width: int = 720, height: int = 200, labels: 
         bars.append(Bar(
             x=x, w=round(bar_w, 1), completed_y=cy, completed_h=round(base - cy, 1),
             failed_y=fy, failed_h=round(cy - fy, 1),
-            label=_label(p.at, metrics.bucket_seconds) + (
-                f"–{_label(p.until, metrics.bucket_seconds)}" if size > 1 else ""),
+            label=_label(p.at, metrics.bucket_seconds, tz) + (
+                f"–{_label(p.until, metrics.bucket_seconds, tz)}" if size > 1 else ""),
             completed=p.completed, failed=p.failed, retried=p.retried, enqueued=p.enqueued,
         ))
         cx = round(left + i * slot + slot / 2, 1)
@@ -160,7 +162,7 @@ def throughput_chart(metrics: Any, width: int = 720, height: int = 200, labels: 
         every = max(1, n // labels)
         for i in range(0, n, every):
             xlabels.append((round(left + i * slot + slot / 2, 1),
-                            _label(points[i].at, metrics.bucket_seconds)))
+                            _label(points[i].at, metrics.bucket_seconds, tz)))
     return Chart(
         width=width, height=height, bars=bars,
         enqueued_line=("M" + " L".join(enq)) if enq and any(p.enqueued for p in points) else "",
@@ -173,6 +175,81 @@ def _short(v: float) -> str:
     return f"{v / 1000:.1f}k".replace(".0k", "k") if v >= 1000 else f"{v:.0f}"
 
 
-def _label(at: float, bucket_seconds: int) -> str:
-    dt = datetime.fromtimestamp(at, tz=timezone.utc)
+def _label(at: float, bucket_seconds: int, tz: tzinfo = timezone.utc) -> str:
+    # day buckets are UTC days: their date is the UTC one, whatever the viewer's zone
+    dt = datetime.fromtimestamp(at, tz=timezone.utc if bucket_seconds >= 86400 else tz)
     return dt.strftime("%b %d") if bucket_seconds >= 86400 else dt.strftime("%H:%M")
+
+
+#: The percentiles a latency chart draws, lightest (p50) to darkest (p99).
+LATENCY_LINES: tuple[str, ...] = ("p50", "p95", "p99")
+
+
+@dataclass
+class LatencyChart:
+    """p50/p95/p99 of one duration (wait or run) per bucket, on a log scale (durations
+    span milliseconds to minutes). A bucket where no job ended breaks the lines."""
+
+    width: int
+    height: int
+    lines: dict[str, str]  # percentile -> SVG path data
+    dots: dict[str, list[tuple[float, float, float, str]]]  # percentile -> (x, y, ms, label)
+    ticks: list[tuple[float, str]]
+    xlabels: list[tuple[float, str]]
+    empty: bool
+    plot_left: int = 44
+    plot_bottom: float = 0.0
+
+
+def _ms_label(ms: float) -> str:
+    if ms < 1000:
+        return f"{ms:g}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:g}s"
+    return f"{ms / 60_000:g}m"
+
+
+def latency_chart(metrics: Any, kind: str, width: int = 720, height: int = 180,
+                  labels: int = 6, tz: tzinfo = timezone.utc) -> LatencyChart:
+    """Lines of ``kind`` ("wait" or "run") percentiles per bucket of ``metrics.points``,
+    time labels in ``tz``."""
+    points = list(metrics.points)
+    left, bottom, top_pad = 44, 20, 8
+    plot_w = width - left - 4
+    plot_h = height - bottom - top_pad
+    base = top_pad + plot_h
+    series = [getattr(p, f"{kind}_ms") or {} for p in points]
+    values = [v for s in series for v in s.values() if v]
+    n = max(1, len(points))
+    slot = plot_w / n
+    xlabels = []
+    if points:
+        every = max(1, n // labels)
+        xlabels = [(round(left + i * slot + slot / 2, 1), _label(points[i].at, metrics.bucket_seconds, tz))
+                   for i in range(0, n, every)]
+    if not values:
+        return LatencyChart(width, height, {}, {}, [], xlabels, True, left, base)
+    lo = math.floor(math.log10(max(min(values), 0.1)))
+    hi = max(lo + 1, math.ceil(math.log10(max(values))))
+
+    def y(ms: float) -> float:
+        frac = (math.log10(max(ms, 10 ** lo)) - lo) / (hi - lo)
+        return round(base - frac * plot_h, 1)
+
+    lines: dict[str, str] = {}
+    dots: dict[str, list[tuple[float, float, float, str]]] = {}
+    for q in LATENCY_LINES:
+        path, pen_down = [], False
+        dots[q] = []
+        for i, s in enumerate(series):
+            v = s.get(q)
+            if not v:
+                pen_down = False
+                continue
+            x = round(left + i * slot + slot / 2, 1)
+            path.append(f"{'L' if pen_down else 'M'}{x},{y(v)}")
+            dots[q].append((x, y(v), v, _label(points[i].at, metrics.bucket_seconds, tz)))
+            pen_down = True
+        lines[q] = " ".join(path)
+    ticks = [(y(10.0 ** e), _ms_label(10.0 ** e)) for e in range(lo, hi + 1)]
+    return LatencyChart(width, height, lines, dots, ticks, xlabels, False, left, base)

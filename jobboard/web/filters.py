@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Flask
 
+from .localtime import viewer_zone
+
 from ..display import pretty_json
 
 
@@ -37,18 +39,42 @@ def compact(value: Any) -> str:
     return f"{n:.0f}" if n.is_integer() else f"{n:.1f}"
 
 
+def _local(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=viewer_zone())
+
+
 def abstime(ts: float | None) -> str:
-    """Exact UTC time, e.g. ``2025-01-31 14:05:09 UTC``."""
+    """The exact time in the viewer's zone (local or UTC, see localtime), with seconds and
+    the zone: ``2025-01-31 14:05:09 UTC`` / ``2025-01-31 11:05:09 -03``."""
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = _local(ts)
+    return when.strftime("%Y-%m-%d %H:%M:%S ") + (when.tzname() or "UTC")
 
 
 def clock(ts: float | None) -> str:
-    """``14:05:09`` (UTC), for log lines."""
+    """``14:05:09`` in the viewer's zone, for log lines."""
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S")
+    return _local(ts).strftime("%H:%M:%S")
+
+
+def stamp(ts: float | None, now: float | None = None) -> str:
+    """A timeline time: ``14:05:09.123`` today, ``Jan 31 14:05:09.123`` another day
+    (viewer's zone, milliseconds: steps of one job are often under a second apart)."""
+    if ts is None:
+        return ""
+    when = _local(ts)
+    today = _local(time.time() if now is None else now).date()
+    text = when.strftime("%H:%M:%S") + f".{when.microsecond // 1000:03d}"
+    return text if when.date() == today else when.strftime("%b %d ") + text
+
+
+def gap(seconds: float | None) -> str:
+    """The time between two timeline steps: ``+12ms``, ``+1.5s``, ``+2m 5s``."""
+    if seconds is None or seconds < 0:
+        return ""
+    return "+" + duration(seconds)
 
 
 def isotime(ts: float | None) -> str:
@@ -107,6 +133,7 @@ def register(app: Flask) -> None:
     for name, fn in {
         "number": number, "compact": compact, "abstime": abstime, "isotime": isotime, "clock": clock,
         "reltime": reltime, "duration": duration, "duration_ms": duration_ms,
-        "percent": percent, "pretty_json": pretty_json, "dom_id": dom_id,
+        "percent": percent, "stamp": stamp, "gap": gap, "pretty_json": pretty_json,
+        "dom_id": dom_id,
     }.items():
         app.jinja_env.filters[f"jb_{name}"] = fn

@@ -23,6 +23,7 @@ from flask import (
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .. import alerts, records
+from ..audit import Actor
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Queue
 from ..errors import JobNotFound, JobStateError, PeriodicTaskNotFound, QueueNotFound
 from ..primitives import match_name, short_name
@@ -32,7 +33,7 @@ from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
 from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
-from . import assets, charts, delta
+from . import assets, charts, delta, localtime
 from .access import can, here, refuse, require_role, safe_next
 
 #: What views answer: a page, a redirect (werkzeug's class) or an error page.
@@ -189,6 +190,8 @@ def page_context() -> dict[str, Any]:
         "REMOVABLE_STATES": records.REMOVABLE_STATES,
         "STATE_LABELS": STATE_LABELS,
         "now": time.time(),
+        "time_mode": localtime.viewer_mode(),
+        "zone_name": localtime.zone_name(),
         "current_path": here(),
     }
 
@@ -375,6 +378,12 @@ def search() -> Any:
     found = [j for p in pages for j in p.jobs]
     if len(found) == 1 and found[0].id.lower().startswith(query.lower()):
         return redirect(url_for("jobboard.job", queue=found[0].queue, job_id=found[0].id))
+    if not found:
+        step = get_board().find_pending_step(query)
+        if step is not None:  # a pipeline step Huey has not queued yet: its parent's flow
+            flash(f"Job {query} is not queued yet: it is a step of the flow below, waiting "
+                  "for the step before it.", "info")
+            return redirect(url_for("jobboard.job", queue=step[0], job_id=step[1]) + "#flow")
     return render_page("jobboard/search.html", query=query, pages=pages)
 
 
@@ -466,14 +475,14 @@ def job_trace(queue: str, job_id: str) -> Any:
 
 def job_data(queue: str, job_id: str) -> dict[str, Any]:
     q = get_queue(queue)
-    return {"job": q.job(job_id)}
+    return {"job": q.job(job_id), "flow": q.flow(job_id)}
 
 
 @blueprint.route("/queues/<queue>/jobs/<job_id>")
 @require_role("viewer")
 def job(queue: str, job_id: str) -> Any:
     data = live(("job", queue, job_id), lambda: job_data(queue, job_id))
-    j = data["job"]
+    j, flow = data["job"], data["flow"]
     # The list the person came from (its page and filters): where the crumb, and the
     # redirect after Remove, go back to.
     default = url_for("jobboard.queue", queue=queue,
@@ -481,7 +490,10 @@ def job(queue: str, job_id: str) -> Any:
     back_url = safe_next(request.args.get("back"), default)
     if not back_url.startswith(url_for("jobboard.queue", queue=queue)):
         back_url = default
-    return render_page("jobboard/job.html", poll=not j.is_finished, queue=queue,
+    # A finished step of a flow still going on keeps polling, so the flow is seen to end.
+    flow_on = flow is not None and any(s.status in (*records.PENDING_STATES, records.PENDING_STEP)
+                                       for s in flow.steps())
+    return render_page("jobboard/job.html", poll=not j.is_finished or flow_on, queue=queue,
                        back_url=back_url, **data)
 
 
@@ -524,8 +536,12 @@ def stats() -> Any:
     return render_page(
         "jobboard/stats.html", names=names, queue=name, task=task, tasks=tasks,
         window=window, windows=windows, metrics=m, per_task=per_task,
-        chart=charts.throughput_chart(m),
-        chart_narrow=charts.throughput_chart(m, width=360, height=200, labels=4),
+        chart=charts.throughput_chart(m, tz=localtime.viewer_zone()),
+        chart_narrow=charts.throughput_chart(m, width=360, height=200, labels=4,
+                                             tz=localtime.viewer_zone()),
+        latency={kind: charts.latency_chart(m, kind, width=480, height=200, labels=4,
+                                            tz=localtime.viewer_zone())
+                 for kind in ("wait", "run")},
         totals=m.totals,
     )
 
@@ -564,6 +580,11 @@ def alerts_test() -> Answer:
 
 # --- actions ----------------------------------------------------------------------------
 
+def actor() -> Actor:
+    """Who is acting through the pages (for the audit trail)."""
+    return auth.current_actor("web")
+
+
 def _done(message: str, category: str = "success") -> None:
     flash(message, category)
     get_state().live.invalidate()
@@ -586,7 +607,7 @@ def job_action(queue: str, job_id: str, action: str) -> Answer:
     if action == "remove":
         default = url_for("jobboard.queue", queue=queue)
     try:
-        getattr(q, action)(job_id)
+        getattr(q, action)(job_id, actor=actor())
     except (JobStateError, JobNotFound) as exc:
         flash(str(exc), "error")
         return back(default)
@@ -660,19 +681,19 @@ def bulk(queue: str) -> Answer:
             return back(default)
         many = {"retry": q.retry_many, "remove": q.remove_many, "promote": q.promote_many,
                 "revoke": q.revoke_many}[action]
-        n = many(ids)
+        n = many(ids, actor=actor())
         _done(f"{BULK_LABELS[action].capitalize()}: {n:,} of {len(ids):,} selected jobs."
               if action == "promote" else
               f"{PAST[action].capitalize()} {n:,} of {len(ids):,} selected jobs.")
     elif scope == "matching":
         if action == "retry":
-            n = q.retry_all(state=state, task=task, search=search)
+            n = q.retry_all(state=state, task=task, search=search, actor=actor())
         elif action == "remove":
-            n = q.remove_all(state, task=task, search=search)
+            n = q.remove_all(state, task=task, search=search, actor=actor())
         elif action == "promote":
-            n = q.promote_all(task=task, search=search)
+            n = q.promote_all(task=task, search=search, actor=actor())
         else:
-            n = q.revoke_all(state, task=task, search=search)
+            n = q.revoke_all(state, task=task, search=search, actor=actor())
         _done(f"{BULK_LABELS[action].capitalize()}: {n:,} {STATE_LABELS[state]} jobs."
               if action == "promote" else
               f"{PAST[action].capitalize()} {n:,} {STATE_LABELS[state]} jobs.")
@@ -692,13 +713,13 @@ def queue_action(queue: str, action: str) -> Answer:
     q = get_queue(queue)
     default = url_for("jobboard.queue", queue=queue)
     if action == "pause":
-        q.pause()
+        q.pause(actor=actor())
         _done(f"Queue {queue} paused: consumers take no new jobs from it.")
     elif action == "resume":
-        q.resume()
+        q.resume(actor=actor())
         _done(f"Queue {queue} resumed.")
     elif action == "empty":
-        n = q.empty()
+        n = q.empty(actor=actor())
         _done(f"Emptied {queue}: {n:,} waiting and scheduled jobs dropped.")
     else:
         state = request.form.get("state") or ""
@@ -710,7 +731,7 @@ def queue_action(queue: str, action: str) -> Answer:
             return error_response(400, "older_than must be a number of seconds.")
         if not (0 <= older_than <= 10 * 365 * 86400):
             return error_response(400, "older_than must be between 0 and ten years.")
-        n = q.clean(state, older_than)
+        n = q.clean(state, older_than, actor=actor())
         _done(f"Removed {n:,} {STATE_LABELS[state]} jobs from {queue}.")
     return back(default)
 
@@ -732,7 +753,7 @@ def periodic_action(queue: str, action: str) -> Answer:
     q = get_queue(queue)
     default = url_for("jobboard.periodic")
     try:
-        result = getattr(q, method)(name)
+        result = getattr(q, method)(name, actor=actor())
     except PeriodicTaskNotFound as exc:
         flash(str(exc), "error")
         return back(default)
@@ -750,3 +771,8 @@ def messages() -> list[tuple[str, str]]:
 
 
 blueprint.add_app_template_global(messages, "jb_messages")
+
+
+# Pages defined in their own modules register their routes on this blueprint.
+from . import activity  # noqa: E402,F401
+from . import authoring  # noqa: E402,F401

@@ -1,0 +1,35 @@
+/* jobboard: show times in the viewer's zone. Tells the server the browser's time zone
+ * (cookie jb_tz) and remembers the local/UTC choice (cookie jb_time); the pages render
+ * times server-side in that zone (jobboard/web/localtime.py). No inline code (CSP). */
+(function () {
+  "use strict";
+  var MODE = "jb_time", ZONE = "jb_tz", YEAR = 365 * 86400;
+
+  function cookie(name) {
+    var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+  function setCookie(name, value) {
+    document.cookie = name + "=" + encodeURIComponent(value) + "; path=/; max-age=" + YEAR + "; SameSite=Lax";
+  }
+
+  var zone = null;
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { /* old browser: UTC */ }
+  var changed = zone && cookie(ZONE) !== zone;
+  if (changed) setCookie(ZONE, zone);
+
+  document.addEventListener("DOMContentLoaded", function () {
+    // First visit (or a new zone): this page was rendered before the server knew the zone.
+    var rendered = document.documentElement.getAttribute("data-zone");
+    if (changed && cookie(MODE) !== "utc" && rendered !== zone && document.querySelector("main time")) {
+      location.reload();
+    }
+  });
+
+  document.addEventListener("click", function (e) {
+    var t = e.target.closest ? e.target.closest("[data-toggle-time]") : null;
+    if (!t) return;
+    setCookie(MODE, cookie(MODE) === "utc" ? "local" : "utc");
+    location.reload();
+  });
+})();
