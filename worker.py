@@ -9,7 +9,8 @@ setup: emails 5, reports 2)::
     huey_consumer worker.notifications -w 5 -k thread
 
 Web code queues work through the producer helpers at the bottom (``queue_email``,
-``queue_report``, ``queue_reminder``, ``queue_bulk_reminders``, ``queue_notification``...):
+``queue_report``, ``queue_reminder``, ``queue_bulk_reminders``, ``queue_notification``,
+``queue_bulk_notifications``...):
 they validate the payload and raise :class:`InvalidPayload` (a ``ValueError``) on a bad one,
 so mistakes surface in the request that made them, not later on a consumer.
 
@@ -38,7 +39,7 @@ from demo.payloads import InvalidPayload
 
 __all__ = [
     "HUEYS", "InvalidPayload", "emails", "huey", "notifications", "reminders", "reports",
-    "queue_bulk_reminders", "queue_email", "queue_export", "queue_lab_sync",
+    "queue_bulk_notifications", "queue_bulk_reminders", "queue_email", "queue_export", "queue_lab_sync",
     "queue_notification", "queue_reminder", "queue_report",
 ]
 
@@ -305,26 +306,44 @@ def queue_reminder(payload: dict[str, Any]) -> str:
 
 
 def _enqueue_reminder(data: dict[str, Any]) -> str:
-    eta = dt.datetime.fromisoformat(data["scheduled_for"]) if data["scheduled_for"] else None
-    task = send_reminder.s(data, eta=eta)
+    task = _reminder_task(data)
     reminders.enqueue(task)
     return task.id
 
 
+def _reminder_task(data: dict[str, Any]) -> Task:
+    eta = dt.datetime.fromisoformat(data["scheduled_for"]) if data["scheduled_for"] else None
+    return send_reminder.s(data, eta=eta)
+
+
 def queue_bulk_reminders(items: list[dict[str, Any]]) -> list[str]:
-    """Validate every reminder first (a bad one queues none), then queue them all."""
-    return [_enqueue_reminder(data) for data in payloads.bulk_reminder_payloads(items)]
+    """Validate every reminder first (a bad one queues none), then queue them all in one
+    round trip (``enqueue_many``: one atomic batch of up to 1,000)."""
+    tasks = [_reminder_task(data) for data in payloads.bulk_reminder_payloads(items)]
+    reminders.enqueue_many(tasks)
+    return [t.id for t in tasks]
 
 
 def queue_notification(payload: dict[str, Any]) -> str:
     """Validate and queue a notification (channels: push, in_app, email)."""
-    data = payloads.notification_payload(payload)
+    task = _notification_task(payloads.notification_payload(payload))
+    notifications.enqueue(task)
+    return task.id
+
+
+def queue_bulk_notifications(items: list[dict[str, Any]]) -> list[str]:
+    """Validate every notification first (a bad one queues none), then queue them all in
+    one round trip (``enqueue_many``)."""
+    tasks = [_notification_task(data) for data in payloads.bulk_notification_payloads(items)]
+    notifications.enqueue_many(tasks)
+    return [t.id for t in tasks]
+
+
+def _notification_task(data: dict[str, Any]) -> Task:
     # A push-only notice ("your appointment starts in 15 minutes") is worthless an hour
     # late: let it expire rather than buzz a phone after the fact.
     expires = 600 if data["channels"] == ["push"] else None
-    task = send_notification.s(data, priority=data["priority"], expires=expires)
-    notifications.enqueue(task)
-    return task.id
+    return send_notification.s(data, priority=data["priority"], expires=expires)
 
 
 def queue_export(payload: dict[str, Any]) -> str:

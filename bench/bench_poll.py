@@ -9,6 +9,8 @@ werkzeug (threaded) on a loopback port, reached over HTTP exactly as a browser d
    last ``ETag`` as ``If-None-Match``, as the page's script does. Every byte of the
    answers (status line, headers, body as sent) is counted for ``--seconds`` of real
    time. Nothing changes in Redis meanwhile. Goal: <= 5 KB/min.
+   Then the same while one job changes per poll interval (a consumer runs and one more job
+   fails every 5 s): what a poll that did change something costs.
 2. **Redis commands per overview poll** with 4 and with 50 queues (``INFO
    commandstats``, every command, those run inside Lua scripts included). Goal: <= 10
    per queue.
@@ -162,6 +164,54 @@ def bytes_per_minute(url: str, seconds: float) -> dict[str, Any]:
                    "not_modified": r["not_modified"]} for name, r in results.items()}
 
 
+def changing_bytes_per_minute(url: str, seconds: float) -> dict[str, Any]:
+    """Bytes per minute of the same two open tabs while one job changes per poll interval:
+    a consumer runs, and every TAB_POLL s one more job fails (the failed tab gets a new first
+    row and drops its last; the overview's counts and last hour of that queue change)."""
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    hueys = [make_queue(url, n) for n in ("emails", "reports", "billing", "sms")]
+    fail_jobs(hueys[0], 120)
+    for h in hueys:
+        q = jobboard.Board([h]).queue(h.name)
+        for i in range(20):
+            q.enqueue("work", [i], delay=3600 if i % 2 else None)
+    emails = jobboard.Board([hueys[0]]).queue("emails")
+    consumer = hueys[0].create_consumer(workers=1, worker_type="thread", periodic=False,
+                                        check_worker_health=False)
+    consumer.scheduler.start()
+    for _, worker in consumer.worker_threads:
+        worker.start()
+    stop = threading.Event()
+
+    def one_change_per_poll() -> None:
+        while not stop.wait(TAB_POLL):
+            emails.enqueue("charge_card", [0, 1.0], {"note": "monthly plan " * 8}, retries=0)
+
+    changer = threading.Thread(target=one_change_per_poll, daemon=True)
+    changer.start()
+    served = Served(url, hueys, TAB_POLL)
+    try:
+        results = {}
+        threads = []
+        for name, path in (("overview", f"{PREFIX}/"), ("failed tab", FAILED_TAB)):
+            results[name] = {"bytes": 0, "steady": 0, "polls": 0, "not_modified": 0}
+            threads.append(threading.Thread(target=tab, args=(served.port, path, seconds,
+                                                              results[name])))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        stop.set()
+        changer.join(10)
+        served.close()
+        consumer.stop(graceful=True)
+    return {name: {"kb_per_min": r["bytes"] / 1024 / (seconds / 60), "polls": r["polls"],
+                   "steady_kb_per_min": r["steady"] / 1024 / (max(1, r["polls"] - 1) * TAB_POLL / 60),
+                   "not_modified": r["not_modified"]} for name, r in results.items()}
+
+
 def overview_commands(url: str, n_queues: int, repeat: int = 5) -> float:
     client = redis.Redis.from_url(url)
     client.flushdb()
@@ -241,6 +291,7 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
         url = server.url
         return {
             "bytes": bytes_per_minute(url, args.seconds),
+            "changing": changing_bytes_per_minute(url, args.seconds),
             "commands": {str(n): overview_commands(url, n) for n in (4, 50)},
             "pollers": pollers(url, args.pollers, args.intervals),
         }
@@ -281,6 +332,15 @@ def main() -> None:
         print(f"{'  polls / 304 answers':38}"
               + "".join(f"{runs[c]['bytes'][name]['polls']:>8} / {runs[c]['bytes'][name]['not_modified']:<3}"
                         for c in cols))
+    print(f"one job changes per {TAB_POLL:g} s poll (a new failure in emails):")
+    for name in ("overview", "failed tab"):
+        print(f"{'  ' + name + ' KB/min':38}"
+              + "".join(f"{runs[c]['changing'][name]['kb_per_min']:14.1f}" for c in cols))
+        print(f"{'    after the first answer, KB/min':38}"
+              + "".join(f"{runs[c]['changing'][name]['steady_kb_per_min']:14.1f}" for c in cols))
+        print(f"{'    polls / 304 answers':38}"
+              + "".join(f"{runs[c]['changing'][name]['polls']:>8} / {runs[c]['changing'][name]['not_modified']:<3}"
+                        for c in cols))
     for n in ("4", "50"):
         print(f"{'Redis commands per overview poll, ' + n + ' q':38}"
               + "".join(f"{runs[c]['commands'][n]:14.1f}" for c in cols))
@@ -293,6 +353,8 @@ def main() -> None:
         print("ratios this/baseline: overview bytes "
               f"{t['bytes']['overview']['kb_per_min'] / b['bytes']['overview']['kb_per_min']:.3f}, "
               f"failed tab bytes {t['bytes']['failed tab']['kb_per_min'] / b['bytes']['failed tab']['kb_per_min']:.3f}, "
+              f"changing overview {t['changing']['overview']['steady_kb_per_min'] / b['changing']['overview']['steady_kb_per_min']:.3f}, "
+              f"changing failed tab {t['changing']['failed tab']['steady_kb_per_min'] / b['changing']['failed tab']['steady_kb_per_min']:.3f}, "
               f"commands 4 q {t['commands']['4'] / b['commands']['4']:.3f}, "
               f"50 q {t['commands']['50'] / b['commands']['50']:.3f}")
 

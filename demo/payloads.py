@@ -217,20 +217,29 @@ def reminder_payload(payload: Any, *, now: dt.datetime | None = None) -> dict[st
 
 def bulk_reminder_payloads(payloads: Any) -> list[dict[str, Any]]:
     """Validate every reminder first, so a bad one in the middle queues none of them."""
+    return _bulk("reminder", reminder_payload, payloads)
+
+
+def bulk_notification_payloads(payloads: Any) -> list[dict[str, Any]]:
+    """Validate every notification first, so a bad one queues none of them."""
+    return _bulk("notification", notification_payload, payloads)
+
+
+def _bulk(kind: str, check: Any, payloads: Any) -> list[dict[str, Any]]:
     if isinstance(payloads, (str, bytes, Mapping)) or not isinstance(payloads, Iterable):
-        raise InvalidPayload("reminder", "payloads", "expected a list of reminder dicts")
+        raise InvalidPayload(kind, "payloads", f"expected a list of {kind} dicts")
     items = list(payloads)
     if not items:
-        raise InvalidPayload("reminder", "payloads", "is empty")
+        raise InvalidPayload(kind, "payloads", "is empty")
     if len(items) > MAX_BULK:
-        raise InvalidPayload("reminder", "payloads", f"has {len(items)} items; the limit is "
+        raise InvalidPayload(kind, "payloads", f"has {len(items)} items; the limit is "
                              f"{MAX_BULK} per call")
     out = []
     for i, item in enumerate(items):
         try:
-            out.append(reminder_payload(item))
+            out.append(check(item))
         except InvalidPayload as exc:
-            raise InvalidPayload("reminder", f"[{i}].{exc.field}", exc.problem) from None
+            raise InvalidPayload(kind, f"[{i}].{exc.field}", exc.problem) from None
     return out
 
 

@@ -154,14 +154,20 @@ def seed(total: int = 3000, *, rng_seed: int = 7, verbose: bool = True) -> dict[
         worker.reminders.revoke_by_id(task.id)
         bump("reminder (revoked)")
 
+    notices: list[dict[str, Any]] = []
     for i in range(n_notifications):
         appointment = rng.choice(appointments)
         channels = rng.choice((["in_app"], ["in_app", "push"], ["in_app", "push"], ["push"], ["in_app", "email"]))
         payload = _notification(rng, appointment["client_id"], channels)
         if "email" in channels:
             payload["recipient_email"] = appointment["client_email"]
-        worker.queue_notification(payload)
+        notices.append(payload)
+        if len(notices) == 100:
+            worker.queue_bulk_notifications(notices)
+            notices = []
         bump("notification")
+    if notices:
+        worker.queue_bulk_notifications(notices)
 
     # The flaky lab partner API: about half of the calls fail; retries at 2 s, 4 s, 8 s.
     for i in range(max(10, total // 60)):

@@ -25,6 +25,14 @@ from .errors import (
 from .huey import RedisHuey, track
 from .version import __version__
 
+# Consumers started with RedisHuey(..., alerts={...}) run the alert sender: wired here,
+# at the top, because the runtime does not import the core (docs/architecture.md).
+from . import alerts as _alerts, tracking as _tracking  # noqa: E402
+
+if _alerts.check_tracker_config not in _tracking.TRACKER_HOOKS:
+    _tracking.TRACKER_HOOKS.append(_alerts.check_tracker_config)
+    _tracking.CONSUMER_HOOKS.append(_alerts.start_for_consumer)
+
 if TYPE_CHECKING:
     from .extension import JobBoard
 

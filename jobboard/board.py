@@ -9,30 +9,31 @@ thousand jobs or a million.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import inspect
 import json
 import math
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
 from huey.serializer import Serializer
 
-from . import compact, cron, scripts
+from . import checks, compact, cron, scripts
 from . import search as tokens
 from .config import TrackingConfig
 from .connections import client_from_url, follow_promotions
 from .errors import (ConfigurationError, InvalidArgument, JobNotFound, JobStateError,
                      PeriodicTaskNotFound, QueueNotFound, RedisOutOfMemory, TaskNotFound)
 from .keys import DEFAULT_PREFIX, QueueKeys, queues_key
-from .primitives import CONSUMER_ALIVE_SECONDS, PRIORITY_LIMIT, match_name, now_ms
-from .records import (ACTIVE, FINISHED_STATES, PENDING_STATES, PROMOTABLE_STATES, REMOVABLE_STATES, REVOCABLE_STATES,
-                      RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING, Attempt, Consumer, Counts,
-                      Event, Health, Job, JobPage, LogLine, MetricPoint, Metrics, PeriodicTask,
-                      RunningJob)
+from .primitives import CONSUMER_ALIVE_SECONDS, ENQUEUE_BATCH, PRIORITY_LIMIT, match_name, now_ms
+from .records import (ACTIVE, FINISHED_STATES, PENDING_STATES, PROMOTABLE_STATES, REMOVABLE_STATES,
+                      REVOCABLE_STATES, RETRYABLE_STATES, SCHEDULED, STATES, TASK_INDEXED_STATES, WAITING,
+                      Attempt, BoardHealth, Consumer, Counts, Event, Health, Job, JobPage, Lifetime, LogLine,
+                      MetricPoint, Metrics, PeriodicTask, RunningJob)
 from .tracking import message_argv
 
 if TYPE_CHECKING:
@@ -242,6 +243,22 @@ class Board:
         for n in names:
             out.extend(Queue(self, n).consumers())
         return out
+
+    def health(self, thresholds: Mapping[str, Any] | None = None) -> BoardHealth:
+        """The deployment's health: the Redis's memory (``INFO memory``), then every queue's
+        (``Queue.health``), with every problem found (see ``jobboard.checks``). A Redis
+        that refuses writes (out of memory) still answers these reads."""
+        t = checks.thresholds(thresholds)
+        info = self.redis.info("memory")
+        if "used_memory" not in info and all(isinstance(v, dict) for v in info.values()):
+            # a Cluster answers per node: the fullest node counts
+            nodes = [v for v in info.values() if v]
+            info = max(nodes, key=lambda i: (int(i.get("used_memory") or 0) / int(i["maxmemory"])
+                                             if int(i.get("maxmemory") or 0) else -1.0)) if nodes else {}
+        redis_h = checks.redis_health(info, t)
+        queues = [q.health(thresholds) for q in self.queues()]
+        problems = list(redis_h.problems) + [p for q in queues for p in q.problems]
+        return BoardHealth(not problems, redis_h, queues, problems, time.time())
 
     def periodic(self, queue: str | None = None) -> list[PeriodicTask]:
         """Periodic tasks registered by consumers, of one queue or all."""
@@ -931,6 +948,76 @@ class Queue:
 
         With ``job_id`` the call is idempotent: a second call with the same id queues
         nothing and returns created=False. ``eta`` is a Unix time; ``delay`` seconds."""
+        data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
+                                      retry_delay, retry_backoff, expires, job_id)
+        huey = self.huey
+        tracing = getattr(huey.jobboard, "tracing", None)
+        with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
+                (None, "")) as (_, traceparent):
+            argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
+                                config=self.config, only_new=job_id is not None, trace=traceparent)
+            return msg.id, self._send_one(argv)
+
+    def _send_one(self, argv: list[Any]) -> bool:
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return bool(res == b"new")
+
+    def enqueue_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bool]]:
+        """Queue many jobs; returns (job id, created) for each, in order.
+
+        Each job is a mapping of :meth:`enqueue`'s arguments, with ``task`` for the task
+        name. Every job is built and checked before any is sent (one bad job raises and
+        queues nothing); then one ENQUEUE_MANY call per ``ENQUEUE_BATCH`` jobs: a round
+        trip each, applied whole with nothing else in between. Ids are idempotent as
+        with :meth:`enqueue`."""
+        built = []
+        for job in jobs:
+            spec = dict(job)
+            task = spec.pop("task")
+            built.append(self._job_argv(
+                task, spec.pop("args", ()), spec.pop("kwargs", None), spec.pop("priority", None),
+                spec.pop("delay", None), spec.pop("eta", None), spec.pop("retries", None),
+                spec.pop("retry_delay", None), spec.pop("retry_backoff", None),
+                spec.pop("expires", None), spec.pop("job_id", None), unknown=spec))
+        out: list[tuple[str, bool]] = []
+        if not built:
+            return out
+        script = self.board.script("ENQUEUE_MANY")
+        try:
+            self.redis.sadd(queues_key(self.board.prefix), self.name)
+            for start in range(0, len(built), ENQUEUE_BATCH):
+                chunk = built[start:start + ENQUEUE_BATCH]
+                res = script(keys=[self.keys.base], args=[x for _, argv in chunk for x in argv[1:]])
+                out += [(job_id, r == b"new") for (job_id, _), r in zip(chunk, res)]
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise RedisOutOfMemory(str(exc)) from exc
+        return out
+
+    def _job_argv(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                  priority: int | None, delay: float | None, eta: float | None,
+                  retries: int | None, retry_delay: float | None, retry_backoff: float | None,
+                  expires: float | None, job_id: str | None,
+                  unknown: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
+        """(job id, ENQUEUE argv) of a submission, checked; raises before anything is sent."""
+        data, msg = self._job_message(task_name, args, kwargs, priority, delay, eta, retries,
+                                      retry_delay, retry_backoff, expires, job_id, unknown)
+        assert self.huey is not None
+        return msg.id, message_argv(self.keys.base, data, msg, priority=priority,
+                                    utc=self.huey.utc, config=self.config,
+                                    only_new=job_id is not None)
+
+    def _job_message(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                     priority: int | None, delay: float | None, eta: float | None,
+                     retries: int | None, retry_delay: float | None, retry_backoff: float | None,
+                     expires: float | None, job_id: str | None,
+                     unknown: Mapping[str, Any] | None = None) -> tuple[bytes, Any]:
+        """(serialized Huey message, message) of a submission, checked."""
+        if unknown:
+            raise InvalidArgument(f"Unknown job fields: {', '.join(sorted(unknown))}.")
         cls = self._task_class(task_name)
         huey = self.huey
         assert huey is not None
@@ -950,14 +1037,7 @@ class Queue:
             task.resolve_expires(huey.utc)
         data = huey.serialize_task(task)
         msg = huey.serializer.deserialize(data)
-        argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
-                            config=self.config, only_new=job_id is not None)
-        try:
-            self.redis.sadd(queues_key(self.board.prefix), self.name)
-            res = self.board.script("ENQUEUE")(keys=argv[:1], args=argv[1:])
-        except redis_lib.exceptions.OutOfMemoryError as exc:
-            raise RedisOutOfMemory(str(exc)) from exc
-        return task.id, res == b"new"
+        return data, msg
 
     # Consumers and periodic tasks ----------------------------------------------------------
 
@@ -1067,10 +1147,20 @@ class Queue:
 
     # Metrics and health --------------------------------------------------------------------
 
+    def _flush_counters(self) -> None:
+        """Write the per-job counts this process's consumer keeps in memory (counters.py)
+        before reading metrics: a reader in that process sees its own counts at once."""
+        if self.huey is not None:
+            try:
+                self.huey.jobboard.flush_counters()  # type: ignore[attr-defined]
+            except redis_lib.exceptions.RedisError:
+                pass  # kept for the next flush; the read below says whether Redis answers
+
     def metrics(self, window: str = "1h", task: str | None = None) -> Metrics:
         """Counters per bucket and wait/run percentiles over a window (1h, 24h, 7d, 90d)."""
         if window not in WINDOWS:
             raise InvalidArgument(f"window must be one of {', '.join(WINDOWS)}, not {window!r}.")
+        self._flush_counters()
         span, step = WINDOWS[window]
         now = time.time()
         first = int((now - span) // step) + 1
@@ -1097,10 +1187,11 @@ class Queue:
                     run_h[int(k[len(rpre):])] = run_h.get(int(k[len(rpre):]), 0) + v
         return Metrics(self.name, task, window, step, points, percentiles(wait_h), percentiles(run_h))
 
-    def totals(self) -> MetricPoint:
-        """Lifetime counts of jobs enqueued, completed, failed and retried (monotonic).
-
-        Rolled-up totals plus the minutes not rolled up yet, read in one snapshot."""
+    def _lifetime_fields(self) -> dict[str, int]:
+        """Every lifetime counter: the rolled-up ``totals`` plus the minutes not rolled up
+        yet, read in one snapshot. ``enq`` is the queue's enqueues (minutes count them per
+        task only)."""
+        self._flush_counters()
         now_min = int(time.time() // 60)
         base = self.keys.base
         rolled = self.redis.get(base + "rolled")
@@ -1115,24 +1206,35 @@ class Queue:
         if rolled_now != rolled and rolled_now is not None:
             # a rollup ran between the reads: its minutes are in totals now, skip them
             minutes = minutes[max(0, int(rolled_now) + 1 - first):]
-        counts = {"enq": 0, "done": 0, "fail": 0, "retry": 0, "dup": 0}
+        fields: dict[str, int] = {}
         for k, v in total.items():
-            if k.decode() in counts:
-                counts[k.decode()] += int(v)
+            fields[k.decode()] = int(v)
         for h in minutes:
             for k, v in h.items():
                 key = k.decode()
-                if key in counts:
-                    counts[key] += int(v)
-                elif key.startswith("enq|"):
-                    counts["enq"] += int(v)
-        return MetricPoint(at=time.time(), enqueued=counts["enq"], completed=counts["done"],
-                           failed=counts["fail"], retried=counts["retry"],
-                           duplicates=counts["dup"])
+                fields[key] = fields.get(key, 0) + int(v)
+                if key.startswith("enq|"):
+                    fields["enq"] = fields.get("enq", 0) + int(v)
+        return fields
+
+    def lifetime(self) -> Lifetime:
+        """Monotonic counters since the queue began: events and wait/run distributions,
+        queue-wide and per task (what the Prometheus counters and histograms export)."""
+        return Lifetime(self.name, self._lifetime_fields())
+
+    def totals(self) -> MetricPoint:
+        """Lifetime counts of jobs enqueued, completed, failed and retried (monotonic).
+
+        Rolled-up totals plus the minutes not rolled up yet, read in one snapshot."""
+        f = self._lifetime_fields()
+        return MetricPoint(at=time.time(), enqueued=f.get("enq", 0), completed=f.get("done", 0),
+                           failed=f.get("fail", 0), retried=f.get("retry", 0),
+                           duplicates=f.get("dup", 0))
 
     def hour_series(self) -> list[MetricPoint]:
         """Jobs completed and failed in each of the last 60 minutes, oldest first: one
         command (the hour series hash, see keys.QueueKeys.hour_series)."""
+        self._flush_counters()
         return self._series(self.redis.hgetall(self.keys.hour_series), time.time())
 
     @staticmethod
@@ -1143,41 +1245,62 @@ class Queue:
                             failed=h.get(f"{m}fail", 0))
                 for m in range(minute - 59, minute + 1)]
 
-    def summary(self, thresholds: dict[str, float] | None = None) -> tuple[Counts, Health, list[MetricPoint]]:
-        """Counts, health and the hour series in one round trip of O(1) commands (the
-        overview's row for this queue)."""
+    def summary(self, states: Sequence[str] = STATES,
+                thresholds: Mapping[str, Any] | None = None,
+                ) -> tuple[dict[str, int], Health, list[MetricPoint]]:
+        """The counts of ``states`` (only those: the overview reads the five it shows),
+        health (paused and since when included) and the hour series, in one round trip:
+        ``len(states)`` ZCARD + ZRANGE + ZCOUNT + HGETALL + GET, and one HGET for the age of
+        the next waiting job when there is one (the overview's row for this queue)."""
+        for s in states:
+            self._check_state(s)
+        self._flush_counters()
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        self._queue_counts(pipe)
+        for s in states:
+            pipe.zcard(self.keys.state(s))
+        # the backlog (health's "jobs waiting and no consumer") is the waiting count
+        if WAITING not in states:
+            pipe.zcard(self.keys.state(WAITING))
         self._health_reads(pipe, now)
         res = pipe.execute()
-        n = len(STATES) + 1
-        counts = Counts(dict(zip(STATES, res[:n - 1])), paused=bool(res[n - 1]))
-        series = self._series(res[n + 2], now)
-        health = self._health(now, counts[WAITING], res[n], counts.paused, int(res[n + 1]),
-                              series, thresholds)
+        counts = {s: int(v) for s, v in zip(states, res)}
+        rest = res[len(states):]
+        if WAITING not in states:
+            backlog, rest = int(rest[0]), rest[1:]
+        else:
+            backlog = counts[WAITING]
+        head, alive, raw, paused_raw = rest
+        series = self._series(raw, now)
+        health = self._health(now, backlog, head, paused_raw, int(alive), series, thresholds)
         return counts, health, series
 
     def _health_reads(self, pipe: Any, now: float) -> None:
         pipe.zrange(self.keys.state(WAITING), 0, 0)
         pipe.zcount(self.keys.consumers, int(now * 1000) - CONSUMER_ALIVE_SECONDS * 1000, "+inf")
         pipe.hgetall(self.keys.hour_series)
+        pipe.get(self.keys.paused)  # when it was paused (ms), or None
 
-    def health(self, thresholds: dict[str, float] | None = None) -> Health:
-        """Backlog, age of the next waiting job, recent failure rates, live consumers."""
+    def health(self, thresholds: Mapping[str, Any] | None = None) -> Health:
+        """Backlog, age of the next waiting job, recent failure rates, live consumers, and
+        the problems ``jobboard.checks`` finds in them (``thresholds``: see there)."""
+        self._flush_counters()
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(self.keys.state(WAITING))
-        pipe.exists(self.keys.paused)
         self._health_reads(pipe, now)
-        backlog, paused, head, alive, raw = pipe.execute()
-        return self._health(now, int(backlog), head, bool(paused), int(alive),
+        backlog, head, alive, raw, paused_raw = pipe.execute()
+        return self._health(now, int(backlog), head, paused_raw, int(alive),
                             self._series(raw, now), thresholds)
 
-    def _health(self, now: float, backlog: int, head: list[bytes], paused: bool, alive: int,
-                series: list[MetricPoint], thresholds: dict[str, float] | None) -> Health:
-        t = {"max_wait_age": 300.0, "max_failure_rate": 0.5, "min_jobs_for_rate": 10}
-        t.update(thresholds or {})
+    def _health(self, now: float, backlog: int, head: list[bytes], paused_raw: bytes | None,
+                alive: int, series: list[MetricPoint], thresholds: Mapping[str, Any] | None) -> Health:
+        t = checks.thresholds(thresholds, self.name)
+        paused = paused_raw is not None
+        try:
+            paused_since = int(paused_raw) / 1000.0 if paused_raw else None
+        except ValueError:
+            paused_since = None
         buckets = [(p.completed, p.failed) for p in series]
         oldest = oldest_at = None
         if head:
@@ -1191,19 +1314,14 @@ class Queue:
             return fail / (done + fail) if done + fail else None
 
         r5, r60 = rate(buckets[-5:]), rate(buckets)
-        reasons = []
-        if backlog and not alive:
-            reasons.append(f"{backlog} jobs waiting and no consumer alive")
-        if oldest is not None and oldest > t["max_wait_age"] and not paused:
-            reasons.append(f"the next waiting job has waited {int(oldest)} s")
         n5 = sum(d + f for d, f in buckets[-5:])
-        if r5 is not None and n5 >= t["min_jobs_for_rate"] and r5 > t["max_failure_rate"]:
-            reasons.append(f"{r5:.0%} of jobs failed in the last 5 minutes")
-        if paused:
-            reasons.append("queue is paused")
-        healthy = not [r for r in reasons if r != "queue is paused"]
-        return Health(self.name, healthy, reasons, backlog, oldest, r5, r60, alive, paused,
-                      oldest_at)
+        problems = checks.queue_problems(self.name, t, backlog=backlog, alive=alive, oldest=oldest,
+                                         paused=paused, paused_since=paused_since, rate_5m=r5,
+                                         jobs_5m=n5, now=now)
+        reasons = [p.message for p in problems] + (["queue is paused"] if paused else [])
+        return Health(self.name, not problems, reasons, backlog, oldest, r5, r60, alive, paused,
+                      problems=problems, paused_since=paused_since, jobs_5m=n5,
+                      oldest_waiting_at=oldest_at)
 
 
 def bucket_bounds(b: int) -> tuple[float, float]:

@@ -95,6 +95,20 @@ def redis_board(url: str) -> Board:
     return Board.from_url(url)
 
 
+def huey_board(path: str) -> Board:
+    """A Board of the Huey instance(s) at ``module:attribute`` (the module is imported)."""
+    import importlib
+
+    module, _, attr = path.partition(":")
+    if not module or not attr:
+        raise ConfigurationError(f"--huey {path!r}: expected module:attribute, e.g. worker:huey.")
+    try:
+        value = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigurationError(f"--huey {path!r}: {e}.") from None
+    return Board(value if isinstance(value, (list, tuple)) else [value])
+
+
 pass_ctx = click.make_pass_decorator(Context)
 
 
@@ -409,6 +423,100 @@ def resume(c: Context, queue: str) -> None:
     c.emit({"queue": q.name, "paused": False}, f"Resumed {q.name}.")
 
 
+#: Fields of a job in ``enqueue --file`` (the JSON API's submission fields).
+JOB_FIELDS = ("task", "args", "kwargs", "id", "priority", "delay", "eta", "retries",
+              "retry_delay", "retry_backoff", "expires")
+
+
+def _job_spec(raw: Any, where: str, default_task: str | None) -> dict[str, Any]:
+    """One job of ``enqueue`` as Queue.enqueue_many takes it; a UsageError says what is wrong."""
+    if not isinstance(raw, dict):
+        raise click.UsageError(f"{where}: a job is a JSON object, not {type(raw).__name__}.")
+    unknown = sorted(set(raw) - set(JOB_FIELDS))
+    if unknown:
+        raise click.UsageError(f"{where}: unknown field(s) {', '.join(unknown)}; known: "
+                               f"{', '.join(JOB_FIELDS)}.")
+    task = raw.get("task", default_task)
+    if not isinstance(task, str) or not task:
+        raise click.UsageError(f"{where}: no task (give it as the TASK argument or a \"task\" field).")
+    if not isinstance(raw.get("args", []), list):
+        raise click.UsageError(f"{where}: args must be a JSON array.")
+    if not isinstance(raw.get("kwargs", {}), dict):
+        raise click.UsageError(f"{where}: kwargs must be a JSON object.")
+    spec: dict[str, Any] = {"task": task, "args": tuple(raw.get("args", [])),
+                            "kwargs": raw.get("kwargs", {}), "job_id": raw.get("id")}
+    for name in ("priority", "retries"):
+        if raw.get(name) is not None:
+            if isinstance(raw[name], bool) or not isinstance(raw[name], int):
+                raise click.UsageError(f"{where}: {name} must be an integer.")
+            spec[name] = raw[name]
+    for name in ("delay", "retry_delay", "expires"):
+        if raw.get(name) is not None:
+            seconds = parse_seconds(raw[name])
+            if seconds is None or seconds < 0:
+                raise click.UsageError(f"{where}: {name} must be seconds or a duration (30m, 2h).")
+            spec[name] = seconds
+    for name in ("eta", "retry_backoff"):
+        if raw.get(name) is not None:
+            if isinstance(raw[name], bool) or not isinstance(raw[name], (int, float)):
+                raise click.UsageError(f"{where}: {name} must be a number"
+                                       + (" (a Unix time)." if name == "eta" else "."))
+            spec[name] = float(raw[name])
+    if spec["job_id"] is not None and not isinstance(spec["job_id"], str):
+        raise click.UsageError(f"{where}: id must be a string.")
+    return spec
+
+
+@click.command()
+@click.argument("queue")
+@click.argument("task", required=False)
+@click.option("--args", "args_json", default="[]", show_default=True,
+              help="Positional arguments, a JSON array.")
+@click.option("--kwargs", "kwargs_json", default="{}", show_default=True,
+              help="Keyword arguments, a JSON object.")
+@click.option("--id", "job_id", help="Job id: a second submit with the same id queues nothing.")
+@click.option("--priority", type=int, help="Higher runs first.")
+@click.option("--delay", help="Run after this long: seconds, or 30m, 2h...")
+@click.option("--file", "jobs_file", type=click.File("r"),
+              help="Many jobs, one JSON object per line (fields: " + ", ".join(JOB_FIELDS)
+              + "); '-' reads stdin. Sent 1,000 per round trip, all checked first.")
+@pass_ctx
+def enqueue(c: Context, queue: str, task: str | None, args_json: str, kwargs_json: str,
+            job_id: str | None, priority: int | None, delay: str | None,
+            jobs_file: Any) -> None:
+    """Queue jobs of a registered task. Needs the queue's Huey (its task modules): run it
+    as ``flask jobboard enqueue`` in the app, or give ``jobboard --huey module:attr``."""
+    specs: list[dict[str, Any]] = []
+    if jobs_file is not None:
+        for n, line in enumerate(jobs_file, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except ValueError as e:
+                raise click.UsageError(f"line {n}: not JSON ({e}).") from None
+            specs.append(_job_spec(raw, f"line {n}", task))
+        if not specs:
+            raise click.UsageError("The file holds no job.")
+    else:
+        try:
+            raw = {"args": json.loads(args_json), "kwargs": json.loads(kwargs_json)}
+        except ValueError as e:
+            raise click.UsageError(f"--args / --kwargs: not JSON ({e}).") from None
+        for name, value in (("id", job_id), ("priority", priority), ("delay", delay)):
+            if value is not None:
+                raw[name] = value
+        specs.append(_job_spec(raw, "the job", task))
+    q = _queue(c, queue)
+    done = q.enqueue_many(specs)
+    created = sum(1 for _, new in done if new)
+    data = {"queue": q.name, "created": created, "existing": len(done) - created,
+            "jobs": [{"id": i, "created": new} for i, new in done]}
+    c.emit(data, lambda: (f"Queued {done[0][0]} on {q.name}." if len(done) == 1 and created
+                          else f"Queued {created} job(s) on {q.name}"
+                          + (f"; {len(done) - created} already queued." if len(done) > created else ".")))
+
+
 @click.command()
 @click.argument("queue")
 @click.option("--state", type=click.Choice(FINISHED_STATES), default="completed",
@@ -556,8 +664,8 @@ def tokens_list(c: Context) -> None:
            lambda: table(["TOKEN", "ROLE", "NAME", "CREATED"], rows) if rows else "No tokens.")
 
 
-COMMANDS: tuple[click.Command, ...] = (stats, jobs, search, show, retry, remove, pause, resume, clean,
-                                       empty, users, tokens)
+COMMANDS: tuple[click.Command, ...] = (stats, jobs, search, show, enqueue, retry, remove, pause, resume,
+                                       clean, empty, users, tokens)
 
 
 # -- the two entry points ------------------------------------------------------------------
@@ -569,12 +677,16 @@ COMMANDS: tuple[click.Command, ...] = (stats, jobs, search, show, retry, remove,
 @click.option("--config", "config_path", envvar="JOBBOARD_CONFIG",
               type=click.Path(dir_okay=False),
               help="Users/tokens file (env JOBBOARD_CONFIG), read by the web app too.")
+@click.option("--huey", "huey_path", envvar="JOBBOARD_HUEY",
+              help="module:attribute of your tracked Huey (or a list of them), imported so "
+                   "that `enqueue` knows the tasks (env JOBBOARD_HUEY). Its Redis is used.")
 @click.version_option(package_name="jobboard")
 @click.pass_context
-def cli(ctx: click.Context, redis_url: str, as_json: bool, config_path: str | None) -> None:
+def cli(ctx: click.Context, redis_url: str, as_json: bool, config_path: str | None,
+        huey_path: str | None) -> None:
     """Inspect and operate Huey queues tracked by jobboard."""
-    ctx.obj = Context(make_board=lambda: redis_board(redis_url), as_json=as_json,
-                      config_path=config_path)
+    make_board = (lambda: huey_board(huey_path)) if huey_path else (lambda: redis_board(redis_url))
+    ctx.obj = Context(make_board=make_board, as_json=as_json, config_path=config_path)
 
 
 @click.group("jobboard", cls=ErrorHandlingGroup)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .compact import COMPRESS_ABOVE
 from .display import DEFAULT_REDACT, PAYLOAD_LIMIT, TRACEBACK_LIMIT, redact_pattern
@@ -81,6 +82,9 @@ class TrackingConfig:
     traceback_limit: int = TRACEBACK_LIMIT
     compress_above: int = COMPRESS_ABOVE
     search_index: bool = True
+    #: Webhook alerts run by this queue's consumers (jobboard.alerts.AlertSettings.from_config
+    #: checks it when the Huey is created); None: off.
+    alerts: Any = None
     redact_re: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +120,8 @@ class TrackingConfig:
               end_retry_timeout: float = 300.0, enqueue_retry_timeout: float = 5.0,
               replicas: int = 0, replica_timeout: float = 1.0,
               payload_limit: int = PAYLOAD_LIMIT, traceback_limit: int = TRACEBACK_LIMIT,
-              compress_above: int = COMPRESS_ABOVE, search_index: bool = True) -> "TrackingConfig":
+              compress_above: int = COMPRESS_ABOVE, search_index: bool = True,
+              alerts: Any = None) -> "TrackingConfig":
         return cls(prefix=prefix, lease_timeout=float(lease_timeout), max_stalls=int(max_stalls),
                    retention=dict(retention or {}),  # type: ignore[arg-type]
                    task_retention={k: dict(v) for k, v in (task_retention or {}).items()},  # type: ignore[misc]
@@ -125,7 +130,7 @@ class TrackingConfig:
                    enqueue_retry_timeout=float(enqueue_retry_timeout), replicas=int(replicas),
                    replica_timeout=float(replica_timeout), payload_limit=int(payload_limit),
                    traceback_limit=int(traceback_limit), compress_above=int(compress_above),
-                   search_index=bool(search_index))
+                   search_index=bool(search_index), alerts=alerts)
 
     def retention_argv(self, state: str, task: str) -> list[int]:
         """[queue age ms, queue count, task age ms, task count] for the FINISH script.

@@ -190,10 +190,18 @@ def args_fields(args: Any, limit: int = PAYLOAD_LIMIT,
     return _split(payload_text(args, limit, pattern), False, ARGS_LIMIT)
 
 
+#: Keyword arguments that tracing integrations add to a Huey message and take out again
+#: before the task runs (sentry_sdk's Huey integration: its trace headers). Not the
+#: task's arguments: not shown, not searched.
+CARRIER_KWARGS = frozenset({"sentry_headers"})
+
+
 def kwargs_fields(kwargs: Any, limit: int = PAYLOAD_LIMIT,
                   pattern: re.Pattern[str] | None = None) -> tuple[str, str]:
     """(preview, full JSON) of keyword arguments: ``'"to": "a@b", "n": 1'`` and ``''``,
     or a cut preview and the whole ``{...}`` (see args_fields)."""
+    if isinstance(kwargs, dict) and not CARRIER_KWARGS.isdisjoint(kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k not in CARRIER_KWARGS}
     if not kwargs:
         return "", ""
     return _split(payload_text(kwargs, limit, pattern), isinstance(kwargs, dict), ARGS_LIMIT)

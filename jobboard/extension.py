@@ -8,6 +8,7 @@ health and metrics, and the ``flask jobboard`` CLI onto one app. Nothing imports
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import api, cli
+from . import alerts, api, checks, cli
 from .config_file import ConfigSync
 from .errors import ConfigurationError
 from .shared import csrf
@@ -113,11 +114,31 @@ class JobBoard:
                 compress(response)
             return response
 
+        checks.thresholds(state.config["JOBBOARD_HEALTH_THRESHOLDS"])  # a typo fails here
+        _start_alerts(app, state)
+
         filters.register(app)
         app.register_blueprint(views.blueprint, url_prefix=state.url_prefix or None)
         api.register(app, state.url_prefix)
         if "jobboard" not in app.cli.commands:
             app.cli.add_command(cli.flask_group, "jobboard")
+
+
+def _start_alerts(app: Flask, state: JobBoardState) -> None:
+    """``JOBBOARD_ALERTS``: an alert sender in this process (restarted after a fork, on the
+    next request). It sends only while it holds the deployment's lease in Redis."""
+    settings = alerts.AlertSettings.from_config(state.config["JOBBOARD_ALERTS"])
+    if settings is None:
+        return
+    if settings.thresholds is None and state.config["JOBBOARD_HEALTH_THRESHOLDS"]:
+        settings = dataclasses.replace(settings, thresholds=state.config["JOBBOARD_HEALTH_THRESHOLDS"])
+    manager = alerts.AlertManager(lambda: state.board, settings)
+    state.alerts = manager
+    manager.ensure_running()
+
+    @app.before_request
+    def keep_alerts_running() -> None:
+        manager.ensure_running()  # one pid check, unless a fork left the thread behind
 
 
 def _harden_sessions(app: Flask) -> None:

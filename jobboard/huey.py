@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import huey as huey_lib
 from huey import Huey
+from huey.api import ResultGroup, TaskWrapper
 from huey.storage import RedisExpireStorage, RedisStorage
 
+from . import eventlog
 from .config import TrackingConfig
 from .compact import COMPRESS_ABOVE
 from .display import PAYLOAD_LIMIT, TRACEBACK_LIMIT
@@ -20,7 +23,23 @@ from .tracking import Tracker
 _TRACKING_OPTIONS = ("prefix", "lease_timeout", "max_stalls", "retention", "task_retention",
                      "redact", "log_lines", "end_retry_timeout", "enqueue_retry_timeout",
                      "replicas", "replica_timeout", "payload_limit", "traceback_limit",
-                     "compress_above", "search_index")
+                     "compress_above", "search_index", "alerts")
+
+
+class TrackedTaskWrapper(TaskWrapper):
+    """Huey's task wrapper, whose ``map`` enqueues in batches (``enqueue_many``)."""
+
+    def map(self, it: Iterable[Any]) -> ResultGroup | None:
+        """Huey's ``task.map(iterable)``: a job per item, one round trip per 1,000."""
+        return self.huey.enqueue_many(self._apply(it))  # type: ignore[no-any-return]
+
+
+def enqueue_many(huey: Huey, tasks: Iterable[Any]) -> ResultGroup | None:
+    """Enqueue many tasks (``task.s(...)``) with one round trip per 1,000, each batch
+    atomic; otherwise as ``huey.enqueue`` of each, in order (signals, pipelines, eta).
+    Returns a ``ResultGroup`` of their results, or None when the Huey keeps no results."""
+    results = huey.jobboard.enqueue_many(tasks)  # type: ignore[attr-defined]
+    return ResultGroup(results) if huey.results else None
 
 
 class RedisHuey(huey_lib.PriorityRedisHuey):
@@ -64,6 +83,15 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
       retried and then raises ``NotReplicated``, and the end is retried by the outbox.
       Costs one replication round trip per enqueue and per end. See docs/scaling.md.
 
+    - ``alerts`` (default None): webhook alerts sent by this queue's consumers, e.g.
+      ``{"webhooks": ["https://hooks.slack.com/...", ...]}`` (the settings of
+      ``jobboard.alerts.AlertSettings``; docs/monitoring.md). However many processes have
+      it, one at a time sends (a lease in Redis), dashboards with ``JOBBOARD_ALERTS``
+      included.
+
+    - ``event_log`` (default False): one JSON line per job transition, on stdout (True)
+      or to the ``logging.Handler`` given (``jobboard.eventlog``).
+
     Priorities: a **higher number runs first** (``priority=10`` before ``priority=1``); jobs
     of equal priority run in the order they were enqueued.
 
@@ -84,6 +112,7 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                  replicas: int = 0, replica_timeout: float = 1.0,
                  payload_limit: int = PAYLOAD_LIMIT, traceback_limit: int = TRACEBACK_LIMIT,
                  compress_above: int = COMPRESS_ABOVE, search_index: bool = True,
+                 alerts: Any = None, event_log: bool | logging.Handler = False,
                  **kwargs: Any) -> None:
         kwargs.setdefault("prefix", prefix)
         super().__init__(name, **kwargs)
@@ -95,11 +124,14 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
                                       replicas=replicas, replica_timeout=replica_timeout,
                                       payload_limit=payload_limit,
                                       traceback_limit=traceback_limit,
-                                      compress_above=compress_above, search_index=search_index)
+                                      compress_above=compress_above, search_index=search_index,
+                                      alerts=alerts)
         storage = self.storage
         if not isinstance(storage, TrackingStorage):  # immediate mode: built, not connected
             storage = self.get_storage(**self.storage_kwargs)
         self.jobboard = Tracker(self, config, storage)
+        if event_log:
+            eventlog.enable(self, handler=event_log if isinstance(event_log, logging.Handler) else None)
 
     def create_storage(self) -> Any:
         # Huey calls this at start and whenever `immediate` changes: immediate mode gets
@@ -108,6 +140,14 @@ class RedisHuey(huey_lib.PriorityRedisHuey):
         if tracker is not None and not (self._immediate and self.immediate_use_memory):
             return tracker.storage
         return super().create_storage()
+
+    def get_task_wrapper_class(self) -> type[TaskWrapper]:
+        return TrackedTaskWrapper  # a batched task.map()
+
+    def enqueue_many(self, tasks: Iterable[Any]) -> ResultGroup | None:
+        """Enqueue many tasks in batches of 1,000, one round trip and atomic each: as
+        ``enqueue`` of each task, in order. ``task.map(items)`` goes through here."""
+        return enqueue_many(self, tasks)
 
     def dequeue(self) -> Any:
         return self.jobboard.dequeue()
@@ -174,6 +214,9 @@ def track(huey: Huey, **options: Any) -> Huey:
 
     huey.create_consumer = create_consumer  # type: ignore[method-assign]
     huey.dequeue = huey.jobboard.dequeue  # type: ignore[method-assign,attr-defined]
+    huey.enqueue_many = lambda tasks: enqueue_many(huey, tasks)  # type: ignore[attr-defined]
+    if huey.task_wrapper_class is TaskWrapper:  # tasks defined from now on: a batched map()
+        huey.task_wrapper_class = TrackedTaskWrapper
     execute = huey.execute
     huey.execute = lambda task, timestamp=None: huey.jobboard.execute(  # type: ignore[method-assign,attr-defined]
         execute, task, timestamp)

@@ -38,6 +38,9 @@ key (after the base)  type       holds
 ``announce``          list       ids enqueued with an eta, until a scheduler sends their
                                  SIGNAL_SCHEDULED (capped)
 ``results``           hash       Huey's own result store
+``rv``                counter    present once Huey revoke flags (``r:<id>``, ``rt:<task>``
+                                 in ``results``) may exist: only then does a take read them
+``rvscan``            string     present once flags older than ``rv`` were looked for
 ``counters``          hash       Huey's own counters (chords)
 ``ix:id``             zset       search: every job id, lower case, score 0 (prefixes)
 ``ix:n:<n // 128>``   hash       search: job number (field n % 128) -> job id
@@ -61,6 +64,13 @@ def queue_base(prefix: str, queue: str) -> str:
 def queues_key(prefix: str) -> str:
     """The global set of queue names."""
     return f"{prefix}:queues"
+
+
+def alerts_key(prefix: str, part: str) -> str:
+    """A key of the alert sender (jobboard.alerts): ``lease`` (string: who sends),
+    ``state`` (hash: condition -> JSON), ``deliveries`` (list, capped), ``rate:<minute>``
+    and ``suppressed`` (counters). Each is used alone, never in a script with another."""
+    return f"{prefix}:alerts:{part}"
 
 
 class QueueKeys:
@@ -158,3 +168,7 @@ class QueueKeys:
     @property
     def counters(self) -> str:
         return self.base + "counters"
+
+    @property
+    def revokes(self) -> str:
+        return self.base + "rv"

@@ -20,6 +20,10 @@ PRIORITY_LIMIT = 9_000
 #: Distance between two priorities in the waiting set's score (the ENQUEUE script's factor).
 PRIORITY_STRIDE = 10**12
 
+#: Jobs per ENQUEUE_MANY call (one round trip, atomic): a bulk enqueue of more goes in
+#: batches of this many; the JSON API's bulk submit takes at most this many per request.
+ENQUEUE_BATCH = 1_000
+
 #: A consumer is alive while its heartbeat is younger than this. The heartbeat runs every
 #: lease_timeout / 3 seconds (at most 10 s) and its record expires after three beats.
 CONSUMER_ALIVE_SECONDS = 30

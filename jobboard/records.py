@@ -325,20 +325,137 @@ class Metrics:
         return t
 
 
+#: Lifetime event counters: event name (the Prometheus ``event`` label) -> the field the
+#: Lua scripts count in the per-minute hashes (see scripts.finish; 'fail' counts failed,
+#: locked and rate_limited ends).
+EVENT_FIELDS: dict[str, str] = {
+    "enqueued": "enq", "completed": "done", "failed": "fail", "retried": "retry",
+    "revoked": "revoked", "expired": "expired", "canceled": "canceled",
+}
+
+
+@dataclass
+class Distribution:
+    """Durations counted in the core's latency buckets: bucket ``b`` holds the durations
+    in ``[2**((b-1)/2), 2**(b/2))`` ms (bucket 0: under 1 ms), about two per doubling;
+    ``sum_ms`` is their exact sum. Counts are per bucket, not cumulative."""
+
+    buckets: dict[int, int]
+    sum_ms: int = 0
+
+    @property
+    def count(self) -> int:
+        return sum(self.buckets.values())
+
+
+@dataclass
+class Lifetime:
+    """Monotonic counters of one queue since it began (``Queue.lifetime()``): events and
+    wait/run distributions, per queue and per task. Per-task counters exist from the first
+    rollup that kept them; the queue's own counters hold everything."""
+
+    queue: str
+    fields: dict[str, int]
+
+    def tasks(self) -> list[str]:
+        """Every task with a counter of its own, sorted."""
+        names = set()
+        for key in self.fields:
+            head, sep, rest = key.partition("|")
+            if sep and head in ("enq", "done", "fail", "retry", "rs", "ws", "revoked", "expired",
+                                "canceled"):
+                names.add(rest)
+            elif sep and head in ("r", "w"):
+                names.add(rest.rpartition("|")[0])
+        return sorted(n for n in names if n)
+
+    def events(self, task: str | None = None) -> dict[str, int]:
+        """{event: count} for the queue, or for one task."""
+        suffix = f"|{task}" if task is not None else ""
+        return {event: self.fields.get(f + suffix, 0) for event, f in EVENT_FIELDS.items()}
+
+    def _distribution(self, kind: str, task: str | None) -> Distribution:
+        prefix = f"{kind}|{task}|" if task is not None else f"{kind}:"
+        buckets = {int(k[len(prefix):]): v for k, v in self.fields.items()
+                   if k.startswith(prefix) and k[len(prefix):].isdigit()}
+        total = self.fields.get(f"{kind}s|{task}" if task is not None else f"{kind}s", 0)
+        return Distribution(buckets, total)
+
+    def wait(self, task: str | None = None) -> Distribution:
+        """Time from ready to start (queue-wide, or of one task)."""
+        return self._distribution("w", task)
+
+    def run(self, task: str | None = None) -> Distribution:
+        """Run time of finished runs (queue-wide, or of one task)."""
+        return self._distribution("r", task)
+
+    @property
+    def stalled(self) -> int:
+        """Jobs put back after their consumer stopped heartbeating (lease lapsed)."""
+        return self.fields.get("stall", 0)
+
+    @property
+    def duplicates(self) -> int:
+        """Late ends of deliveries that had lost their lease (ignored)."""
+        return self.fields.get("dup", 0)
+
+
+@dataclass
+class Problem:
+    """One reason a queue (or the Redis under every queue) is not healthy.
+
+    ``check`` names the rule (``jobboard.checks.CHECKS``), stable for alerts and
+    dashboards; ``message`` says it to a person."""
+
+    check: str
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+    queue: str | None = None  # None: the Redis itself
+
+
 @dataclass
 class Health:
-    """Whether a queue looks healthy, and why not."""
+    """Whether a queue looks healthy, and why not (see ``jobboard.checks``)."""
 
     queue: str
     healthy: bool
-    reasons: list[str]
+    reasons: list[str]  # every problem's message, then notes such as "queue is paused"
     backlog: int
     oldest_waiting_age: float | None  # seconds
     failure_rate_5m: float | None
     failure_rate_60m: float | None
     consumers_alive: int
     paused: bool
+    problems: list[Problem] = field(default_factory=list)
+    paused_since: float | None = None  # Unix time
+    jobs_5m: int = 0  # finished runs counted in failure_rate_5m
     oldest_waiting_at: float | None = None  # when the next waiting job became ready
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+
+@dataclass
+class RedisHealth:
+    """What ``INFO memory`` says about the Redis under the board."""
+
+    used_memory: int
+    maxmemory: int  # 0: no limit
+    policy: str
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def memory_ratio(self) -> float | None:
+        return self.used_memory / self.maxmemory if self.maxmemory else None
+
+
+@dataclass
+class BoardHealth:
+    """Health of a whole deployment: the Redis under it, then every queue."""
+
+    healthy: bool
+    redis: RedisHealth | None  # None: Redis did not answer INFO (then healthy is False)
+    queues: list[Health]
+    problems: list[Problem]  # the Redis's, then every queue's, in order
+    checked_at: float

@@ -13,7 +13,7 @@ ACTION_ROLES: dict[str, str] = {
     "retry": "operator", "promote": "operator", "revoke": "operator",
     "pause": "operator", "resume": "operator", "run": "operator",
     "pause_periodic": "operator", "resume_periodic": "operator", "submit": "operator",
-    "remove": "admin", "clean": "admin", "empty": "admin",
+    "remove": "admin", "clean": "admin", "empty": "admin", "test_alert": "admin",
 }
 
 

@@ -62,10 +62,13 @@ local function index_job(id, n, toks)
 end
 """
 
-# Shared local functions. Kept small: they run on the consumer's hot path.
-PRELUDE = BASE + r"""
-local p = ARGV[1]
-""" + INDEX + r"""
+# Shared local functions (FUNCS), after the key base (PRELUDE). Every call of a script
+# builds them again (Lua closures and tables), which costs as much as a few commands: the
+# consumer's per-job script (FINISH) writes its common path out and includes FUNCS only in
+# the branches that need them.
+PRELUDE_HEAD = BASE + "local p = ARGV[1]\n"
+
+FUNCS = INDEX + r"""
 local FINISHED = {completed=true, failed=true, revoked=true, expired=true, canceled=true,
                   interrupted=true, locked=true, rate_limited=true}
 local FAILURES = {failed=true, locked=true, rate_limited=true}
@@ -274,9 +277,10 @@ end
 -- consumer paused past its lease, a partition): it changes no state and no count; it
 -- is kept as an event and counted as a duplicate run (once: count = false for the
 -- retry that follows a late failed attempt). token '' = not from a delivery.
-local function stale(id, token, now, what, count)
+local function stale(id, token, now, what, count, f)
   if token == '' then return false end
-  local f = redis.call('hmget', rk(id), 'st', 'att', 'task')
+  -- f: the record's {st, att, task} when the caller has read them already
+  f = f or redis.call('hmget', rk(id), 'st', 'att', 'task')
   if not f[1] then return false end
   if f[2] == token then
     if f[1] == 'active' or f[1] == 'waiting' then return false end
@@ -308,9 +312,11 @@ end
 
 -- more: frames for the blob (the whole result or error, the attempt; a 'W' frame: the
 -- error's words, added to the job's tokens)
-local function finish(id, state, now, fields, more, keep_msg, retention)
+-- f: the record's {st, task, sta, per, src, n} when the caller has read them already;
+-- counted: the caller counts this end in the minute's metrics itself (counters.py).
+local function finish(id, state, now, fields, more, keep_msg, retention, f, counted)
   local rec = rk(id)
-  local f = redis.call('hmget', rec, 'st', 'task', 'sta', 'per', 'src', 'n')
+  f = f or redis.call('hmget', rec, 'st', 'task', 'sta', 'per', 'src', 'n')
   local st, task, n = f[1], f[2], tonumber(f[6])
   if not st then return 0 end
   if not task then task = nil end
@@ -333,16 +339,22 @@ local function finish(id, state, now, fields, more, keep_msg, retention)
     xput(id, old, more .. more_tokens(n, old, toks))
   end
   if not keep_msg then redis.call('del', p .. 'm:' .. id) end
-  local name = state
-  if state == 'completed' then name = 'done' elseif FAILURES[state] then name = 'fail' end
-  local m = {name, 1}
-  if task then m[#m + 1] = name .. '|' .. task; m[#m + 1] = 1 end
-  if run then
-    local b = bucket(run)
-    m[#m + 1] = 'r:' .. b; m[#m + 1] = 1
-    if task then m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1 end
+  if not counted then
+    local name = state
+    if state == 'completed' then name = 'done' elseif FAILURES[state] then name = 'fail' end
+    local m = {name, 1}
+    if task then m[#m + 1] = name .. '|' .. task; m[#m + 1] = 1 end
+    if run then
+      -- the bucket and the sum ('rs': ms) of run times: the Prometheus histograms
+      local b = bucket(run)
+      m[#m + 1] = 'r:' .. b; m[#m + 1] = 1; m[#m + 1] = 'rs'; m[#m + 1] = run
+      if task then
+        m[#m + 1] = 'r|' .. task .. '|' .. b; m[#m + 1] = 1
+        m[#m + 1] = 'rs|' .. task; m[#m + 1] = run
+      end
+    end
+    metric(now, m)
   end
-  metric(now, m)
   if f[4] and task then
     redis.call('hset', p .. 'pl', task, state .. '|' .. now .. '|' .. id .. '|' .. (f[5] or ''))
   end
@@ -353,6 +365,147 @@ local function finish(id, state, now, fields, more, keep_msg, retention)
     end
   end
   return 1
+end
+"""
+
+PRELUDE = PRELUDE_HEAD + FUNCS
+
+
+# The new-job path as a function, shared by ENQUEUE and ENQUEUE_MANY (after INDEX; it
+# needs nothing else of the PRELUDE). Returns 'new', 'paused', 'duplicate', or nil when
+# the job exists (the caller then goes the slower way). ``b`` is nil for one job; for a
+# batch, a table that gathers the per-batch work done once at its end: {seq = next
+# sequence number, woken = jobs made waiting, enq = {task = count}}.
+ENQUEUE_NEW = r"""
+-- The blob's frames travel in front of the message (their length: m[17]).
+local function split_msg(msg, m)
+  if (m[17] or 0) > 0 then return string.sub(msg, 1, m[17]), string.sub(msg, m[17] + 1) end
+  return '', msg
+end
+local function enqueue_new(p, msg, m, b)
+  local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
+  local periodic, children, toks = m[9], m[11], m[16] or ''
+  local rec = p .. 'j:' .. id
+  if periodic == '1' then
+    if redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
+    -- One enqueue per schedule tick, however many consumers run a scheduler: the first
+    -- to claim the minute wins (the others get 'duplicate').
+    if m[14] and m[14] ~= '' then
+      if tonumber(m[14]) <= tonumber(redis.call('hget', p .. 'ptick', task) or '0') then
+        return 'duplicate'
+      end
+      redis.call('hset', p .. 'ptick', task, m[14])
+    end
+  end
+  if redis.call('hexists', rec, 'enq') == 1 then return nil end
+  local xb
+  xb, msg = split_msg(msg, m)
+  -- A new job (or a pipeline child's stub, which holds only 'par'). A read, then one
+  -- HSET: cheaper than HSETNX + HSET, and atomic all the same inside the script.
+  local h = {'enq', now, 'task', task, 'pri', pri}
+  if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
+  if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
+  if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+  if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
+  if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
+  if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
+  if m[18] and m[18] ~= '' then h[#h + 1] = 'tp'; h[#h + 1] = m[18] end  -- trace (jobboard.otel)
+  local seq = nil
+  if eta > now then
+    redis.call('zadd', p .. 'scheduled', eta, id)
+    h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
+    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
+  else
+    if b then seq = b.seq; b.seq = seq + 1; b.woken = b.woken + 1
+    else seq = redis.call('incr', p .. 'seq') end
+    redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
+    h[#h + 1] = 'st'; h[#h + 1] = 'waiting'; h[#h + 1] = 'rdy'; h[#h + 1] = now
+    -- wake() inlined (a batch wakes once, at its end)
+    if not b and redis.call('llen', p .. 'wake') < 8 then redis.call('lpush', p .. 'wake', '1') end
+  end
+  if toks ~= '' then  -- the job's number in the search index: the queue's sequence
+    if not seq then
+      if b then seq = b.seq; b.seq = seq + 1 else seq = redis.call('incr', p .. 'seq') end
+    end
+    h[#h + 1] = 'n'; h[#h + 1] = seq
+    xb = xb .. index_job(id, seq, toks)
+  end
+  redis.call('hset', rec, unpack(h))
+  redis.call('set', p .. 'm:' .. id, msg)
+  if xb ~= '' then redis.call('set', p .. 'x:' .. id, xb) end
+  if m[12] == '1' then redis.call('sadd', p .. 'tasks', task) end
+  if b then
+    b.enq[task] = (b.enq[task] or 0) + 1
+  elseif m[19] ~= '1' then  -- '1': the producer counts it itself (counters.py)
+    -- metric() inlined: the minute hash gets its 48 h TTL when this field is its first
+    local mk = p .. 'mx:' .. math.floor(now / 60000)
+    if redis.call('hincrby', mk, 'enq|' .. task, 1) == 1 then redis.call('expire', mk, 173000) end
+  end
+  if children ~= '' then
+    for child in string.gmatch(children, '[^,]+') do
+      local crec = p .. 'j:' .. child
+      if redis.call('hexists', crec, 'st') == 0 then redis.call('hset', crec, 'par', id) end
+    end
+  end
+  if periodic ~= '0' then
+    redis.call('hset', p .. 'pl', task, 'waiting|' .. now .. '|' .. id .. '|' .. (m[15] or ''))
+  end
+  return 'new'
+end
+"""
+
+# An existing job added again (after the PRELUDE: it uses its functions). Returns 'exists',
+# 'again' or 'stale'.
+ENQUEUE_AGAIN = r"""
+local function enqueue_again(msg, m)
+  local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
+  local toks = m[16] or ''
+  local rec = rk(id)
+  local xb
+  xb, msg = split_msg(msg, m)
+  if m[10] == '1' then return 'exists' end
+  if m[13] and stale(id, m[13], now, 'retry', false) then return 'stale' end
+  local st = redis.call('hget', rec, 'st')
+  if not m[13] or m[13] == '' then
+    -- Not Huey's retry of a running job: a second add of an id. While that job is pending
+    -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
+    -- runs. A finished job added again runs again, with the new call's arguments.
+    if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
+    redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
+    local h = {'task', task}
+    if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
+    if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
+    if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
+    redis.call('hset', rec, unpack(h))
+    -- The blob: the new call's payloads and tokens; the last run's result and error go,
+    -- its failed attempts stay (they are history).
+    local old = blob(id)
+    local n = tonumber(redis.call('hget', rec, 'n'))
+    local w = ''
+    if n then
+      for t in string.gmatch(tokens_of(old), '%S+') do unpost(t, n) end
+      for t in string.gmatch(toks, '%S+') do post(t, n) end
+      if toks ~= '' then w = frame('w', toks) end
+    elseif toks ~= '' then
+      n = redis.call('incr', p .. 'seq')
+      redis.call('hset', rec, 'n', n)
+      w = index_job(id, n, toks)
+    end
+    xput(id, old, xb .. w, {a=true, k=true, r=true, e=true, w=true})
+    event(id, now, 'enqueued', 'added again with the same id')
+  end
+  redis.call('set', p .. 'm:' .. id, msg)
+  redis.call('hset', rec, 'pri', pri)
+  if m[18] and m[18] ~= '' then redis.call('hset', rec, 'tp', m[18]) end  -- a traced retry
+  if eta > now then
+    leave(id, st, task)
+    enter(id, 'scheduled', task, eta)
+    redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
+    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
+  else
+    to_waiting(id, st, task, now, pri)
+  end
+  return 'again'
 end
 """
 
@@ -369,7 +522,10 @@ end
 #       whose scheduler enqueued it ('' none), the job's search tokens, space-separated
 #       ('' when the queue keeps no search index; see search.py), and the length of the
 #       frames for the job's blob that come in front of msg (0 none: the whole args /
-#       kwargs JSON when their previews are cut; compact.py)
+#       kwargs JSON when their previews are cut; compact.py), and, only when needed, the
+#       W3C traceparent of the enqueue's span ('' untraced; record field 'tp', see
+#       jobboard.otel) and '1' when the producer counts a new job in the minute's metrics
+#       itself (counters.py; else counted here)
 # Returns 'new', 'again', 'exists', 'paused' (a paused periodic task, not enqueued),
 # 'duplicate' (that periodic tick was already enqueued by another scheduler) or
 # 'stale' (the retry of a delivery that lost its lease: ignored).
@@ -380,161 +536,131 @@ end
 # search index's (two per token, and two more). The fields come as one JSON argument
 # because redis-py's packing of 14 separate arguments cost more than the JSON encoding
 # and cjson decoding together.
-ENQUEUE = r"""
-local p, msg, xb = KEYS[1], ARGV[1], ''
+ENQUEUE = "local p = KEYS[1]\n" + INDEX + ENQUEUE_NEW + r"""
 local m = cjson.decode(ARGV[2])
-if (m[17] or 0) > 0 then xb = string.sub(msg, 1, m[17]); msg = string.sub(msg, m[17] + 1) end
-local id, now, task, pri, eta = m[1], m[2], m[3], m[4], m[5]
-local periodic, only_new, children, toks = m[9], m[10], m[11], m[16] or ''
-local rec = p .. 'j:' .. id
-if periodic == '1' then
-  if redis.call('sismember', p .. 'pp', task) == 1 then return 'paused' end
-  -- One enqueue per schedule tick, however many consumers run a scheduler: the first
-  -- to claim the minute wins (the others get 'duplicate').
-  if m[14] and m[14] ~= '' then
-    if tonumber(m[14]) <= tonumber(redis.call('hget', p .. 'ptick', task) or '0') then
-      return 'duplicate'
-    end
-    redis.call('hset', p .. 'ptick', task, m[14])
-  end
-end
-""" + INDEX + r"""
-if redis.call('hexists', rec, 'enq') == 0 then
-  -- A new job (or a pipeline child's stub, which holds only 'par'). A read, then one
-  -- HSET: cheaper than HSETNX + HSET, and atomic all the same inside the script.
-  local h = {'enq', now, 'task', task, 'pri', pri}
-  if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
-  if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
-  if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
-  if periodic ~= '0' then h[#h + 1] = 'per'; h[#h + 1] = 1 end
-  if m[15] and m[15] ~= '' then h[#h + 1] = 'src'; h[#h + 1] = m[15] end
-  if children ~= '' then h[#h + 1] = 'nxt'; h[#h + 1] = children end
-  local seq = nil
-  if eta > now then
-    redis.call('zadd', p .. 'scheduled', eta, id)
-    h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
-    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
-  else
-    seq = redis.call('incr', p .. 'seq')
-    redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
-    h[#h + 1] = 'st'; h[#h + 1] = 'waiting'; h[#h + 1] = 'rdy'; h[#h + 1] = now
-    -- wake() inlined
-    if redis.call('llen', p .. 'wake') < 8 then redis.call('lpush', p .. 'wake', '1') end
-  end
-  if toks ~= '' then  -- the job's number in the search index: the queue's sequence
-    seq = seq or redis.call('incr', p .. 'seq')
-    h[#h + 1] = 'n'; h[#h + 1] = seq
-    xb = xb .. index_job(id, seq, toks)
-  end
-  redis.call('hset', rec, unpack(h))
-  redis.call('set', p .. 'm:' .. id, msg)
-  if xb ~= '' then redis.call('set', p .. 'x:' .. id, xb) end
-  if m[12] == '1' then redis.call('sadd', p .. 'tasks', task) end
-  -- metric() inlined: the minute hash gets its 48 h TTL when this field is its first
-  local mk = p .. 'mx:' .. math.floor(now / 60000)
-  if redis.call('hincrby', mk, 'enq|' .. task, 1) == 1 then redis.call('expire', mk, 173000) end
-  if children ~= '' then
-    for child in string.gmatch(children, '[^,]+') do
-      local crec = p .. 'j:' .. child
-      if redis.call('hexists', crec, 'st') == 0 then redis.call('hset', crec, 'par', id) end
-    end
-  end
-  if periodic ~= '0' then
-    redis.call('hset', p .. 'pl', task, 'waiting|' .. now .. '|' .. id .. '|' .. (m[15] or ''))
-  end
-  return 'new'
-end
-if only_new == '1' then return 'exists' end
+local done = enqueue_new(p, ARGV[1], m, nil)
+if done then return done end
+if m[10] == '1' then return 'exists' end
 do
-""" + PRELUDE + r"""
-if m[13] and stale(id, m[13], now, 'retry', false) then return 'stale' end
-local st = redis.call('hget', rec, 'st')
-if not m[13] or m[13] == '' then
-  -- Not Huey's retry of a running job: a second add of an id. While that job is pending
-  -- it is a no-op returning the existing job (BullMQ's rule): the record describes what
-  -- runs. A finished job added again runs again, with the new call's arguments.
-  if st == 'waiting' or st == 'scheduled' or st == 'active' then return 'exists' end
-  redis.call('hdel', rec, 'fin', 'res', 'run', 'stl', 'err', 'args', 'kw', 'opt')
-  local h = {'task', task}
-  if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
-  if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
-  if m[8] ~= '' then h[#h + 1] = 'opt'; h[#h + 1] = m[8] end
-  redis.call('hset', rec, unpack(h))
-  -- The blob: the new call's payloads and tokens; the last run's result and error go,
-  -- its failed attempts stay (they are history).
-  local old = blob(id)
-  local n = tonumber(redis.call('hget', rec, 'n'))
-  local w = ''
-  if n then
-    for t in string.gmatch(tokens_of(old), '%S+') do unpost(t, n) end
-    for t in string.gmatch(toks, '%S+') do post(t, n) end
-    if toks ~= '' then w = frame('w', toks) end
-  elseif toks ~= '' then
-    n = redis.call('incr', p .. 'seq')
-    redis.call('hset', rec, 'n', n)
-    w = index_job(id, n, toks)
-  end
-  xput(id, old, xb .. w, {a=true, k=true, r=true, e=true, w=true})
-  event(id, now, 'enqueued', 'added again with the same id')
-end
-redis.call('set', p .. 'm:' .. id, msg)
-redis.call('hset', rec, 'pri', pri)
-if eta > now then
-  leave(id, st, task)
-  enter(id, 'scheduled', task, eta)
-  redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
-  if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
-else
-  to_waiting(id, st, task, now, pri)
-end
-return 'again'
+""" + PRELUDE + ENQUEUE_AGAIN + r"""
+return enqueue_again(ARGV[2], m)
 end
 """
 
-# Take the next job for a consumer, unless the queue is paused: waiting -> active.
-# ARGV: base, now, lease_deadline, consumer label ("host:pid/Worker-1")
-# Returns {id, msg, task, revoke flag of the job, revoke flag of its task} ('' when
-# unset: Huey's revoke check is answered from these instead of another round trip), or
-# false.
-DEQUEUE = PRELUDE + r"""
-if redis.call('exists', p .. 'paused') == 1 then return false end
-local now, deadline = tonumber(ARGV[2]), tonumber(ARGV[3])
-for _ = 1, 10 do
+# Many jobs in one call, atomically (nothing else runs in between): a producer's bulk
+# enqueue (Huey's ``enqueue_many`` / ``task.map``, the JSON API's bulk submit).
+# ARGV: base, then msg, fields (as ENQUEUE's) for each job.
+# Returns ENQUEUE's answer for each job, in order.
+#
+# What ENQUEUE does per job and a batch needs once is done once at the end: one INCRBY of
+# the sequence, one HINCRBY per task of the minute's counters, one wake push per waiting
+# job up to what blocked consumers can take.
+ENQUEUE_MANY = PRELUDE + ENQUEUE_NEW + ENQUEUE_AGAIN + r"""
+local n = (#ARGV - 1) / 2
+local b = {seq = redis.call('incrby', p .. 'seq', n) - n + 1, woken = 0, enq = {}}
+local out, now = {}, nil
+for i = 2, #ARGV, 2 do
+  local msg, m = ARGV[i], cjson.decode(ARGV[i + 1])
+  now = m[2]
+  local r = enqueue_new(p, msg, m, b)
+  if not r then r = enqueue_again(msg, m) end
+  out[#out + 1] = r
+end
+if now then
+  local mk = p .. 'mx:' .. math.floor(now / 60000)
+  local created = false
+  for task, count in pairs(b.enq) do
+    if redis.call('hincrby', mk, 'enq|' .. task, count) == count then created = true end
+  end
+  if created then redis.call('expire', mk, 173000) end
+end
+if b.woken > 0 then
+  local room = 8 - redis.call('llen', p .. 'wake')
+  if room > 0 then
+    local tokens = {}
+    for _ = 1, math.min(room, b.woken) do tokens[#tokens + 1] = '1' end
+    redis.call('lpush', p .. 'wake', unpack(tokens))
+  end
+end
+return out
+"""
+
+# Take the next job for a consumer, unless the queue is paused: waiting -> active under a
+# lease until ``deadline``. A block of code (not a function: FUNCS only where needed),
+# given locals p, now, deadline and who; it sets ``taken`` to {id, msg, task, revoke flag
+# of the job, revoke flag of its task, delivery token, wait ms} ('' when a flag is unset:
+# Huey's revoke check is answered from these instead of another round trip), or false when
+# there is nothing to take. The caller declares the locals ``taken`` and ``revokes`` (the
+# revoke marker ``rv`` as read, true when not read) and counts the wait in its metrics.
+TAKE = r"""
+taken = false
+revokes = true  -- unknown until read: assume flags may exist
+for i = 1, 10 do
   local popped = redis.call('zpopmin', p .. 'waiting')
-  if #popped == 0 then return false end
-  local id = popped[1]
-  local rec = rk(id)
+  if #popped == 0 then
+    -- Nothing waiting: the wake tokens left by enqueues nobody waited for mean nothing
+    -- now. Dropping them lets the consumer's next wait block instead of spinning.
+    redis.call('del', p .. 'wake')
+    break
+  end
+  local nid = popped[1]
+  local nrec = p .. 'j:' .. nid
+  -- The pause flag, the message and the revoke marker in one read (MGET: nil for a
+  -- missing key or one of another type, never an error). Paused: the job goes back.
+  local got = redis.call('mget', p .. 'paused', p .. 'm:' .. nid, p .. 'rv')
+  revokes = got[3]
+  if i == 1 and got[1] then
+    redis.call('zadd', p .. 'waiting', popped[2], nid)
+    break
+  end
+  local msg = got[2]
   -- pcall: a key of the wrong type must not abort the script after the ZPOPMIN above
   -- (a script's writes are not rolled back), which would leave a record in no set.
-  local msg = redis.pcall('get', p .. 'm:' .. id)
-  local f = redis.pcall('hmget', rec, 'task', 'rdy', 'att')
-  local task = f[1]
-  if f.err then
-    -- Not a job record (another program's key?): keep it untouched and list the id as
-    -- failed, where it shows as undecodable and can be removed.
-    enter(id, 'failed', nil, now)
-  elseif task and (type(msg) == 'table' or not msg) then
-    local why = 'message key ' .. p .. 'm:' .. id .. ' is missing'
-    if type(msg) == 'table' then why = 'message key ' .. p .. 'm:' .. id .. ' holds a ' ..
-      redis.call('type', p .. 'm:' .. id).ok .. ', not a Huey message' end
-    local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
-                                  traceback = '', consumer = ARGV[4]})
-    local err, whole = err_fields('UndecodableMessage: ' .. why)
-    finish(id, 'failed', now, {'err', err}, frame('t', attempt) .. whole, true, nil)
-  elseif msg and task then
-    enter(id, 'active', task, deadline)
-    local wait = now - (tonumber(f[2]) or now)
+  local g = redis.pcall('hmget', nrec, 'task', 'rdy', 'att')
+  if msg and not g.err and g[1] then
+    redis.call('zadd', p .. 'active', deadline, nid)
+    local wait = now - (tonumber(g[2]) or now)
     if wait < 0 then wait = 0 end
-    redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', ARGV[4], 'wait', wait,
-               'att', (tonumber(f[3]) or 0) + 1)
-    local b = bucket(wait)
-    metric(now, {'w:' .. b, 1, 'w|' .. task .. '|' .. b, 1})
-    local rv = redis.call('hmget', p .. 'results', 'r:' .. id, 'rt:' .. task)
-    return {id, msg, task, rv[1] or '', rv[2] or '', tostring((tonumber(f[3]) or 0) + 1)}
+    local att = tostring((tonumber(g[3]) or 0) + 1)
+    redis.call('hset', nrec, 'st', 'active', 'sta', now, 'by', who, 'wait', wait, 'att', att)
+    -- Huey's revoke flags of the job and of its task, if the queue may have any
+    local rv = {}
+    if revokes then rv = redis.call('hmget', p .. 'results', 'r:' .. nid, 'rt:' .. g[1]) end
+    taken = {nid, msg, g[1], rv[1] or '', rv[2] or '', att, wait}
+    break
+  end
+  if g.err or g[1] then
+    do
+""" + FUNCS + r"""
+    if g.err then
+      -- Not a job record (another program's key?): keep it untouched and list the id as
+      -- failed, where it shows as undecodable and can be removed.
+      enter(nid, 'failed', nil, now)
+    else
+      local kind = redis.call('type', p .. 'm:' .. nid).ok
+      local why = 'message key ' .. p .. 'm:' .. nid .. ' is missing'
+      if kind ~= 'none' then why = 'message key ' .. p .. 'm:' .. nid .. ' holds a ' ..
+        kind .. ', not a Huey message' end
+      local attempt = cjson.encode({at = now, error_class = 'UndecodableMessage', message = why,
+                                    traceback = '', consumer = who})
+      local err, whole = err_fields('UndecodableMessage: ' .. why)
+      finish(nid, 'failed', now, {'err', err}, frame('t', attempt) .. whole, true, nil)
+    end
+    end
   end
   -- A record that vanished under us (removed by an operator): skip the stray id.
 end
-return false
+"""
+
+
+# Take the next job for a consumer, unless the queue is paused: waiting -> active.
+# ARGV: base, now, lease_deadline, consumer label ("host:pid/Worker-1")
+# Returns TAKE's ``taken`` (see above), or false.
+DEQUEUE = PRELUDE_HEAD + r"""
+local now, deadline, who = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local taken, revokes
+""" + TAKE + r"""
+return taken
 """
 
 # Put a job in the schedule (retry with delay, or an eta not reached yet).
@@ -586,15 +712,81 @@ return out
 #       or error when their previews are cut), keep message ('1'/'0'), q_age, q_count,
 #       t_age, t_count, result-store field to delete ('' none: Huey's revoke flag,
 #       deferred to save a round trip), event text, delivery token ('' for none; see
-#       stale())
-# Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run).
-FINISH = PRELUDE + r"""
-local id, state, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
-if stale(id, ARGV[15], now, state, true) then return 2 end
-if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
-local done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
-  {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])})
-if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
+#       stale()), then, from a consumer that counts its ends itself (counters.py; absent:
+#       counted here): the task name, the delivery's start (ms, '' unknown), periodic
+#       ('1'/'0'); then, to take the next job (BullMQ's moveToFinished fetches the next job
+#       the same way: one round trip per job), its lease deadline and the consumer label
+#       (absent: take nothing)
+# Returns 1 done, 0 no such job, 2 a late end (ignored, counted as a duplicate run); when
+# asked to take: {that number, TAKE's ``taken``...}.
+#
+# The take comes first (the script is atomic: the order is not seen): its read of the
+# revoke marker tells whether the end has a Huey revoke flag to delete. The common end
+# (completed, by the delivery that holds the job, nothing else to write) is written out
+# without FUNCS, whose closures and tables cost as much as a few commands per call; any
+# other end, and a trim that retention asks for, run with them.
+FINISH = PRELUDE_HEAD + r"""
+local id, state, now, token = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[15]
+-- The take first (the script is atomic: the order is not seen): its read of the revoke
+-- marker tells whether the end has a flag to delete.
+local revokes = true
+local taken = false
+if ARGV[19] then
+  local deadline, who = tonumber(ARGV[19]), ARGV[20]
+""" + TAKE + r"""
+end
+local counted = ARGV[16] ~= nil and ARGV[16] ~= ''
+local rec = p .. 'j:' .. id
+local q_age, q_count = tonumber(ARGV[9]), tonumber(ARGV[10])
+local f = redis.call('hmget', rec, 'st', 'att', 'n')
+local done, slow, trim_now = 1, true, false
+local started = tonumber(ARGV[17] or '')
+if counted and started and state == 'completed' and token ~= '' and f[1] == 'active'
+    and f[2] == token and ARGV[7] == '' and ARGV[14] == '' and ARGV[18] == '0'
+    and tonumber(ARGV[11]) <= 0 and tonumber(ARGV[12]) < 0 then
+  slow = false
+  if ARGV[13] ~= '' and revokes then redis.call('hdel', p .. 'results', ARGV[13]) end
+  redis.call('zrem', p .. 'active', id)
+  redis.call('zadd', p .. 'completed', now, id)
+  local n = tonumber(f[3])
+  if n then  -- post() of INDEX inlined: the finished state is a search token (~s:completed)
+    local c = math.floor(n / 512)
+    if redis.call('sadd', p .. 'ix:w:~s:completed:' .. c, n) == 1 then
+      redis.call('zadd', p .. 'ix:d:~s:completed', c, c)
+    end
+  end
+  local run = now - started
+  if run < 0 then run = 0 end
+  local h = {'st', 'completed', 'fin', now, 'run', run}
+  if ARGV[5] ~= '' then h[#h + 1] = 'res'; h[#h + 1] = ARGV[5] end
+  redis.call('hset', rec, unpack(h))
+  if ARGV[8] ~= '1' then redis.call('del', p .. 'm:' .. id) end
+  trim_now = (q_count >= 0 and redis.call('zcard', p .. 'completed') > q_count) or
+    (q_age > 0 and #redis.call('zrangebyscore', p .. 'completed', '-inf', now - q_age,
+                                'LIMIT', 0, 1) > 0)
+end
+if slow or trim_now then
+do
+""" + FUNCS + r"""
+if slow then
+  done = 2
+  local g = redis.call('hmget', rec, 'task', 'sta', 'per', 'src')
+  if not stale(id, token, now, state, true, {f[1], f[2], g[1]}) then
+    if ARGV[13] ~= '' then redis.call('hdel', p .. 'results', ARGV[13]) end
+    done = finish(id, state, now, {'res', ARGV[5], 'err', ARGV[6]}, ARGV[7], ARGV[8] == '1',
+      {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])},
+      {f[1], g[1], g[2], g[3], g[4], f[3]}, counted)
+    if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
+  end
+else
+  trim(p .. 'completed', now, q_age, q_count)
+end
+end
+end
+if ARGV[19] then
+  if taken then return {done, unpack(taken)} end
+  return {done}
+end
 return done
 """
 
@@ -660,6 +852,7 @@ for _, id in ipairs(ids) do
     end
   end
 end
+if #recovered > 0 then metric(now, {'stall', #recovered}) end  -- jobboard_stalled_recovered_total
 recovered[#recovered + 1] = '|'
 for _, id in ipairs(failed) do recovered[#recovered + 1] = id end
 return recovered
@@ -777,15 +970,16 @@ return 1
 """
 
 # Roll finished minutes up into daily counters, once (whoever runs it first), off the hot
-# path, and trim the hour series ('hs') to the last 60 minutes. ARGV: base, current minute. The marker 'rolled' holds the last minute rolled up.
-# Also adds the event counters (enq|*, done, fail, retry) to the 'totals' hash, which never
-# expires: lifetime counters, exact up to the last rolled minute (Queue.totals() adds the
-# minutes since).
+# path, and trim the hour series ('hs') to the last 60 minutes. ARGV: base, current minute.
+# The marker 'rolled' holds the last minute rolled up.
+# Also adds every field of the minute (event counters, per task too, latency buckets and
+# sums) to the 'totals' hash, which never expires, plus 'enq' (the sum of the per-task
+# enq|*): lifetime counters, exact up to the last rolled minute (Queue.lifetime() adds the
+# minutes since). They are what the Prometheus counters and histograms export.
 ROLLUP = BASE + r"""
 local p, cur = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('get', p .. 'rolled') or (cur - 1))
 local first = math.max(last + 1, cur - 2880)
-local COUNTED = {done=true, fail=true, retry=true, dup=true}
 for m = first, cur - 1 do
   -- the hour series keeps 60 minutes: each minute rolled up drops the one an hour older
   redis.call('hdel', p .. 'hs', (m - 60) .. 'done', (m - 60) .. 'fail')
@@ -794,9 +988,8 @@ for m = first, cur - 1 do
     local dk = p .. 'md:' .. math.floor(m / 1440)
     for i = 1, #h, 2 do
       redis.call('hincrby', dk, h[i], h[i + 1])
-      if COUNTED[h[i]] then
-        redis.call('hincrby', p .. 'totals', h[i], h[i + 1])
-      elseif string.sub(h[i], 1, 4) == 'enq|' then
+      redis.call('hincrby', p .. 'totals', h[i], h[i + 1])
+      if string.sub(h[i], 1, 4) == 'enq|' then
         redis.call('hincrby', p .. 'totals', 'enq', h[i + 1])
       end
     end
@@ -929,4 +1122,22 @@ end
 local out = {tostring(nextc), total, used}
 for _, id in ipairs(found) do out[#out + 1] = id end
 return out
+"""
+
+# Counts a consumer kept in memory (counters.py), added to a minute's metrics.
+# ARGV: base, minute, field, count, field, count...
+METRICS = BASE + r"""
+local mk = ARGV[1] .. 'mx:' .. ARGV[2]
+local created = false
+for i = 3, #ARGV, 2 do
+  local n = tonumber(ARGV[i + 1])
+  if redis.call('hincrby', mk, ARGV[i], n) == n then created = true end
+  -- the hour series (keys.hour_series), as metric() keeps it
+  if ARGV[i] == 'done' or ARGV[i] == 'fail' then
+    redis.call('hincrby', ARGV[1] .. 'hs', ARGV[2] .. ARGV[i], n)
+  end
+end
+-- a field seen for the first time may be the hash's first: give it its 48 h TTL then
+if created then redis.call('expire', mk, 173000) end
+return 1
 """

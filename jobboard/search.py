@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .display import CARRIER_KWARGS
 from .primitives import short_name
 
 #: Tokens kept per job (the first ones met: task, then arguments, then errors).
@@ -59,7 +60,7 @@ def _texts(value: Any, out: list[str], redact: re.Pattern[str], depth: int = 0) 
     elif isinstance(value, dict):
         for k, v in list(value.items())[:200]:
             # a redacted value is not shown, so it must not be found either
-            if not (isinstance(k, str) and _redacted(redact, k)):
+            if not (isinstance(k, str) and (_redacted(redact, k) or k in CARRIER_KWARGS)):
                 _texts(v, out, redact, depth + 1)
     elif isinstance(value, (list, tuple, set, frozenset)):
         for v in list(value)[:200]:

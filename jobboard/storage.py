@@ -95,6 +95,7 @@ class TrackingStorage(RedisStorage):
         # The producer's one round trip per enqueue, without redis-py's per-command
         # pool checkout (see connections.py; measured by bench/bench_throughput.py).
         self._enqueue_script = DirectScript(self.conn, scripts.ENQUEUE, numkeys=1)
+        self._enqueue_many_script = DirectScript(self.conn, scripts.ENQUEUE_MANY, numkeys=1)
 
     def _require_tracker(self) -> Tracker:
         if self.tracker is None:
@@ -110,20 +111,51 @@ class TrackingStorage(RedisStorage):
 
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         tracker = self._require_tracker()
-        argv = tracker.enqueue_argv(data, priority)
+        if tracker.tracing is not None:  # jobboard.otel: a span around the same call
+            tracker.tracing.enqueue(self, data, priority)
+            return
+        self.send_enqueue(tracker, tracker.enqueue_argv(data, priority, counted=True), counted=True)
+
+    def send_enqueue(self, tracker: Tracker, argv: list[Any] | None, counted: bool = False) -> None:
+        """Run ENQUEUE with ``argv`` (None: nothing to write), retried through a failover.
+        ``counted``: the argv asks the script not to count a new job, this process does."""
         if argv is None:
             return
+        if counted:
+            task = tracker.enqueued_name()
+            self._send(tracker, "enqueue of a follow-up job",
+                       lambda: tracker.count_enqueued(task, self._run_enqueue(argv)))
+        else:
+            self._send(tracker, "enqueue of a follow-up job", lambda: self._run_enqueue(argv))
+
+    def enqueue_batch(self, argvs: list[list[Any]]) -> list[str]:
+        """Enqueue jobs (``Tracker.enqueue_argv`` of each) in one ENQUEUE_MANY call:
+        atomic, one round trip. Returns ENQUEUE's answer for each ('new', 'exists'...),
+        or 'queued' for each when it waits in the outbox."""
+        if not argvs:
+            return []
+        tracker = self._require_tracker()
+        flat: list[Any] = [self.keys.base]
+        for argv in argvs:
+            flat += argv[1:]
+        res = self._send(tracker, f"bulk enqueue of {len(argvs)} jobs",
+                         lambda: self._run_enqueue(flat, self._enqueue_many_script))
+        if res is None:
+            return ["queued"] * len(argvs)
+        return [r.decode() for r in res]
+
+    def _send(self, tracker: Tracker, label: str, run: Any) -> Any:
+        """Run a producer's write, retried on "not now" errors; None if it went to the outbox."""
         if tracker.routes_through_outbox():
             # Huey's retry or pipeline step after a job's end, in a consumer: queued behind
             # that end while Redis is away (see outbox.py), never raised into Huey.
-            tracker.outbox.submit("enqueue of a follow-up job", lambda: self._run_enqueue(argv))
-            return
+            tracker.outbox.submit(label, run)
+            return None
         delay, deadline = 0.05, 0.0
         while True:
             try:
                 tracker.ensure_registered()
-                self._run_enqueue(argv)
-                return
+                return run()
             except redis.exceptions.OutOfMemoryError as exc:
                 raise RedisOutOfMemory(str(exc)) from exc
             except Exception as exc:
@@ -138,10 +170,11 @@ class TrackingStorage(RedisStorage):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
-    def _run_enqueue(self, argv: list[Any]) -> Any:
+    def _run_enqueue(self, argv: list[Any], script: DirectScript | None = None) -> Any:
+        script = script or self._enqueue_script
         if self.tracker is not None and self.tracker.config.replicas:
-            return self.durable_call(self._enqueue_script.script, argv[:1], argv[1:])
-        return self._enqueue_script(argv)
+            return self.durable_call(script.script, argv[:1], argv[1:])
+        return script(argv)
 
     def durable_call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a script; in durable mode (``replicas=N``) also ``WAIT`` for N replicas on
@@ -176,14 +209,20 @@ class TrackingStorage(RedisStorage):
 
     def dequeue(self) -> bytes | None:
         tracker = self._require_tracker()
+        if not tracker.stopping():
+            held = tracker.held_next()
+            if held is not None:  # taken by this worker's last FINISH: no round trip
+                return self._hand_out(tracker, *held)
         tracker.ensure_consumer_side()
         if tracker.stopping():
             # Told to stop (the flag is set before the workers are interrupted): take
             # nothing. An idle worker between two waits would otherwise take a job that a
             # sibling's SIGTERM handler just put back, and put it back again itself, one
             # attempt more (seen as attempt 3 instead of 2 in test_delivery's SIGTERM test).
+            # A job this worker's last FINISH took stays held: its shutdown puts it back.
             return None
-        res = self._take(tracker)
+        # When the last FINISH found the queue empty, go straight to the wait.
+        res = None if tracker.queue_seen_empty() else self._take(tracker)
         if res is None and self.blocking:
             # Empty (or paused): wait for a wake token pushed by an enqueue, then try once
             # more. Huey's worker loop calls us again when we return None.
@@ -193,6 +232,8 @@ class TrackingStorage(RedisStorage):
                 # token of its own interrupted job being put back; a live consumer runs it.)
                 return None
             res = self._take(tracker)
+            if res is None:
+                tracker.saw_empty()  # so the next call goes straight to the wait
         return res
 
     def _take(self, tracker: Tracker) -> bytes | None:
@@ -201,11 +242,18 @@ class TrackingStorage(RedisStorage):
             keys=[self.keys.base], args=[now, now + tracker.lease_ms, tracker.worker_label()])
         if not res:
             return None
-        job_id, msg, task, flag, task_flag, token = res
-        job, name = job_id.decode(), task.decode()
+        job_id, msg, task, flag, task_flag, token, wait = res
+        name = task.decode()
+        tracker.counters.took(now, name, int(wait))
+        return self._hand_out(tracker, job_id.decode(), msg, name, flag, task_flag,
+                              token.decode(), now)
+
+    def _hand_out(self, tracker: Tracker, job: str, msg: bytes, name: str, flag: bytes,
+                  task_flag: bytes, token: str, now: int) -> bytes:
+        """Make a taken job the worker's delivery; returns its message for Huey."""
         self._revoke_cache.checked = None
-        tracker.started(job, name, now, token.decode())
-        # Huey's next call is is_revoked(): answer it from what DEQUEUE read.
+        tracker.started(job, name, now, token)
+        # Huey's next call is is_revoked(): answer it from what the take read.
         found = {k: v for k, v in ((f"r:{job}", flag), (f"rt:{name}", task_flag)) if v}
         if self.results_in_hash:
             self._revoke_cache.flags = ([f"r:{job}", f"rt:{name}"], found)
@@ -226,7 +274,36 @@ class TrackingStorage(RedisStorage):
                 return cached[1]
         return super().peek_many(keys)
 
+    def _revoke_flag(self, key: Any) -> None:
+        """Before Huey writes a revoke flag (``r:<id>``, ``rt:<task>``): set the marker
+        without which a take does not read the flags (scripts.TAKE). First the marker,
+        then the flag, so that no flag is ever without it."""
+        text = key.decode() if isinstance(key, bytes) else str(key)
+        if self.results_in_hash and (text.startswith("r:") or text.startswith("rt:")):
+            self.conn.incr(self.keys.revokes)
+
+    def check_old_revoke_flags(self) -> None:
+        """Flags written before the marker existed (an older jobboard) still count: look
+        for them once per queue (HSCAN: Redis is not blocked) and keep the marker if any.
+        Until that is done the marker is set, so that no take skips a flag."""
+        if not self.results_in_hash or self.conn.exists(self.keys.base + "rvscan"):
+            return
+        mark = self.conn.incr(self.keys.revokes)
+        found = any(k.startswith((b"r:", b"rt:")) for k, _ in self.conn.hscan_iter(
+            self.result_key, match="r*", count=1000))
+        if not found:
+            # Unless a revoke came in meanwhile (it moved the counter on), none exist.
+            self.conn.eval("if redis.call('get', KEYS[1]) == ARGV[1] then "
+                           "redis.call('del', KEYS[1]) end", 1, self.keys.revokes, mark)
+        self.conn.set(self.keys.base + "rvscan", "1")
+
+    def put_if_empty(self, key: Any, value: bytes, ttl: Any = None) -> bool:
+        self._revoke_flag(key)
+        return bool(super().put_if_empty(key, value, ttl))
+
     def put_data(self, key: Any, value: bytes, is_result: bool = False) -> None:
+        if not is_result:
+            self._revoke_flag(key)
         tracker = self.tracker
         put = super().put_data
         if tracker is not None and is_result and tracker.in_delivery():

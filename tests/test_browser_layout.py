@@ -340,7 +340,67 @@ def test_remove_on_a_job_page_goes_back_to_the_list_page_it_came_from(
         "tr[data-job-id]", "rows => rows.map(r => r.dataset.jobId)")]
     page.reload()
     assert page.locator("main .errorbox").count() == 0
+    # Back does not land on the removed job's URL (a 404): htmx replaced that history
+    # entry with the list, so Back goes to the list page the job was opened from.
+    page.go_back()
+    page.wait_for_load_state()
+    assert "/jobs/" not in page.url, page.url
+    assert re.search(r"/queues/sms\?state=scheduled&page=2$", page.url), page.url
+    assert page.locator("main .errorbox").count() == 0
+    assert page.locator("tr[data-job-id]").count() > 0
     q.remove_many(ids)
+
+
+def test_a_live_poll_after_a_change_swaps_in_only_what_changed(admin: Any, site: Site) -> None:
+    """One job leaves the list and one arrives: the poll's answer carries just those rows
+    and the counts (out-of-band swaps), and the page then shows what a reload shows."""
+    page = admin
+    q = site.board.queue("sms")
+    ids = [q.enqueue("add", [i, 3], delay=5000 + i)[0] for i in range(6)]
+    page.goto(site.url("/queues/sms?state=scheduled"))
+
+    def next_poll(status: int) -> Any:
+        """The next answer to the page's own live poll (every 2 s here) with ``status``."""
+        with page.expect_response(lambda r: "/queues/sms?state=scheduled" in r.url
+                                  and r.request.headers.get("x-jobboard-poll") == "1"
+                                  and r.status == status, timeout=15000) as info:
+            pass
+        page.wait_for_timeout(200)  # the swap and settle
+        return info.value
+
+    next_poll(304)  # the tab holds its ETag: idle polls answer 304
+    page.evaluate("window.__sameDocument = true")
+    answers: list[Any] = []
+    page.on("response", lambda r: answers.append(r) if r.status == 200 and
+            r.request.headers.get("x-jobboard-poll") == "1" else None)
+    q.revoke(ids[1])
+    added = q.enqueue("add", [77, 3], delay=4000)[0]  # the soonest: the list's first row
+    page.wait_for_function(
+        f"""() => document.querySelector('tr[data-job-id="{added}"]')
+                  && !document.querySelector('tr[data-job-id="{ids[1]}"]')""", timeout=15000)
+    page.wait_for_timeout(200)  # settle
+    assert answers
+    for answer in answers:  # (the two changes may have straddled a poll)
+        body = answer.body()
+        assert answer.headers.get("hx-reswap") == "none"
+        assert b"<main" not in body
+        assert not any(i.encode() in body for i in ids if i != ids[1])
+
+    def shown() -> tuple[list[str], str, str]:
+        rows = page.eval_on_selector_all("tr[data-job-id]", "rs => rs.map(r => r.dataset.jobId)")
+        return (rows, page.locator('.tabs a[data-state="scheduled"] .count').inner_text(),
+                page.locator(".listbar .muted").first.inner_text())
+
+    live = shown()
+    assert page.evaluate("window.__sameDocument") is True
+    assert ids[1] not in live[0] and added in live[0] and live[0].index(added) == 0
+    # the new row is a job of its own <tbody> (so a later poll can replace or drop it),
+    # labelled for the phone layout like the others
+    assert page.locator(f'table.jobs > tbody > tr[data-job-id="{added}"] td[data-label="Task"]').count() == 1
+    assert page.locator("table.jobs > tr").count() == 0
+    page.reload()
+    assert shown() == live
+    q.remove_many([*ids, added])
 
 
 def test_idle_poll_answers_304_and_html_is_gzipped(site: Site) -> None:

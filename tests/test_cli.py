@@ -181,6 +181,52 @@ def test_flask_jobboard_commands(queue_with_jobs: Any, redis_url: str) -> None:
     assert result.exit_code == 1 and "Unknown queue" in result.output
 
 
+def test_enqueue_one_or_many_from_a_file(redis_url: str, tmp_path: Path) -> None:
+    """``flask jobboard enqueue``: one job from options, many from JSON lines (checked
+    first, sent in one round trip); ids are idempotent; a bad line queues nothing."""
+    huey = make_huey(redis_url)
+    app = make_app(huey)
+    cli = app.test_cli_runner()
+    q = app.extensions["jobboard"].board.queue("emails")
+    one = cli.invoke(args=["jobboard", "enqueue", "emails", "add", "--args", "[1, 2]",
+                           "--id", "cli-1", "--priority", "3"])
+    assert one.exit_code == 0 and "Queued cli-1 on emails." in one.output, one.output
+    assert (q.job("cli-1").args, q.job("cli-1").priority) == ("1, 2", 3)
+    lines = [json.dumps({"args": [i], "kwargs": {"b": 1}, "id": f"f-{i}"}) for i in range(300)]
+    lines.insert(5, "")
+    lines.append(json.dumps({"task": "boom", "args": ["x"], "delay": "1h"}))
+    path = tmp_path / "jobs.jsonl"
+    path.write_text("\n".join(lines))
+    many = cli.invoke(args=["jobboard", "--json", "enqueue", "emails", "add", "--file", str(path)])
+    assert many.exit_code == 0, many.output
+    data = json.loads(many.output)
+    assert (data["created"], data["existing"], len(data["jobs"])) == (301, 0, 301)
+    assert q.counts()["waiting"] == 301 and q.counts()["scheduled"] == 1
+    again = cli.invoke(args=["jobboard", "enqueue", "emails", "add", "--file", str(path)])
+    assert "Queued 1 job(s) on emails; 300 already queued." in again.output, again.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"args": [1], "id": "never"}) + "\n" + json.dumps({"args": "1"}))
+    refused = cli.invoke(args=["jobboard", "enqueue", "emails", "add", "--file", str(bad)])
+    assert refused.exit_code != 0 and "line 2: args must be a JSON array" in refused.output
+    unknown = cli.invoke(args=["jobboard", "enqueue", "emails", "nope"])
+    assert unknown.exit_code == 1 and "Unknown task 'nope'" in unknown.output
+    assert q.counts().total == 303  # the boom job has no id: queued again by the second run
+    assert "never" not in {j.id for j in q.jobs("waiting").jobs}
+
+
+def test_console_script_enqueues_with_the_hueys_tasks(redis_url: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
+    proc = subprocess.run([sys.executable, "-m", "jobboard.cli", "--huey",
+                           "tests.delivery_tasks:huey", "--json", "enqueue", "fault", "work",
+                           "--args", "[1, 5]", "--id", "from-cli"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["jobs"] == [{"id": "from-cli", "created": True}]
+    proc = subprocess.run([sys.executable, "-m", "jobboard.cli", "enqueue", "fault", "work"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert proc.returncode == 1 and "no Huey instance" in proc.stderr
+
+
 def test_console_script_needs_no_task_modules(queue_with_jobs: Any, redis_url: str,
                                               tmp_path: Path) -> None:
     # A fresh process that can import jobboard and nothing else of this checkout: the task

@@ -315,6 +315,35 @@ def test_sigterm_puts_running_job_back_at_once(kind: str, consumers: Consumers,
     assert ints(redis_client, "executions") == [7]
 
 
+# One round trip per job: the job an end takes --------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_job_taken_by_an_end_survives_its_consumer_dying(kind: str, consumers: Consumers,
+                                                         huey: jobboard.RedisHuey,
+                                                         board: jobboard.Board,
+                                                         redis_client: redis.Redis) -> None:
+    """A worker's FINISH takes its next job in the same call. SIGKILL the consumer after
+    that end and before the worker runs the job it took: the job is leased like any
+    taken job, so it comes back after the lease ("stalled") and another consumer runs it."""
+    q = board.queue("fault")
+    first = tasks(huey)["hold_worker"](1, 60).id
+    nxt = tasks(huey)["work"](2, 10).id
+    proc = consumers.start(kind, workers=1, lease_timeout=2)
+    assert wait_for(lambda: state_of(q, first) == "completed", 15), consumers.logs()
+    held = q.job(nxt)
+    assert held.state == "active" and (held.consumer or "").startswith(f"{HOST}:{proc.pid}/")
+    assert ints(redis_client, "started") == [1]  # taken, not started
+    consumers.kill(proc)
+
+    second = consumers.start(kind, workers=1, lease_timeout=2)
+    assert wait_for(lambda: state_of(q, nxt) == "completed", 20), consumers.logs()
+    done = q.job(nxt)
+    assert "stalled" in event_kinds(q, nxt)
+    assert (done.consumer or "").startswith(f"{HOST}:{second.pid}/")
+    assert ints(redis_client, "executions") == [1, 2]
+
+
 # Stalled jobs ----------------------------------------------------------------------------
 
 

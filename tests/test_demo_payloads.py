@@ -116,6 +116,22 @@ def test_helpers_refuse_bad_input_and_queue_nothing(worker: ModuleType, redis_cl
     assert worker.reminders.pending_count() == 2
 
 
+def test_bulk_notifications_are_checked_first_then_queued_in_one_batch(
+        worker: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    notice = {"type": "appointment", "recipient_id": "client-1", "title": "Reminder",
+              "message": "Tomorrow 10:00.", "channels": ["in_app"]}
+    with pytest.raises(InvalidPayload, match=r"\[1\]\.channels"):
+        worker.queue_bulk_notifications([notice, {**notice, "channels": ["fax"]}])
+    assert worker.notifications.pending_count() == 0
+    batches: list[int] = []
+    storage = worker.notifications.storage
+    send = storage.enqueue_batch
+    monkeypatch.setattr(storage, "enqueue_batch", lambda argvs: batches.append(len(argvs)) or send(argvs))
+    ids = worker.queue_bulk_notifications([notice] * 250 + [{**notice, "channels": ["push"]}])
+    assert batches == [251] and len(set(ids)) == 251  # one round trip for the lot
+    assert worker.notifications.pending_count() == 251
+
+
 def test_redis_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_TLS"):
         monkeypatch.delenv(name, raising=False)

@@ -304,6 +304,8 @@ def test_zombie_late_end_changes_nothing(kind: str, variant: str, make_env: Call
     assert (j.consumer or "").startswith(consumer_id(b) + "/"), j.consumer
     assert counter(env.side, "started")[job] == 2, "the stale end caused a third run"
     assert j.attempts == [], f"the zombie's failure was recorded as an attempt: {j.attempts}"
+    # (the consumers write their ends' counts every counters.FLUSH_SECONDS)
+    wait_until(lambda: env.q.totals().completed >= 2, 5)
     totals = env.q.totals()
     assert (totals.completed, totals.failed, totals.retried) == (2, 0, 0), totals
     assert totals.duplicates == 1, totals  # type: ignore[attr-defined]

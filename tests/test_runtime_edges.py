@@ -297,8 +297,8 @@ def test_keys_of_the_wrong_type_list_as_undecodable_and_can_be_removed(
     counts = q.counts()
     assert counts["waiting"] == 0 and counts["failed"] == 2
     failed = {j.id: j for j in q.jobs("failed").jobs}
-    assert (failed[bad_message].error or "").startswith("UndecodableMessage")  # list: a preview
-    assert "holds a hash" in (q.job(bad_message).error or "")
+    assert failed[bad_message].error  # a list row carries the error's start ...
+    assert "holds a hash" in (q.job(bad_message).error or "")  # ... the job, all of it
     assert failed[bad_record].undecodable
     assert redis_client.type(keys.message(bad_message)) == b"hash"  # kept, not ours to drop
     for state in ("waiting", "active", "failed"):

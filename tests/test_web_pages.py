@@ -223,8 +223,11 @@ def test_retry_a_failed_job_runs_it_again(admin: tuple[FlaskClient, str], queue:
         resp = client.post(f"{PREFIX}/queues/emails/jobs/{job_id}/retry",
                            data={"csrf_token": token, "next": back},
                            headers={"HX-Request": "true"})
-        # htmx is told where to go (HX-Location): the list, filters included
-        assert resp.status_code == 200 and json.loads(resp.headers["HX-Location"])["path"] == back
+        # htmx is told where to go (HX-Location): the list, filters included, replacing
+        # the history entry (Back never returns to a page the action made stale)
+        location = json.loads(resp.headers["HX-Location"])
+        assert resp.status_code == 200 and location["path"] == back
+        assert location["replace"] == back and location["push"] is False
         frag = client.get(back, headers={"HX-Request": "true"}).get_data(as_text=True)
         assert "retried" in frag and 'hx-swap-oob' in frag  # the toast
         wait_for(lambda: queue.job(job_id).state == "completed")

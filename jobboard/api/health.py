@@ -2,8 +2,9 @@
 
 ``ready`` only asks whether Redis answers and accepts writes (200 / 503) and is open by default
 (``JOBBOARD_HEALTH_OPEN``, default True) because orchestrators probe it without credentials.
-``detailed`` reports every queue's health from the core (backlog, age of the oldest waiting
-job, failure rates, consumers alive, paused, reasons) and needs the viewer role unless
+``detailed`` reports the deployment's health from the core (``Board.health``: Redis memory,
+then every queue's backlog, age of the oldest waiting job, failure rates, consumers alive,
+paused, and the problems ``jobboard.checks`` finds) and needs the viewer role unless
 ``JOBBOARD_HEALTH_DETAILED_OPEN`` is set. ``?strict=1`` makes it answer 503 when a queue is
 unhealthy, for monitors that only look at status codes.
 """
@@ -15,8 +16,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from ..checks import out_of_memory
 from ..errors import REDIS_OUTAGE, is_out_of_memory
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, health_thresholds
 from . import access, serialize
 from .errors import to_response
 
@@ -34,13 +36,6 @@ def _unavailable(body: dict[str, Any]) -> Response:
     resp.status_code = 503
     resp.headers["Retry-After"] = "5"
     return _no_cache(resp)
-
-
-def out_of_memory(info: dict[str, Any]) -> bool:
-    """Whether ``INFO memory`` says Redis refuses writes: maxmemory reached, noeviction."""
-    limit = int(info.get("maxmemory") or 0)
-    policy = str(info.get("maxmemory_policy") or "")
-    return limit > 0 and policy == "noeviction" and int(info.get("used_memory") or 0) >= limit
 
 
 @health_blueprint.get("/health/ready")
@@ -74,12 +69,9 @@ def detailed() -> Response:
     """Every queue's health, with the reasons when one is not healthy."""
     if not access.open_flag("JOBBOARD_HEALTH_DETAILED_OPEN"):
         access.check("viewer")
-    thresholds = get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None
-    queues = [serialize.health(q.health(thresholds)) for q in get_board().queues()]
-    healthy = all(h["healthy"] for h in queues)
-    resp = jsonify({"status": "ok" if healthy else "unhealthy", "healthy": healthy,
-                    "checked_at": time.time(), "queues": queues})
+    health = get_board().health(health_thresholds())
+    resp = jsonify(serialize.board_health(health))
     strict = request.args.get("strict", "").lower() in ("1", "true", "yes")
-    if strict and not healthy:
+    if strict and not health.healthy:
         resp.status_code = 503
     return _no_cache(resp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..checks import CHECKS
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS
 from ..primitives import DURATION_PATTERN, PRIORITY_LIMIT
 from ..records import FINISHED_STATES, STATES
@@ -60,6 +61,14 @@ SCHEMAS: dict[str, Any] = {
         "oldest_waiting_age": nullable("number", description="Seconds."),
         "failure_rate_5m": NUM_OR_NULL, "failure_rate_60m": NUM_OR_NULL,
         "consumers_alive": {"type": "integer"}, "paused": {"type": "boolean"},
+        "paused_since": nullable("number", description="Unix time the queue was paused."),
+        "problems": {"type": "array", "items": ref("Problem")},
+    }),
+    "Problem": obj({
+        "check": {"type": "string", "enum": list(CHECKS),
+                  "description": "The health rule that failed (jobboard.checks.CHECKS)."},
+        "message": {"type": "string"}, "value": NUM_OR_NULL, "threshold": NUM_OR_NULL,
+        "queue": STR_OR_NULL,
     }),
     "Metrics": obj({
         "window": {"type": "string", "enum": list(WINDOWS)}, "task": STR_OR_NULL,
@@ -328,7 +337,9 @@ def paths() -> dict[str, Any]:
                 ["404", "413", "415", "422", "429"], body=ref("Submission"),
                 role="operator", tag="jobs", op_id="submitJob")},
         "/queues/{queue}/jobs/bulk": {"parameters": [QUEUE], "post": op(
-            "Submit many jobs; all are checked before any is queued.",
+            "Submit many jobs (up to JOBBOARD_API_MAX_BULK, 1,000 by default); all are "
+            "checked before any is queued, then queued in one step (one Redis round trip per "
+            "1,000, applied whole). Idempotent per job when an id is given, as submitJob.",
             {**success("201", ref("BulkResult"), "Queued.", RATE_HEADERS),
              **success("200", ref("BulkResult"), "Every id was already queued.", RATE_HEADERS)},
             ["404", "413", "415", "422", "429"], body=ref("BulkSubmission"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..board import WINDOWS
-from ..records import Consumer, Counts, Health, Metrics, PeriodicTask
+from ..records import BoardHealth, Consumer, Counts, Health, Metrics, PeriodicTask, Problem, RedisHealth
 
 
 
@@ -44,7 +44,27 @@ def health(h: Health) -> dict[str, Any]:
         "backlog": int(h.backlog), "oldest_waiting_age": h.oldest_waiting_age,
         "failure_rate_5m": h.failure_rate_5m, "failure_rate_60m": h.failure_rate_60m,
         "consumers_alive": int(h.consumers_alive), "paused": bool(h.paused),
+        "paused_since": h.paused_since, "problems": [problem(p) for p in h.problems],
     }
+
+
+def problem(p: Problem) -> dict[str, Any]:
+    return {"check": p.check, "message": p.message, "value": p.value,
+            "threshold": p.threshold, "queue": p.queue}
+
+
+def redis_health(r: RedisHealth | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"used_memory": r.used_memory, "maxmemory": r.maxmemory, "policy": r.policy,
+            "memory_ratio": r.memory_ratio, "problems": [problem(p) for p in r.problems]}
+
+
+def board_health(b: BoardHealth) -> dict[str, Any]:
+    return {"status": "ok" if b.healthy else "unhealthy", "healthy": b.healthy,
+            "checked_at": b.checked_at, "redis": redis_health(b.redis),
+            "problems": [problem(p) for p in b.problems],
+            "queues": [health(q) for q in b.queues]}
 
 
 def consumer(c: Consumer) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .live import LiveCache
 if TYPE_CHECKING:
     from flask import Response
 
+    from ..alerts import AlertManager
     from ..board import Board
 
 DEFAULT_URL_PREFIX = "/admin/queues"
@@ -55,7 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "JOBBOARD_HEALTH_DETAILED_OPEN": False,
     "JOBBOARD_HEALTH_THRESHOLDS": None,
     "JOBBOARD_METRICS_PER_TASK": True,
+    "JOBBOARD_METRICS_MAX_TASKS": 50,  # task labels per queue; the rest count as "_other"
     "JOBBOARD_CONFIG": None,
+    # Webhook alerts sent by the dashboard's processes (jobboard.alerts; docs/monitoring.md).
+    "JOBBOARD_ALERTS": None,
     "JOBBOARD_CONFIG_RELOAD_SECONDS": 1.0,
 }
 
@@ -157,6 +161,8 @@ class JobBoardState:
         self.render_error: HtmlErrorRenderer | None = None
         #: Blueprints whose errors are always JSON (the API, health, metrics).
         self.json_blueprints: frozenset[str] = frozenset()
+        #: The alert sender of this app (``JOBBOARD_ALERTS``), or None.
+        self.alerts: AlertManager | None = None
 
     @property
     def board(self) -> Board:
@@ -212,3 +218,11 @@ def get_state() -> JobBoardState:
 def get_board() -> Board:
     """The core Board of the current app."""
     return get_state().board
+
+
+def health_thresholds() -> Mapping[str, Any] | None:
+    """``JOBBOARD_HEALTH_THRESHOLDS`` of the current app (checked by the extension at
+    init; see ``jobboard.checks``): the one source of the pages', the API's, the health
+    checks' and the metrics' thresholds."""
+    value: Mapping[str, Any] | None = get_state().config["JOBBOARD_HEALTH_THRESHOLDS"] or None
+    return value

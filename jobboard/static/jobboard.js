@@ -212,7 +212,8 @@
     if (sel) { e.preventDefault(); sel.focus(); if (sel.showPicker) { try { sel.showPicker(); } catch (err) { /* not allowed */ } } }
   });
 
-  // --- live polls send back the last answer's ETag: nothing changed -> 304, no body
+  // --- live polls send back the last answer's ETag: nothing changed -> 304, no body; some
+  // rows or counts changed -> just those, swapped in out of band (web/delta.py)
   var etags = {};
   document.addEventListener("htmx:configRequest", function (e) {
     var elt = e.detail.elt;
@@ -221,12 +222,16 @@
     if (tag) e.detail.headers["If-None-Match"] = tag;
   });
   document.addEventListener("htmx:afterRequest", function (e) {
-    var xhr = e.detail.xhr, elt = e.detail.elt;
-    if (!xhr || !elt || !elt.hasAttribute || !elt.hasAttribute("data-poll")) return;
+    var xhr = e.detail.xhr, elt = e.detail.elt, target = e.detail.target;
+    if (!xhr || !elt) return;
+    var poll = elt.hasAttribute && elt.hasAttribute("data-poll");
+    // Anything else that swaps <main> (an action, its HX-Location fetch) leaves the page
+    // showing something no stored ETag names: forget them, keep only this answer's.
+    if (!poll && !(target && target.id === "main")) return;
+    if (!poll) etags = {};
     var tag = xhr.getResponseHeader("ETag");
     var path = e.detail.requestConfig && e.detail.requestConfig.path;
-    if (tag && path) etags[path] = tag;
-    refreshTimes();
+    if (tag && path && e.detail.successful) etags[path] = tag;
   });
 
   // --- toasts: at most two at a time, so they never pile up over the rows' buttons
@@ -237,6 +242,7 @@
 
   function afterContent() { label(); selectionCount(); labelCells(); restoreTraces(); trimToasts(); refreshTimes(); }
   document.addEventListener("htmx:afterSwap", afterContent);
+  document.addEventListener("htmx:oobAfterSwap", afterContent);  // a poll's changed rows
   document.addEventListener("DOMContentLoaded", function () {
     afterContent();
     setInterval(refreshTimes, 15000);

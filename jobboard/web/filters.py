@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from datetime import datetime, timezone
@@ -95,11 +96,17 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def dom_id(value: Any, prefix: str = "k") -> str:
+    """A stable element id for a job or queue name (any string): ``prefix`` + a short
+    digest, safe in a CSS selector. Live polls address rows by it (web/delta.py)."""
+    return prefix + hashlib.blake2b(str(value).encode(), digest_size=8).hexdigest()
+
+
 def register(app: Flask) -> None:
     """Add the filters to ``app``'s Jinja environment (names prefixed ``jb_``)."""
     for name, fn in {
         "number": number, "compact": compact, "abstime": abstime, "isotime": isotime, "clock": clock,
         "reltime": reltime, "duration": duration, "duration_ms": duration_ms,
-        "percent": percent, "pretty_json": pretty_json,
+        "percent": percent, "pretty_json": pretty_json, "dom_id": dom_id,
     }.items():
         app.jinja_env.filters[f"jb_{name}"] = fn

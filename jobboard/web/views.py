@@ -10,10 +10,8 @@ included; htmx follows the redirect and swaps the fresh fragment in place.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -24,7 +22,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .. import records
+from .. import alerts, records
 from ..board import MAX_PAGE_NUMBER, ORDERS, WINDOWS, Queue
 from ..errors import JobNotFound, JobStateError, PeriodicTaskNotFound, QueueNotFound
 from ..primitives import match_name, short_name
@@ -32,9 +30,9 @@ from ..roles import ACTION_ROLES
 from ..shared import auth
 from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
-from ..shared.state import get_board, get_state
+from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
-from . import assets, charts
+from . import assets, charts, delta
 from .access import can, here, refuse, require_role, safe_next
 
 #: What views answer: a page, a redirect (werkzeug's class) or an error page.
@@ -102,14 +100,18 @@ def live(key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
 
 def back(default: str) -> WerkzeugResponse:
     """Go to the ``next`` form field if it is a local path, else ``default``: a 303
-    redirect, or for htmx an ``HX-Location`` (htmx fetches that page into ``#main`` and
-    puts its URL in the address bar: after Remove on a job page, the list, not the
-    removed job's URL)."""
+    redirect, or for htmx an ``HX-Location`` (htmx fetches that page into ``#main``).
+
+    The htmx answer *replaces* the current history entry rather than pushing one: after
+    Remove on a job page the address bar shows the list, and Back goes to the page before
+    the job page, never to the removed job's URL (a 404); an action on a list page leaves
+    no duplicate entry of the same list behind."""
     target = safe_next(request.form.get("next"), default)
     if is_htmx():
         resp = Response(status=200)
         resp.headers["HX-Location"] = json.dumps({"path": target, "target": "#main",
-                                                  "swap": "outerHTML"})
+                                                  "swap": "outerHTML", "push": False,
+                                                  "replace": target})
         return resp
     return redirect(target, code=303)
 
@@ -196,29 +198,44 @@ def vary(response: Response) -> Response:
     # The same URL answers with a page or a fragment: caches must keep them apart.
     response.vary.add("HX-Request")
     if request.method == "GET" and is_htmx() and response.status_code == 200:
-        if is_poll():
-            return not_modified_if_unchanged(response)
+        return send_what_changed(response)
     return response
 
 
-# What changes from one render to the next when no job did: the text of <time> elements
-# (relative times, ages), which the page's script keeps current between answers.
-_VOLATILE = re.compile(rb"(<time\b[^>]*>)[^<]*(</time>)")
+#: The shapes of fragments recently sent, by ETag (see web/delta.py). Content-addressed,
+#: so one memo serves every app in the process.
+PARTS = delta.PartsMemo()
 
 
-def not_modified_if_unchanged(response: Response) -> Response:
-    """A live poll's answer as ``304 Not Modified`` when the page shows what the last
-    poll showed (its ETag, sent back as ``If-None-Match``), else with a fresh ETag."""
+def send_what_changed(response: Response) -> Response:
+    """A fragment's ETag, and for a live poll only what changed since the ETag it sent
+    back (``If-None-Match``): ``304`` with no body when nothing did, the changed parts as
+    out-of-band swaps when the page kept its shape, else the whole fragment."""
     if response.direct_passthrough or not response.mimetype == "text/html":
         return response
     body = response.get_data()
-    digest = hashlib.blake2b(_VOLATILE.sub(rb"\1\2", body), digest_size=12).hexdigest()
-    etag = f'W/"{digest}"'
+    etag = f'W/"{delta.digest(body)}"'
     response.headers["ETag"] = etag
-    if etag in (request.headers.get("If-None-Match") or ""):
+    try:
+        shape, pieces = delta.split(body)
+    except ValueError:  # a template's markers are off: the whole fragment will do
+        pieces = {}
+    if pieces:
+        PARTS.put(etag, shape)
+    if not is_poll():
+        return response
+    response.vary.add("If-None-Match")
+    sent = (request.headers.get("If-None-Match") or "").strip()
+    if etag in sent:
         response.status_code = 304
         response.set_data(b"")
         response.headers.pop("Content-Type", None)
+        return response
+    old = PARTS.get(sent) if pieces and sent else None
+    partial = delta.changes(old, shape, pieces) if old is not None else None
+    if partial is not None and len(partial) < len(body):
+        response.set_data(partial)
+        response.headers["HX-Reswap"] = "none"  # <main> stays; the pieces swap in
     return response
 
 
@@ -308,15 +325,23 @@ def logout() -> WerkzeugResponse:
 
 # --- pages ------------------------------------------------------------------------------
 
+#: The states the overview shows a count of (each queue's page has them all). Only these
+#: are read per queue per poll: the six rarer finished states would add six commands to
+#: every row of every poll.
+OVERVIEW_STATES = (records.WAITING, records.SCHEDULED, records.ACTIVE, records.COMPLETED,
+                   records.FAILED)
+
+
 def overview_data() -> dict[str, Any]:
-    """Each queue's counts, health and last hour: O(1) Redis commands per queue (the hour
-    series, not 60 minute hashes; see Queue.summary)."""
+    """Each queue's counts, health and last hour: at most 10 Redis commands per queue (the
+    shown states' counts, the hour series instead of 60 minute hashes; see Queue.summary)."""
     rows = []
     for q in get_board().queues():
-        counts, health, series = q.summary()
+        counts, health, series = q.summary(OVERVIEW_STATES, health_thresholds())
         rows.append({
             "name": q.name,
             "counts": counts,
+            "paused": health.paused,
             "health": health,
             "hour": {"completed": sum(p.completed for p in series),
                      "failed": sum(p.failed for p in series)},
@@ -324,7 +349,8 @@ def overview_data() -> dict[str, Any]:
             "spark": charts.sparkline([p.completed + p.failed for p in series],
                                       [p.failed for p in series]),
         })
-    return {"queues": rows, "consumers_alive": sum(r["consumers"] for r in rows)}
+    return {"queues": rows, "consumers_alive": sum(r["consumers"] for r in rows),
+            "overview_states": OVERVIEW_STATES}
 
 
 @blueprint.route("/")
@@ -357,7 +383,9 @@ def queue_data(queue: str, state: str, offset: int, limit: int, task: str | None
     q = get_queue(queue)
     task = resolve_task(q, task)
     page = q.jobs(state, offset=offset, limit=limit, task=task, search=search, order=order)
-    return {"counts": q.counts(), "tasks": q.tasks(), "page": page, "task": task}
+    # the switcher's queue names too: read once per poll interval with the rest, not per poll
+    return {"counts": q.counts(), "tasks": q.tasks(), "page": page, "task": task,
+            "queue_names": get_board().queue_names()}
 
 
 #: The default order of each state's list: pending jobs in the order they will run (the
@@ -408,7 +436,7 @@ def queue(queue: str) -> Any:
         "jobboard/queue.html", poll=True, queue=queue, state=state, per_page=per_page,
         page_no=page_no, last_page=last_page, order=order, search=search,
         clean_ages=CLEAN_AGES, default_order=DEFAULT_ORDER[state],
-        order_labels=ORDER_LABELS[state], queue_names=get_board().queue_names(), **data,
+        order_labels=ORDER_LABELS[state], **data,
     )
 
 
@@ -500,6 +528,38 @@ def stats() -> Any:
         chart_narrow=charts.throughput_chart(m, width=360, height=200, labels=4),
         totals=m.totals,
     )
+
+
+@blueprint.route("/alerts")
+@require_role("viewer")
+def alerts_page() -> str:
+    """Where alerts go, who sends them now, and the last deliveries."""
+    board = get_board()
+    manager = get_state().alerts
+    return render_page("jobboard/alerts.html", manager=manager,
+                       settings=manager.settings if manager else None,
+                       holder=alerts.lease_holder(board), deliveries=alerts.deliveries(board, 100))
+
+
+@blueprint.route("/alerts/test", methods=["POST"])
+@require_role("viewer")
+def alerts_test() -> Answer:
+    """Send a test message to every webhook now (admins)."""
+    if not can("test_alert"):
+        return refuse(ACTION_ROLES["test_alert"])
+    manager = get_state().alerts
+    default = url_for("jobboard.alerts_page")
+    if manager is None:
+        return error_response(409, "Alerts are not configured in this dashboard: set JOBBOARD_ALERTS "
+                                   "(docs/monitoring.md) to send a test from here.")
+    sent = manager.send_test(auth.current_user_name() or "an admin")
+    failed = [d for d in sent if d.status != "sent"]
+    if failed:
+        flash("Test alert not delivered to " + ", ".join(f"{d.webhook} ({d.error or d.http_status})"
+                                                         for d in failed) + ".", "error")
+    else:
+        flash(f"Test alert delivered to {len(sent)} webhook{'s' if len(sent) != 1 else ''}.")
+    return back(default)
 
 
 # --- actions ----------------------------------------------------------------------------

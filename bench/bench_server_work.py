@@ -1,0 +1,114 @@
+"""Redis server work per job lifecycle, in instructions (valgrind callgrind): load-proof.
+
+INFO commandstats times are wall-clock inside the server, so on a shared machine they swell
+with whatever else runs (we saw ENQUEUE at 20 to 60 µs from one hour to the next). The
+instructions redis-server executes for the same work do not: this runs a private
+redis-server under callgrind, enqueues ``--jobs`` no-op jobs one at a time, drains them with
+one worker thread, and prints instructions per job for each phase, for this checkout and,
+with ``--before DIR``, for another one (``git archive <commit> | tar -x -C DIR``), each in
+a process of its own. Needs valgrind; slow (the server runs ~50x slower under callgrind).
+
+    python bench/bench_server_work.py [--jobs 2000] [--before DIR]
+
+The counts include what else the server does meanwhile (the heartbeat, the counters'
+writes, the bench's ZCARD polls), which under callgrind's slowness weigh more per job than
+at full speed: an upper bound, comparable between checkouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import glob, json, os, re, subprocess, sys, time
+root, n, out_dir, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+sys.path.insert(0, root)
+import redis, jobboard
+server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p",
+                           "redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+url = f"redis://127.0.0.1:{port}/0"
+client = redis.Redis.from_url(url)
+for _ in range(600):
+    try:
+        client.ping()
+        break
+    except redis.ConnectionError:
+        time.sleep(0.1)
+
+def instructions():
+    subprocess.run(["callgrind_control", "-d", str(server.pid)], capture_output=True)
+    time.sleep(0.5)
+    dump = sorted(glob.glob(f"{out_dir}/cg.*"), key=os.path.getmtime)[-1]
+    return int(re.search(r"^summary: (\d+)", open(dump).read(), re.M).group(1))
+
+def zero():
+    subprocess.run(["callgrind_control", "-z", str(server.pid)], capture_output=True)
+
+try:
+    huey = jobboard.RedisHuey("work", url=url, results=False, retention={"completed": (None, None)})
+
+    @huey.task()
+    def noop(i):
+        return None
+
+    noop(-1)  # connections and script loads, not counted
+    zero()
+    for i in range(n):
+        noop(i)
+    enqueue = instructions()
+    zero()
+    consumer = huey.create_consumer(workers=1, worker_type="thread", periodic=False,
+                                    initial_delay=0.001, max_delay=0.01, check_worker_health=False)
+    done = huey.storage.keys.state("completed")
+    consumer.start()
+    while client.zcard(done) < n + 1:
+        time.sleep(0.2)
+    drain = instructions()
+    consumer.stop(graceful=True)
+    print(json.dumps({"enqueue": enqueue / n, "drain": drain / n}))
+finally:
+    server.terminate()
+    server.wait()
+"""
+
+
+def measure(root: str, jobs: int, port: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as out_dir:
+        proc = subprocess.run([sys.executable, "-c", CHILD, root, str(jobs), out_dir, str(port)],
+                              capture_output=True, text=True, timeout=3600,
+                              env=dict(os.environ, PYTHONPATH=root))
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode or not lines:
+        raise SystemExit(f"measuring {root} failed:\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(lines[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", type=int, default=2000)
+    ap.add_argument("--before", help="another checkout, measured the same way")
+    args = ap.parse_args()
+    runs = {"this checkout": str(ROOT)} | ({"before": args.before} if args.before else {})
+    results = {}
+    for i, (label, root) in enumerate(runs.items()):
+        results[label] = r = measure(root, args.jobs, 6700 + i)
+        print(f"{label:14} instructions per job: enqueue {r['enqueue']:9,.0f}  take+end "
+              f"{r['drain']:9,.0f}  lifecycle {r['enqueue'] + r['drain']:9,.0f}", flush=True)
+    if args.before:
+        now, old = results["this checkout"], results["before"]
+        print(f"ratio this/before: enqueue {now['enqueue'] / old['enqueue']:.2f}  take+end "
+              f"{now['drain'] / old['drain']:.2f}  lifecycle "
+              f"{(now['enqueue'] + now['drain']) / (old['enqueue'] + old['drain']):.2f}")
+
+
+if __name__ == "__main__":
+    main()
