@@ -101,13 +101,17 @@ def add_job(queue: str) -> Any:
     tasks = q.registered_tasks()
     form: dict[str, str] = {k: request.values.get(k, "") for k in (
         "task", "args", "kwargs", "priority", "delay", "eta", "retries")}
-    if request.method == "GET" or not tasks:
+    if request.method == "GET":  # the form only: nothing changes on GET
         form["args"] = form["args"] or "[]"
         form["kwargs"] = form["kwargs"] or "{}"
         return render_page("jobboard/job_new.html", queue=queue, tasks=tasks, form=form, errors={})
     errors: dict[str, str] = {}
     task = form["task"]
-    if task not in tasks:
+    if not tasks:
+        # A POST here must not answer 200 with the bare form, as if it had been taken.
+        errors["task"] = ("No task of this queue is known to the dashboard: mount it with the "
+                          "queue's Huey (JobBoard(hueys=[...])) to add jobs from here.")
+    elif task not in tasks:
         errors["task"] = "Choose one of this queue's tasks."
     args = _json_field(errors, "args", list)
     kwargs = _json_field(errors, "kwargs", dict)
