@@ -1114,7 +1114,8 @@ class Queue:
         with tracing.send(msg.id, msg.name, msg.retries) if tracing else contextlib.nullcontext(
                 (None, "")) as (_, traceparent):
             argv = message_argv(self.keys.base, data, msg, priority=priority, utc=huey.utc,
-                                config=self.config, only_new=only_new, trace=traceparent)
+                                config=self.config, only_new=only_new, trace=traceparent,
+                                schedule_now=True)
             return self._send_one(argv)
 
     def _send_one(self, argv: list[Any]) -> bool:
@@ -1167,7 +1168,7 @@ class Queue:
         assert self.huey is not None
         return msg.id, message_argv(self.keys.base, data, msg, priority=priority,
                                     utc=self.huey.utc, config=self.config,
-                                    only_new=job_id is not None)
+                                    only_new=job_id is not None, schedule_now=True)
 
     def _job_message(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
                      priority: int | None, delay: float | None, eta: float | None,

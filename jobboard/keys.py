@@ -38,8 +38,6 @@ key (after the base)  type       holds
 ``pl``                hash       periodic task name -> "state|ts_ms|job id|enqueuing
                                  consumer" of its last run
 ``ptick``             hash       periodic task name -> last schedule minute enqueued
-``announce``          list       ids enqueued with an eta, until a scheduler sends their
-                                 SIGNAL_SCHEDULED (capped)
 ``results``           hash       Huey's own result store
 ``rv``                counter    present once Huey revoke flags (``r:<id>``, ``rt:<task>``
                                  in ``results``) may exist: only then does a take read them

@@ -421,16 +421,23 @@ local function enqueue_new(p, msg, m, b)
       if m[23] ~= '' then redis.call('set', p .. 'fcb:' .. m[23], m[21], 'EX', 2592000) end
     end
   end
+  -- Waiting, whatever its eta, as with Huey: a consumer takes a job whose eta is ahead
+  -- and Huey's execute() puts it in the schedule (SCHEDULE), emitting SIGNAL_SCHEDULED
+  -- there; until then len(huey) and pending() count it. TAKE hands such a job out as a
+  -- scheduling take (no attempt counted). 'eta' tells the Board when it is due.
+  -- A negative eta: jobboard's own API (Board.enqueue), which puts a job due later
+  -- straight in the schedule, as its answer says.
   local seq = nil
-  if eta > now then
+  if eta < 0 and -eta > now then
+    eta = -eta
     redis.call('zadd', p .. 'scheduled', eta, id)
     h[#h + 1] = 'st'; h[#h + 1] = 'scheduled'; h[#h + 1] = 'eta'; h[#h + 1] = eta
-    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
   else
     if b then seq = b.seq; b.seq = seq + 1; b.woken = b.woken + 1
     else seq = redis.call('incr', p .. 'seq') end
     redis.call('zadd', p .. 'waiting', -pri * 1000000000000 + seq, id)
     h[#h + 1] = 'st'; h[#h + 1] = 'waiting'; h[#h + 1] = 'rdy'; h[#h + 1] = now
+    if eta > now then h[#h + 1] = 'eta'; h[#h + 1] = eta end
     -- wake() inlined (a batch wakes once, at its end)
     if not b and redis.call('llen', p .. 'wake') < 8 then redis.call('lpush', p .. 'wake', '1') end
   end
@@ -508,14 +515,15 @@ local function enqueue_again(msg, m)
   redis.call('set', p .. 'm:' .. id, msg)
   redis.call('hset', rec, 'pri', pri)
   if m[18] and m[18] ~= '' then redis.call('hset', rec, 'tp', m[18]) end  -- a traced retry
-  if eta > now then
+  if eta < 0 and -eta > now then  -- jobboard's own API: straight in the schedule
     leave(id, st, task)
-    enter(id, 'scheduled', task, eta)
-    redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
-    if redis.call('rpush', p .. 'announce', id) > 10000 then redis.call('ltrim', p .. 'announce', -10000, -1) end
-  else
-    to_waiting(id, st, task, now, pri)
+    enter(id, 'scheduled', task, -eta)
+    redis.call('hset', rec, 'st', 'scheduled', 'eta', -eta)
+    return 'again'
   end
+  to_waiting(id, st, task, now, pri)
+  -- An eta ahead: waiting all the same, as a new job (see enqueue_new).
+  if eta > now then redis.call('hset', rec, 'eta', eta) else redis.call('hdel', rec, 'eta') end
   return 'again'
 end
 """
@@ -523,7 +531,9 @@ end
 # Record a job as enqueued (new) or re-enqueued (Huey's retry without delay, or a
 # finished job added again by id; a pending job added again is a no-op: 'exists').
 # ARGV: base, msg, and a JSON array (tracking.message_argv) of:
-#       id, now, task, priority, eta_ms (0 = now), args preview, kwargs preview, options
+#       id, now, task, priority, eta_ms (0 = now; a job due later waits, as with Huey,
+#       for a consumer's take to put it in the schedule; negative, from jobboard's own
+#       API: straight in the schedule), args preview, kwargs preview, options
 #       JSON, periodic ('0' no, '1' periodic run by the scheduler, '2' periodic "run now"),
 #       only_new ('1': do nothing if the job exists: idempotent submission),
 #       children ids joined by ',' ('' none), add task to the task set ('1'/'0': a
@@ -630,13 +640,23 @@ for i = 1, 10 do
   local msg = got[2]
   -- pcall: a key of the wrong type must not abort the script after the ZPOPMIN above
   -- (a script's writes are not rolled back), which would leave a record in no set.
-  local g = redis.pcall('hmget', nrec, 'task', 'rdy', 'att')
+  local g = redis.pcall('hmget', nrec, 'task', 'rdy', 'att', 'eta')
   if msg and not g.err and g[1] then
     redis.call('zadd', p .. 'active', deadline, nid)
-    local wait = now - (tonumber(g[2]) or now)
-    if wait < 0 then wait = 0 end
-    local att = tostring((tonumber(g[3]) or 0) + 1)
-    redis.call('hset', nrec, 'st', 'active', 'sta', now, 'by', who, 'wait', wait, 'att', att)
+    local wait, att
+    if tonumber(g[4] or 0) > now then
+      -- A scheduling take: the eta is ahead, so Huey's execute() will only put the job in
+      -- the schedule (SCHEDULE). Under a lease like any take (a consumer dying in between
+      -- loses nothing), but no attempt: the token is the attempt number as it was, and
+      -- wait -1 tells the consumer not to count a take.
+      wait, att = -1, tostring(tonumber(g[3]) or 0)
+      redis.call('hset', nrec, 'st', 'active', 'by', who, 'att', att)
+    else
+      wait = now - (tonumber(g[2]) or now)
+      if wait < 0 then wait = 0 end
+      att = tostring((tonumber(g[3]) or 0) + 1)
+      redis.call('hset', nrec, 'st', 'active', 'sta', now, 'by', who, 'wait', wait, 'att', att)
+    end
     -- Huey's revoke flags of the job and of its task, if the queue may have any
     local rv = {}
     if revokes then rv = redis.call('hmget', p .. 'results', 'r:' .. nid, 'rt:' .. g[1]) end
@@ -677,6 +697,25 @@ local taken, revokes
 return taken
 """
 
+# Take one given waiting job: Huey's execute() of a task that read_schedule() handed
+# back (a caller running due tasks itself, as Huey's tests do, rather than the consumer's
+# scheduler, which enqueues them for the workers). read_schedule() left the job waiting
+# (PROMOTE_DUE, so that a scheduler dying loses nothing); running it this way takes it
+# out, or it would run a second time. ARGV: base, id, now, lease deadline, consumer label.
+# Returns {delivery token, wait ms}, or false when the job is not waiting any more.
+CLAIM = PRELUDE_HEAD + r"""
+local id, now, deadline, who = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local rec = p .. 'j:' .. id
+if redis.call('zrem', p .. 'waiting', id) == 0 then return false end
+redis.call('zadd', p .. 'active', deadline, id)
+local g = redis.call('hmget', rec, 'rdy', 'att')
+local wait = now - (tonumber(g[1]) or now)
+if wait < 0 then wait = 0 end
+local att = tostring((tonumber(g[2]) or 0) + 1)
+redis.call('hset', rec, 'st', 'active', 'sta', now, 'by', who, 'wait', wait, 'att', att)
+return {att, wait}
+"""
+
 # Put a job in the schedule (retry with delay, or an eta not reached yet).
 # ARGV: base, id, msg, now, eta, task, event text ('' for none), delivery token ('' when
 #       not a retry from a running delivery). Returns 1, or 2 for a late retry (ignored).
@@ -693,14 +732,15 @@ redis.call('set', p .. 'm:' .. id, msg)
 leave(id, st, task)
 enter(id, 'scheduled', task, eta)
 redis.call('hset', rec, 'st', 'scheduled', 'eta', eta)
-if ARGV[7] ~= '' then event(id, now, 'scheduled', ARGV[7]) end
+if ARGV[7] ~= '' then event(id, now, 'scheduled', ARGV[7])
+else redis.call('hdel', rec, 'by') end  -- a scheduling take: nobody runs it yet
 return 1
 """
 
 # Move due scheduled jobs to waiting, inside Redis (a scheduler killed mid-tick loses
 # nothing). ARGV: base, now, limit.
-# Returns {how many moved, their messages..., '|', messages of newly scheduled jobs...}:
-# the scheduler hands them to Huey, which emits the signals its users count.
+# Returns {how many moved, their messages...}: the scheduler hands them to Huey, which
+# emits SIGNAL_ENQUEUED for each, as its own scheduler does.
 PROMOTE_DUE = PRELUDE + r"""
 local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local ids = redis.call('zrangebyscore', p .. 'scheduled', '-inf', now, 'LIMIT', 0, limit)
@@ -709,12 +749,6 @@ for _, id in ipairs(ids) do
   local task = redis.call('hget', rk(id), 'task')
   if not task then task = nil end
   to_waiting(id, 'scheduled', task, now)
-  out[#out + 1] = redis.call('get', p .. 'm:' .. id) or ''
-end
-out[#out + 1] = '|'
--- Jobs enqueued with an eta since the last tick: the scheduler announces them
--- (SIGNAL_SCHEDULED), as Huey's consumer does when it meets a task whose eta is ahead.
-for _, id in ipairs(redis.call('lpop', p .. 'announce', limit) or {}) do
   out[#out + 1] = redis.call('get', p .. 'm:' .. id) or ''
 end
 return out
@@ -901,12 +935,20 @@ metric(now, {'retry', 1, 'retry|' .. (f[2] or '?'), 1})
 return {'ok'}
 """
 
-# Operator promote: scheduled -> waiting now. ARGV: base, id, now, message without eta,
+# Operator promote: scheduled -> waiting now (a waiting job with an eta ahead: its eta goes). ARGV: base, id, now, message without eta,
 # timeline text (who; optional)
 PROMOTE = PRELUDE + r"""
 local id, now = ARGV[2], tonumber(ARGV[3])
-local f = redis.call('hmget', rk(id), 'st', 'task')
+local f = redis.call('hmget', rk(id), 'st', 'task', 'eta')
 if not f[1] then return {'missing'} end
+if f[1] == 'waiting' and tonumber(f[3] or 0) > now then
+  -- Enqueued through Huey with an eta and not yet taken by a consumer (which would put
+  -- it in the schedule): it keeps its place, without its eta.
+  if ARGV[4] ~= '' then redis.call('set', p .. 'm:' .. id, ARGV[4]) end
+  redis.call('hdel', rk(id), 'eta')
+  event(id, now, 'promoted', ARGV[5] or 'run now by an operator')
+  return {'ok'}
+end
 if f[1] ~= 'scheduled' then return {'state', f[1]} end
 if ARGV[4] ~= '' then redis.call('set', p .. 'm:' .. id, ARGV[4]) end
 redis.call('hdel', rk(id), 'eta')

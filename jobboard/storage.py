@@ -244,7 +244,8 @@ class TrackingStorage(RedisStorage):
             return None
         job_id, msg, task, flag, task_flag, token, wait = res
         name = task.decode()
-        tracker.counters.took(now, name, int(wait))
+        if int(wait) >= 0:  # -1: a scheduling take (an eta ahead), not a start
+            tracker.counters.took(now, name, int(wait))
         return self._hand_out(tracker, job_id.decode(), msg, name, flag, task_flag,
                               token.decode(), now)
 
@@ -364,24 +365,15 @@ class TrackingStorage(RedisStorage):
         """Due jobs, already moved to the waiting set inside Redis (atomically, so a
         scheduler killed mid-way loses nothing). Huey gets their messages back, as from
         its own storage; ``Tracker.read_schedule`` marks the tasks so that the scheduler's
-        enqueue of each is a no-op rather than a second job."""
-        return self.promote_due(ts)[0]
-
-    def promote_due(self, ts: Any) -> tuple[list[bytes], list[bytes]]:
-        """(messages of the jobs made due now, messages of jobs scheduled since the last
-        call): one PROMOTE_DUE round trip per 500 jobs."""
-        tracker = self._require_tracker()
-        now = tracker.epoch_ms(ts)
+        enqueue of each is a no-op rather than a second job. One PROMOTE_DUE round trip
+        per 500 jobs."""
+        now = self._require_tracker().epoch_ms(ts)
         due: list[bytes] = []
-        announced: list[bytes] = []
         while True:
             res = self._scripts["PROMOTE_DUE"](keys=[self.keys.base], args=[now, 500])
-            moved = int(res[0])
-            sep = res.index(b"|")
-            due.extend(m for m in res[1:sep] if m)
-            announced.extend(m for m in res[sep + 1:] if m)
-            if moved < 500:
-                return due, announced
+            due.extend(m for m in res[1:] if m)
+            if int(res[0]) < 500:
+                return due
 
     def schedule_size(self) -> int:
         return int(self.conn.zcard(self.schedule_key))

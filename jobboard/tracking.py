@@ -9,8 +9,9 @@ recovers jobs whose consumer died.
 State machine (Huey signal or hook -> transition), also in docs/states.md:
 
 =====================================  =============================================
-enqueue (producer, scheduler, retry)    new -> waiting, or -> scheduled when eta is ahead
-dequeue (worker)                        waiting -> active (under a lease)
+enqueue (producer, scheduler, retry)    new -> waiting (an eta ahead too, as with Huey)
+dequeue (worker)                        waiting -> active (under a lease; an eta ahead:
+                                        a scheduling take, no attempt counted)
 SIGNAL_SCHEDULED / add_to_schedule      active -> scheduled (retry with delay, eta)
 scheduler tick (read_schedule)          scheduled -> waiting when due
 post_execute, no exception              active -> completed
@@ -148,7 +149,7 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
                  config: TrackingConfig, periodic: str = "0", only_new: bool = False,
                  register_task: bool = True, fence: str = "", tick: str = "",
                  source: str = "", trace: str = "", counted: bool = False,
-                 group: tuple[str, int] | None = None) -> list[Any]:
+                 group: tuple[str, int] | None = None, schedule_now: bool = False) -> list[Any]:
     """ARGV of the ENQUEUE script for a Huey message (``data`` is its serialized form).
 
     Everything but the key base and the message travels as one JSON array: the client's
@@ -156,7 +157,10 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     the delivery token of a retry re-enqueued by its consumer; ``tick`` the minute of a
     periodic run and ``source`` the consumer whose scheduler enqueued it; ``trace`` the
     W3C traceparent of the enqueue's span (jobboard.otel), kept in the record. ``counted``:
-    the caller counts a new job in the minute's metrics itself (counters.py)."""
+    the caller counts a new job in the minute's metrics itself (counters.py).
+    ``schedule_now``: a job due later goes straight to the schedule (jobboard's own API);
+    else it waits, as with Huey, until a consumer's take hands it to Huey's execute(),
+    which schedules it."""
     pri = priority if priority is not None else (msg.priority or 0)
     pri = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, int(pri)))
     eta = _epoch(msg.eta, utc) if msg.eta is not None else None
@@ -176,7 +180,8 @@ def message_argv(base: str, data: bytes, msg: Any, *, priority: int | None, utc:
     q = _json_string
     # The JSON array written out by hand: twice as fast as json.dumps of a list here.
     meta = "[%s,%d,%s,%d,%d,%s,%s,%s,\"%s\",\"%s\",%s,\"%s\",\"%s\",\"%s\",%s,%s,%d]" % (
-        q(msg.id), now_ms(), q(msg.name), pri, int(eta * 1000) if eta else 0,
+        q(msg.id), now_ms(), q(msg.name), pri,
+        (-int(eta * 1000) if schedule_now else int(eta * 1000)) if eta else 0,
         q(args), q(kwargs), q(_compact_json(options) if options else ""), periodic,
         "1" if only_new else "0", q(children), "1" if register_task else "0", fence, tick,
         q(source), q(tokens), len(blob))
@@ -266,7 +271,7 @@ class Tracker:
         self.counters = Counters()  # this process's per-job metrics, flushed by the heartbeat
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
-            for name in ("FINISH", "ATTEMPT_FAILED", "REQUEUE", "SCHEDULE", "RECOVER_STALLED",
+            for name in ("FINISH", "ATTEMPT_FAILED", "REQUEUE", "SCHEDULE", "CLAIM", "RECOVER_STALLED",
                          "EXTEND_LEASES", "PROGRESS", "LOG", "ROLLUP", "METRICS")
         }
         storage.tracker = self
@@ -361,17 +366,11 @@ class Tracker:
 
         They are already waiting (PROMOTE_DUE moved them inside Redis); each is marked so
         that the scheduler's ``enqueue`` of it only emits ``SIGNAL_ENQUEUED`` (as with
-        Huey) and writes nothing. Jobs enqueued with an eta since the last tick get
-        ``SIGNAL_SCHEDULED`` here, in the consumer, where Huey's consumer emits it."""
+        Huey) and writes nothing."""
         if timestamp is None:
             timestamp = self.huey._get_timestamp()
-        due, announced = self.storage.promote_due(timestamp)
-        for data in announced:
-            task = self._task_of(data)
-            if task is not None:
-                self.huey._emit(S.SIGNAL_SCHEDULED, task)
         tasks = []
-        for data in due:
+        for data in self.storage.read_schedule(timestamp):
             task = self._task_of(data)
             if task is not None:
                 task._jobboard_promoted = True
@@ -608,7 +607,8 @@ class Tracker:
             return
         job_id, msg, task, flag, task_flag, token, wait = reply[1:8]
         job, name, tok = job_id.decode(), task.decode(), token.decode()
-        self.counters.took(now, name, int(wait))
+        if int(wait) >= 0:  # -1: a scheduling take (an eta ahead), not a start
+            self.counters.took(now, name, int(wait))
         with self._inflight_lock:
             self.inflight[job] = (name, now, self.worker_label(), tok)
         self._local.next = (job, msg, name, flag, task_flag, tok, now)
@@ -701,6 +701,8 @@ class Tracker:
         return self._execute(run, task, timestamp)
 
     def _execute(self, run: Any, task: Any, timestamp: Any = None) -> Any:
+        if getattr(task, "_jobboard_promoted", False) and not self.owns(task.id):
+            self._claim(task)
         try:
             return run(task, timestamp)
         finally:
@@ -714,6 +716,21 @@ class Tracker:
                 self._forget(*delivery)
                 logger.warning("jobboard: job %s ended without its end being recorded; its "
                                "lease will lapse and it will run again", task.id)
+
+    def _claim(self, task: Any) -> None:
+        """A task from ``read_schedule`` run by ``execute`` directly, not dequeued: take its
+        job out of waiting as this thread's delivery (CLAIM), so that it runs once and
+        its end is recorded."""
+        task._jobboard_promoted = False  # an enqueue of it from now on is a real one
+        self.ensure_consumer_side()
+        now = now_ms()
+        res = self._scripts["CLAIM"](keys=[self.keys.base],
+                                     args=[task.id, now, now + self.lease_ms, self.worker_label()])
+        if not res:
+            return  # taken by a consumer meanwhile, or removed: Huey runs it unrecorded
+        name = self.huey._registry.task_to_string(type(task))
+        self.counters.took(now, name, int(res[1]))
+        self.started(task.id, name, now, res[0].decode())
 
     def take_deferred_delete(self, job_id: str) -> str:
         """The revoke flag Huey asked to delete for this job, deleted by our next script."""

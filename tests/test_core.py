@@ -121,8 +121,22 @@ def test_actions_and_errors(redis_url: str) -> None:
     waiting = t["double"](1).id
     later = t["double"].schedule((2,), delay=3600).id
     gone = t["double"](3).id
-    assert q.counts()["scheduled"] == 1 and q.counts()["waiting"] == 2
+    # As with Huey, a job due later waits in the queue until a consumer's take hands it
+    # to Huey's execute(), which schedules it (run now clears its eta in place).
+    assert q.counts()["scheduled"] == 0 and q.counts()["waiting"] == 3
     assert q.job(later).scheduled_for and q.job(later).scheduled_for > time.time() + 3000
+    q.promote(later)
+    assert q.job(later).state == "waiting" and not q.job(later).scheduled_for
+    later = t["double"].schedule((2,), delay=3600).id
+    assert huey.execute(huey.dequeue()) == 2  # waiting (the first) runs, ...
+    for _ in range(3):  # ... the promoted one and the other run too, the new one is scheduled
+        huey.execute(huey.dequeue())
+    assert q.counts()["scheduled"] == 1 and q.counts()["completed"] == 3
+    job = q.job(later)
+    assert job.state == "scheduled" and job.attempt == 0 and not job.started_at and not job.consumer
+    assert q.job(later).scheduled_for and q.job(later).scheduled_for > time.time() + 3000
+    waiting, gone = t["double"](1).id, t["double"](3).id
+    q.clean("completed", older_than=0)
     # a task filter on a state without a per-task index is a scan, never a silent empty list
     page = q.jobs("waiting", task="tests.support.double")
     assert {j.id for j in page.jobs} == {waiting, gone} and page.complete

@@ -189,15 +189,17 @@ def test_enqueue_many_is_enqueue_of_each(huey: jobboard.RedisHuey) -> None:
     grouped = group([t["double"].s(5), t["double"].s(6)])
     results = huey.enqueue_many([later, chain, urgent, same, t["double"].s(9, id="same"), grouped])
     assert len(results) == 6
-    assert q.job(later.id).state == "scheduled"
+    assert q.job(later.id).state == "waiting" and q.job(later.id).scheduled_for  # as in Huey
     assert q.job(chain.id).children == [chain.on_complete.id]
     assert q.job("same").args == "4"  # the second add of a pending id queues nothing
     assert waiting_ids(huey)[0] == urgent.id  # the higher priority runs first
-    assert q.counts()["waiting"] == 5 and q.counts()["scheduled"] == 1
+    assert q.counts()["waiting"] == 6 and q.counts()["scheduled"] == 0
 
     running = RunningConsumer(huey, workers=2, periodic=False)
     try:
         assert wait_for(lambda: q.counts()["completed"] == 6, 20), dict(q.counts())
+        # the job due later: taken, and put in the schedule by Huey's execute()
+        assert wait_for(lambda: q.job(later.id).state == "scheduled", 10)
     finally:
         running.stop()
     assert results[1] == [4, 8]  # ResultGroup[i] gets the result: the pipeline's two

@@ -192,7 +192,9 @@ def test_opaque_arguments_are_accepted_as_huey_accepts_them(redis_url: str) -> N
     double = h.test_tasks["double"]
     res = double.schedule(3, delay=60)  # args not a tuple: Huey accepts it at enqueue
     q = jobboard.Board([h]).queue("opaque")
-    assert q.job(res.id).args == "3" and q.job(res.id).state == "scheduled"
+    job = q.job(res.id)
+    # waiting with its eta, as in Huey's queue, until a consumer's take schedules it
+    assert job.args == "3" and job.state == "waiting" and job.scheduled_for
 
 
 def _signals_of_a_workload(h: Any) -> dict[str, int]:
@@ -235,3 +237,37 @@ def test_signals_are_the_ones_huey_sends(redis_url: str) -> None:
     assert got == expected
     # 2 eta jobs and 2 retries (n = 3, 7) scheduled; 8 enqueued, then the same 4 when due
     assert expected[S.SIGNAL_SCHEDULED] == 4 and expected[S.SIGNAL_ENQUEUED] == 8 + 4
+
+
+def test_a_job_due_later_waits_like_hueys_and_runs_once_when_due(redis_url: str) -> None:
+    """An eta job sits in Huey's queue (len, pending) until a consumer's take hands it to
+    Huey's execute(), which schedules it: that take is no attempt and no metrics' take;
+    the one run, when due, is attempt 1. jobboard's own API schedules it at once."""
+    from tests.support import running_consumers, wait_for
+
+    h = make_core_huey(redis_url, name="later")
+    double = h.test_tasks["double"]
+    scheduled: list[str] = []
+    h.signal(S.SIGNAL_SCHEDULED)(lambda signal, task, *a: scheduled.append(task.id))
+    res = double.schedule((4,), delay=1.5)
+    q = jobboard.Board([h]).queue("later")
+    assert len(h) == 1 and h.scheduled_count() == 0 and [t.id for t in h.pending()] == [res.id]
+    assert q.job(res.id).state == "waiting"
+    api_id, _ = q.enqueue("tests.support.double", [5], delay=60)  # the Board's API
+    assert q.job(api_id).state == "scheduled" and len(h) == 1 and h.scheduled_count() == 1
+    with running_consumers([h], workers=1, periodic=True):
+        assert wait_for(lambda: q.job(res.id).state == "scheduled", 10)
+        job = q.job(res.id)
+        assert job.attempt == 0 and job.consumer is None and scheduled == [res.id]
+        assert wait_for(lambda: q.job(res.id).state == "completed", 15)
+    job = q.job(res.id)
+    assert job.attempt == 1 and job.result == "8" and scheduled == [res.id]
+    assert q.job(api_id).state == "scheduled"
+    h.jobboard.flush_counters()
+    # one take in the wait histogram (the run's), not two: the scheduling take is none
+    import time
+    r = redis.Redis.from_url(redis_url)
+    minute = int(time.time() // 60)
+    takes = sum(int(v) for m in (minute - 1, minute)
+                for k, v in r.hgetall(q.keys.minute(m)).items() if k.startswith(b"w:"))
+    assert takes == 1

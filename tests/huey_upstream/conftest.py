@@ -71,30 +71,19 @@ os.environ.setdefault("HUEY_SLOW_TESTS", "1")
 # jobboard.RedisHuey while it passes with huey.PriorityRedisHuey. Issue 12 asks for at most
 # 5 of these in the end; take a test off when its fix lands (the strict xfail fails then).
 # --------------------------------------------------------------------------------------
-_ETA = ("item 4, pending()/scheduled()/read_schedule: a task enqueued with eta/delay goes "
-        "straight to jobboard's schedule, so it is not in len(huey)/pending() and dequeue() "
-        "does not hand it out for Huey's execute() to schedule")
-_READ_SCHEDULE = ("item 4, read_schedule: jobboard moves due tasks to waiting inside Redis, "
-                  "so after read_schedule() they are still counted by len(huey)")
+_READ_SCHEDULE = ("item 4, read_schedule: jobboard moves due tasks to waiting inside Redis "
+                  "(a scheduler that dies before it enqueues them loses nothing), so after "
+                  "read_schedule() they are counted by len(huey) until a worker takes them "
+                  "(or execute() runs them)")
 _TICK = ("periodic tick: the same crontab minute enqueued twice is refused as a duplicate "
          "(jobboard runs a periodic task once per tick however many schedulers)")
-# Off the list so far: item 9, opaque storage bytes (19 tests, 4546a17) and item 7,
-# RedisExpireHuey under track() (12 tests, c57c690).
+# Off the list so far: item 9, opaque storage bytes (19 tests, 4546a17), item 7,
+# RedisExpireHuey under track() (12 tests, c57c690), and item 4, a task with an eta waiting
+# in the queue until a consumer's take schedules it, as with Huey (12 tests).
 
 KNOWN_DIFFERENCES: dict[str, str] = {
-    # item 4: pending(), len(huey), scheduled(), read_schedule()
-    "test_api.py::TestChordPrimitive::test_chord_scheduling": _ETA,
-    "test_api.py::TestDecorators::test_task_id": _ETA + " (t2 has delay=1: t3 comes out first)",
-    "test_api.py::TestQueue::test_pending_scheduled_unregistered": _ETA + " (dequeue() is None)",
+    # item 4: read_schedule()
     "test_api.py::TestQueue::test_read_schedule": _READ_SCHEDULE,
-    "test_api.py::TestQueue::test_reschedule": _ETA + " (rescheduled task not in pending())",
-    "test_api.py::TestQueue::test_schedule_s": _ETA,
-    "test_api.py::TestQueue::test_scheduling": _ETA + " (len(huey) 0, not 1)",
-    "test_api.py::TestQueue::test_scheduling_expires": _ETA + " (len(huey) 0, not 1)",
-    "test_api.py::TestStorageWrappers::test_storage_wrappers": _ETA + " (pending() lacks it)",
-    "test_consumer.py::TestConsumerIntegration::test_consumer_schedule_task": _ETA,
-    "test_priority.py::TestPriority::test_schedule_priority": _ETA,
-    "test_signals.py::TestSignals::test_signals_simple": _ETA + " (before SIGNAL_SCHEDULED is checked)",
     # periodic tasks: one enqueue per tick
     "test_consumer.py::TestConsumerIntegration::test_consumer_periodic_tasks": _TICK,
 }
