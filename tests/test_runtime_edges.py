@@ -383,3 +383,23 @@ def test_an_end_sent_twice_by_its_own_delivery_is_no_duplicate(redis_url: str) -
     assert rec.state == "completed" and "late end" not in [e.kind for e in rec.events]
     assert q.totals().duplicates == 0 and q.totals().completed == 1
     w.finish()
+
+
+def test_a_scheduling_take_whose_consumer_died_is_taken_again_and_scheduled(redis_url: str) -> None:
+    # A job due later is handed to Huey's execute() to be scheduled (issue 12): that take
+    # is under a lease like any, so a consumer dying in between loses nothing.
+    huey = make_core_huey(redis_url, lease_timeout=1, max_stalls=5)
+    q = jobboard.Board([huey]).queue("core")
+    job = huey.test_tasks["double"].schedule((5,), delay=3600).id
+    dead, live = Worker(huey), Worker(huey)
+    assert dead.take().id == job
+    assert q.job(job).state == "active" and q.job(job).attempt == 0
+    lapse_leases(huey)
+    assert q.job(job).state == "waiting"
+    assert live.take().id == job
+    live.finish()  # Huey's execute(): not ready, so add_schedule()
+    rec = q.job(job)
+    assert rec.state == "scheduled" and rec.attempt == 0 and rec.scheduled_for
+    dead.finish()  # the dead one's late schedule of the same eta changes nothing
+    assert q.job(job).state == "scheduled" and q.counts()["scheduled"] == 1
+    assert q.counts()["active"] == 0 and q.counts()["waiting"] == 0
