@@ -1,0 +1,140 @@
+"""The pages' language: English, Spanish or Brazilian Portuguese, per viewer.
+
+The viewer's choice is the ``jb_lang`` cookie (set by the header's language picker,
+static/localtime.js, kept a year, like the local/UTC choice of :mod:`.localtime`); without
+one, the browser's ``Accept-Language`` decides; anything else is English.
+
+Messages go through Flask-Babel's :class:`flask_babel.Domain` with a domain of jobboard's
+own (``jobboard``, catalogs in ``jobboard/translations``), and the locale is this module's,
+not the host app's: a host app with its own Flask-Babel keeps its catalogs and its locale
+selector for its own pages, and ours work whether it has one or not. Numbers and times are
+formatted with Babel for the same locale (:mod:`.filters`).
+
+Only what a person reads on the pages is translated: the JSON API's messages, the data
+(task and queue names, arguments) and the state identifiers of URLs and CSS classes stay
+as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, support
+from flask import g, has_request_context, request
+from flask_babel import Domain
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+#: The catalogs: ``<dir>/<locale>/LC_MESSAGES/jobboard.mo`` (scripts/i18n.sh builds them).
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+DOMAIN_NAME = "jobboard"
+#: The viewer's choice of language (a BCP 47 tag of LANGUAGES).
+LANGUAGE_COOKIE = "jb_lang"
+DEFAULT_LANGUAGE = "en"
+#: Tag (``<html lang>``, the cookie) -> (Babel locale, the language's own name). Portuguese
+#: is Brazil's: its catalog (``pt``) also serves ``pt-PT`` browsers.
+LANGUAGES: dict[str, tuple[str, str]] = {
+    "en": ("en", "English"),
+    "es": ("es", "Español"),
+    "pt-BR": ("pt_BR", "Português (Brasil)"),
+}
+
+
+def viewer_language() -> str:
+    """This request's language tag: the cookie's, else the best of ``Accept-Language``."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    cached = g.get("_jobboard_language")
+    if cached is not None:
+        return str(cached)
+    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    if chosen not in LANGUAGES:
+        chosen = request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
+    g._jobboard_language = chosen
+    return chosen
+
+
+def viewer_locale() -> Locale:
+    """The Babel locale of this request (``en``, ``es``, ``pt_BR``)."""
+    return _locale(LANGUAGES[viewer_language()][0])
+
+
+@functools.cache
+def _locale(name: str) -> Locale:
+    return Locale.parse(name)
+
+
+@functools.cache
+def _catalog(name: str) -> support.NullTranslations:
+    """The compiled catalog of locale ``name`` (``pt_BR`` falls back to ``pt``), loaded
+    once per process; English needs none (its messages are the msgids)."""
+    return support.Translations.load(str(TRANSLATIONS_DIR), [name], DOMAIN_NAME)
+
+
+class JobboardDomain(Domain):  # type: ignore[misc]  # flask_babel is untyped
+    """Flask-Babel's domain, for jobboard's catalogs in the viewer's language (above)."""
+
+    def get_translations(self) -> support.NullTranslations:
+        return _catalog(LANGUAGES[viewer_language()][0])
+
+
+domain = JobboardDomain(translation_directories=[str(TRANSLATIONS_DIR)], domain=DOMAIN_NAME)
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """``string`` in the viewer's language, ``%(name)s`` placeholders filled in."""
+    return str(domain.gettext(string, **variables))
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """The singular or plural form for ``num`` (``%(num)s`` is ``num``, formatted)."""
+    from .filters import number  # the count as the locale writes it: 1.234 in Spanish
+    variables.setdefault("num", number(num))
+    # (Flask-Babel's Domain.ngettext would put the raw count in %(num)s)
+    return str(domain.get_translations().ungettext(singular, plural, num)) % variables
+
+
+def lazy_gettext(string: str, **variables: Any) -> Any:
+    """A message translated when it is shown (module-level labels), not when defined."""
+    return domain.lazy_gettext(string, **variables)
+
+
+_ = gettext
+
+
+# --- the templates' gettext -------------------------------------------------------------
+# Jinja's i18n extension calls ``gettext``/``ngettext`` from the template's context; the
+# pages pass these in their context (page_context), so jobboard's templates use jobboard's
+# catalogs even when the app's Jinja environment has the host's Flask-Babel installed. As
+# Jinja's own "newstyle" callables: the result is Markup when autoescaping, and the
+# variables (escaped by that) are filled in here.
+
+def _fill(context: Context, text: str, variables: dict[str, Any]) -> str:
+    rv: str = Markup(text) if context.eval_ctx.autoescape else text
+    if variables or context.environment.newstyle_gettext:  # type: ignore[attr-defined]
+        rv = rv % variables
+    return rv
+
+
+@pass_context
+def template_gettext(context: Context, string: str, **variables: Any) -> str:
+    return _fill(context, str(domain.get_translations().ugettext(string)), variables)
+
+
+@pass_context
+def template_ngettext(context: Context, singular: str, plural: str, num: int,
+                      **variables: Any) -> str:
+    from .filters import number
+    variables.setdefault("num", number(num))
+    return _fill(context, str(domain.get_translations().ungettext(singular, plural, num)),
+                 variables)
+
+
+def template_context() -> dict[str, Any]:
+    """What every page template gets for its language (see views.page_context)."""
+    tag = viewer_language()
+    return {"gettext": template_gettext, "_": template_gettext, "ngettext": template_ngettext,
+            "lang": tag, "languages": LANGUAGES}
