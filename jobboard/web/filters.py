@@ -11,7 +11,7 @@ import functools
 import hashlib
 import math
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from babel import dates as babel_dates, numbers as babel_numbers
@@ -122,14 +122,14 @@ def reltime(ts: float | None, now: float | None = None) -> str:
     delta = ts - now
     if abs(delta) < 1:
         return gettext("just now")
-    return str(babel_dates.format_timedelta(delta, format="narrow", threshold=1, add_direction=True,
-                                            locale=viewer_locale()))
+    return str(babel_dates.format_timedelta(timedelta(seconds=delta), format="narrow", threshold=1,
+                                            add_direction=True, locale=viewer_locale()))
 
 
 def since_text(seconds: float) -> str:
     """How long, without a direction: ``5m``, ``5 min`` (``<time data-since>``)."""
-    return str(babel_dates.format_timedelta(max(1.0, seconds), format="narrow", threshold=1,
-                                            locale=viewer_locale()))
+    return str(babel_dates.format_timedelta(timedelta(seconds=max(1.0, seconds)), format="narrow",
+                                            threshold=1, locale=viewer_locale()))
 
 
 #: Babel's units of relative times, with their length in seconds (its own table).
@@ -150,7 +150,7 @@ def _rel_patterns(locale: str, just_now: str) -> dict[str, Any]:
         for kind, sign in (("past", -1), ("future", 1), ("bare", 0)):
             for name, n in (("one", 1), ("other", 7)):
                 text = babel_dates.format_timedelta(
-                    (sign or 1) * n * secs, format="narrow", threshold=1,
+                    timedelta(seconds=(sign or 1) * n * secs), format="narrow", threshold=1,
                     add_direction=bool(sign), locale=locale)
                 forms[f"{kind}_{name}"] = str(text).replace(str(n), "{n}", 1)
         out["units"].append([secs, forms])
@@ -184,7 +184,10 @@ def percent(value: float | None) -> str:
     """``0.123`` -> ``"12.3%"`` (``"12,3 %"`` where the locale spaces it)."""
     if value is None:
         return "–"
-    return str(babel_numbers.format_percent(value, format="#,##0.0%", locale=viewer_locale()))
+    locale = viewer_locale()
+    # the locale's own pattern (its spacing: "12,5 %" in Spanish), with one decimal
+    pattern = str(locale.percent_formats[None].pattern).replace("#,##0", "#,##0.0", 1)
+    return str(babel_numbers.format_percent(value, format=pattern, locale=locale))
 
 
 def dom_id(value: Any, prefix: str = "k") -> str:

@@ -35,7 +35,7 @@ DOMAIN_NAME = "jobboard"
 LANGUAGE_COOKIE = "jb_lang"
 DEFAULT_LANGUAGE = "en"
 #: Tag (``<html lang>``, the cookie) -> (Babel locale, the language's own name). Portuguese
-#: is Brazil's: its catalog (``pt``) also serves ``pt-PT`` browsers.
+#: is Brazil's: its catalog (``pt_BR``) also serves ``pt-PT`` browsers.
 LANGUAGES: dict[str, tuple[str, str]] = {
     "en": ("en", "English"),
     "es": ("es", "Español"),
@@ -52,9 +52,26 @@ def viewer_language() -> str:
         return str(cached)
     chosen = request.cookies.get(LANGUAGE_COOKIE, "")
     if chosen not in LANGUAGES:
-        chosen = request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
+        chosen = accepted() or DEFAULT_LANGUAGE
     g._jobboard_language = chosen
     return chosen
+
+
+def accepted() -> str | None:
+    """The browser's most wanted language that we have, in any variant: ``es-MX`` is
+    ``es``, ``pt-PT`` is ``pt-BR``. (Werkzeug's ``best_match`` prefers any exact match to
+    a better-liked variant: ``de, pt;q=0.4, es;q=0.3`` would be Spanish.)"""
+    for value, _quality in request.accept_languages:  # werkzeug sorts them best first
+        primary = value.replace("_", "-").split("-")[0].lower()
+        tag = _TAGS.get(value.lower()) or _PRIMARY.get(primary)
+        if tag:
+            return tag
+    return None
+
+
+_TAGS = {tag.lower(): tag for tag in LANGUAGES}
+#: Primary language -> our tag (``pt`` -> ``pt-BR``).
+_PRIMARY = {tag.split("-")[0].lower(): tag for tag in LANGUAGES}
 
 
 def viewer_locale() -> Locale:
@@ -89,12 +106,18 @@ def gettext(string: str, **variables: Any) -> str:
     return str(domain.gettext(string, **variables))
 
 
-def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+def ngettext(singular: str, plural: str, num: float, **variables: Any) -> str:
     """The singular or plural form for ``num`` (``%(num)s`` is ``num``, formatted)."""
     from .filters import number  # the count as the locale writes it: 1.234 in Spanish
     variables.setdefault("num", number(num))
     # (Flask-Babel's Domain.ngettext would put the raw count in %(num)s)
-    return str(domain.get_translations().ungettext(singular, plural, num)) % variables
+    return str(domain.get_translations().ungettext(singular, plural, _count(num))) % variables
+
+
+def _count(num: float) -> int:
+    """The count a catalog's plural rule is given: gettext's rules take whole numbers; a
+    fraction (``1.5 days``) takes the plural form, as it does in English."""
+    return int(num) if float(num).is_integer() else 2
 
 
 def lazy_gettext(string: str, **variables: Any) -> Any:
@@ -125,11 +148,11 @@ def template_gettext(context: Context, string: str, **variables: Any) -> str:
 
 
 @pass_context
-def template_ngettext(context: Context, singular: str, plural: str, num: int,
+def template_ngettext(context: Context, singular: str, plural: str, num: float,
                       **variables: Any) -> str:
     from .filters import number
     variables.setdefault("num", number(num))
-    return _fill(context, str(domain.get_translations().ungettext(singular, plural, num)),
+    return _fill(context, str(domain.get_translations().ungettext(singular, plural, _count(num))),
                  variables)
 
 

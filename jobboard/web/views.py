@@ -70,6 +70,7 @@ EVENT_LABELS: dict[str, Any] = {
     "retrying": lazy_gettext("retrying"), "retried": lazy_gettext("retried"),
     "promoted": lazy_gettext("promoted"), "stalled": lazy_gettext("stalled"),
     "requeued": lazy_gettext("requeued"), "edited": lazy_gettext("edited"),
+    "attempt failed": lazy_gettext("attempt failed"),
 }
 #: How the pages name the roles (the identifiers stay in CSS classes and config).
 ROLE_LABELS: dict[str, Any] = {"viewer": lazy_gettext("viewer"), "operator": lazy_gettext("operator"),
