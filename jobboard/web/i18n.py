@@ -39,7 +39,7 @@ DEFAULT_LANGUAGE = "en"
 LANGUAGES: dict[str, tuple[str, str]] = {
     "en": ("en", "English"),
     "es": ("es", "Español"),
-    "pt-BR": ("pt_BR", "Português (Brasil)"),
+    "pt-BR": ("pt_BR", "Português"),  # Brazilian (pt_BR formats), the picker keeps it short
 }
 
 
