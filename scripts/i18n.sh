@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 DIR=jobboard/translations
 POT=$DIR/jobboard.pot
 extract() {
-    pybabel extract -F babel.cfg -k lazy_gettext --no-location --sort-output \
+    pybabel extract -F babel.cfg -k lazy_gettext -k N_ --no-location --sort-output \
         --project=jobboard --copyright-holder="jobboard contributors" -o "$POT" .
 }
 case "${1:-}" in

@@ -30,7 +30,7 @@ from tests.support import PREFIX, RunningConsumer, make_app, make_huey, soup, wa
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = {"es": "es", "pt-BR": "pt_BR"}  # tag -> catalog directory
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "N_": None}
 
 
 # --- catalogs -----------------------------------------------------------------------------
@@ -235,6 +235,7 @@ def test_the_cookie_beats_accept_language_and_english_is_the_default(client: Fla
         return str(soup(client.get(f"{PREFIX}/login", headers=headers)).select_one("html")["lang"])
 
     assert lang() == "en"  # no Accept-Language: English, as every other test assumes
+    assert "Accept-Language" in client.get(f"{PREFIX}/login").headers["Vary"]  # for caches
     assert lang(**{"Accept-Language": "fr,de;q=0.8"}) == "en"  # nothing we ship
     assert lang(**{"Accept-Language": "es-MX,es;q=0.9"}) == "es"
     assert lang(**{"Accept-Language": "pt-PT"}) == "pt-BR"  # the Portuguese we have
@@ -294,6 +295,28 @@ def test_the_filters_follow_the_request_locale(app: Flask) -> None:
             units = dict((int(s), f) for s, f in filters.rel_patterns()["units"])
             assert units[60]["past_other"].replace("{n}", "3") == past
             assert units[3600]["future_other"].replace("{n}", "2") == future
+
+
+def test_the_fast_paths_write_what_babel_writes(app: Flask) -> None:
+    """number() and the relative times skip Babel's per-call work; they must not differ."""
+    from datetime import timedelta
+    from babel.dates import format_timedelta
+    from babel.numbers import format_decimal
+    values = [0, 7, 999, 1000, 1234, 99999, 1234567, 10**9 + 7, -4321, 2.5, 1234.5, 0.1]
+    seconds = [1.2, 5, 44, 59.6, 61, 89, 91, 3599, 3601, 5400, 86399, 86401, 6 * 86400,
+               8 * 86400, 40 * 86400, 400 * 86400]
+    for tag, name in i18n.LANGUAGES.items():
+        with app.test_request_context(headers={"Accept-Language": tag}):
+            for v in values:
+                pattern = "#,##0.0" if isinstance(v, float) else "#,##0"
+                assert filters.number(v) == format_decimal(v, format=pattern, locale=name[0]), (tag, v)
+            for s in seconds:
+                for sign in (-1, 1):
+                    expected = format_timedelta(timedelta(seconds=sign * s), format="narrow",
+                                                threshold=1, add_direction=True, locale=name[0])
+                    assert filters.reltime(1000.0 + sign * s, now=1000.0) == expected, (tag, sign * s)
+                assert filters.since_text(s) == format_timedelta(
+                    timedelta(seconds=s), format="narrow", threshold=1, locale=name[0]), (tag, s)
 
 
 def test_a_host_app_with_its_own_flask_babel(redis_url: str, tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ as they are.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from datetime import timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from flask_babel import Domain
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
+
+from .localtime import viewer_zone
 
 #: The catalogs: ``<dir>/<locale>/LC_MESSAGES/jobboard.mo`` (scripts/i18n.sh builds them).
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
@@ -47,13 +51,9 @@ def viewer_language() -> str:
     """This request's language tag: the cookie's, else the best of ``Accept-Language``."""
     if not has_request_context():
         return DEFAULT_LANGUAGE
-    cached = g.get("_jobboard_language")
-    if cached is not None:
-        return str(cached)
     chosen = request.cookies.get(LANGUAGE_COOKIE, "")
     if chosen not in LANGUAGES:
         chosen = accepted() or DEFAULT_LANGUAGE
-    g._jobboard_language = chosen
     return chosen
 
 
@@ -76,7 +76,37 @@ _PRIMARY = {tag.split("-")[0].lower(): tag for tag in LANGUAGES}
 
 def viewer_locale() -> Locale:
     """The Babel locale of this request (``en``, ``es``, ``pt_BR``)."""
-    return _locale(LANGUAGES[viewer_language()][0])
+    return viewer().locale
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """How this request's pages write text, numbers and times: looked up once per request.
+
+    Pages format hundreds of values; each lookup through Flask's request globals costs
+    microseconds, so templates get this object in their context (``jb_viewer``) and the
+    filters read it from there (:mod:`.filters`)."""
+
+    language: str  # the tag: en, es, pt-BR
+    locale: Locale
+    locale_name: str  # en, es, pt_BR
+    translations: support.NullTranslations
+    zone: tzinfo  # the viewer's zone or UTC (localtime.py)
+
+
+def viewer() -> Viewer:
+    """This request's :class:`Viewer` (English and UTC outside a request)."""
+    if not has_request_context():
+        return _viewer(DEFAULT_LANGUAGE, timezone.utc)
+    cached = g.get("_jobboard_viewer")
+    if cached is None:
+        cached = g._jobboard_viewer = _viewer(viewer_language(), viewer_zone())
+    return cached  # type: ignore[no-any-return]
+
+
+def _viewer(tag: str, zone: tzinfo) -> Viewer:
+    name = LANGUAGES[tag][0]
+    return Viewer(tag, _locale(name), name, _catalog(name), zone)
 
 
 @functools.cache
@@ -95,7 +125,7 @@ class JobboardDomain(Domain):  # type: ignore[misc]  # flask_babel is untyped
     """Flask-Babel's domain, for jobboard's catalogs in the viewer's language (above)."""
 
     def get_translations(self) -> support.NullTranslations:
-        return _catalog(LANGUAGES[viewer_language()][0])
+        return viewer().translations
 
 
 domain = JobboardDomain(translation_directories=[str(TRANSLATIONS_DIR)], domain=DOMAIN_NAME)
@@ -128,6 +158,12 @@ def lazy_gettext(string: str, **variables: Any) -> Any:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction only (gettext's ``N_``): it is translated later,
+    where the viewer is known (``viewer().translations.ugettext(...)``)."""
+    return message
+
+
 # --- the templates' gettext -------------------------------------------------------------
 # Jinja's i18n extension calls ``gettext``/``ngettext`` from the template's context; the
 # pages pass these in their context (page_context), so jobboard's templates use jobboard's
@@ -142,22 +178,23 @@ def _fill(context: Context, text: str, variables: dict[str, Any]) -> str:
     return rv
 
 
-@pass_context
-def template_gettext(context: Context, string: str, **variables: Any) -> str:
-    return _fill(context, str(domain.get_translations().ugettext(string)), variables)
-
-
-@pass_context
-def template_ngettext(context: Context, singular: str, plural: str, num: float,
-                      **variables: Any) -> str:
-    from .filters import number
-    variables.setdefault("num", number(num))
-    return _fill(context, str(domain.get_translations().ungettext(singular, plural, _count(num))),
-                 variables)
-
-
 def template_context() -> dict[str, Any]:
-    """What every page template gets for its language (see views.page_context)."""
-    tag = viewer_language()
+    """What every page template gets for its language (see views.page_context): gettext
+    and ngettext bound to this request's catalog, the language tag, the picker's choices
+    and the :class:`Viewer` the filters read."""
+    from .filters import number
+    v = viewer()
+    catalog = v.translations
+
+    @pass_context
+    def template_gettext(context: Context, string: str, **variables: Any) -> str:
+        return _fill(context, str(catalog.ugettext(string)), variables)
+
+    @pass_context
+    def template_ngettext(context: Context, singular: str, plural: str, num: float,
+                          **variables: Any) -> str:
+        variables.setdefault("num", number(num, v))
+        return _fill(context, str(catalog.ungettext(singular, plural, _count(num))), variables)
+
     return {"gettext": template_gettext, "_": template_gettext, "ngettext": template_ngettext,
-            "lang": tag, "languages": LANGUAGES}
+            "lang": v.language, "languages": LANGUAGES, "jb_viewer": v}

@@ -272,8 +272,10 @@ def page_context() -> dict[str, Any]:
 
 @blueprint.after_request
 def vary(response: Response) -> Response:
-    # The same URL answers with a page or a fragment: caches must keep them apart.
+    # The same URL answers with a page or a fragment, in the viewer's language (the
+    # header, unless the jb_lang cookie says otherwise): caches must keep them apart.
     response.vary.add("HX-Request")
+    response.vary.add("Accept-Language")
     if request.method == "GET" and is_htmx() and response.status_code == 200:
         return send_what_changed(response)
     return response
