@@ -19,7 +19,7 @@ import redis
 from werkzeug.serving import make_server
 
 from jobboard.redis_server import RedisServer
-from tests.support import RunningConsumer, make_app, make_huey, wait_for
+from tests.support import PASSWORD, RunningConsumer, make_app, make_huey, wait_for
 from tests.test_browser_dashboard import CHROMIUM, CHROMIUM_ARGS, Site, log_in
 
 pytestmark = pytest.mark.browser
@@ -127,7 +127,6 @@ def test_a_portuguese_browser_gets_portuguese_unasked(browser: Any, site: Site,
 
 
 def log_in_pt(page: Any, site: Site) -> None:
-    from tests.support import PASSWORD
     page.fill("input[name=username]", "viewer")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")

@@ -26,7 +26,9 @@ from flask.testing import FlaskClient
 
 from jobboard import JobBoard
 from jobboard.web import filters, i18n
-from tests.support import PREFIX, RunningConsumer, make_app, make_huey, soup, wait_for
+from tests.support import (
+    PREFIX, TOKENS, USERS, RunningConsumer, csrf_from, login, make_app, make_huey, soup, wait_for,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = {"es": "es", "pt-BR": "pt_BR"}  # tag -> catalog directory
@@ -164,7 +166,6 @@ def seeded(redis_url: str) -> Any:
 def signed_in(app: Flask, **headers: str) -> FlaskClient:
     client = app.test_client()
     client.environ_base.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
-    from tests.support import login
     login(client, "admin")
     return client
 
@@ -175,7 +176,6 @@ def test_every_page_is_in_the_viewers_language(seeded: Any, tag: str) -> None:
     client = signed_in(app, **{"Accept-Language": f"{tag},en;q=0.5"})
     # an action, so Activity has an entry and a toast is shown (in the language too)
     token = client.get(f"{PREFIX}/queues/emails/jobs/{failed}").get_data(as_text=True)
-    from tests.support import csrf_from
     resp = client.post(f"{PREFIX}/queues/emails/jobs/{failed}/retry",
                        data={"csrf_token": csrf_from(token), "next": f"{PREFIX}/activity"})
     assert resp.status_code == 303
@@ -223,7 +223,6 @@ def test_the_login_page_and_its_errors_in_each_language(client: FlaskClient) -> 
         assert soup(html).select_one("button[type=submit]").get_text() == title
         if tag != "en":
             assert leftover_english(visible_text(html)) == []
-        from tests.support import csrf_from
         resp = client.post(f"{PREFIX}/login", headers=headers, data={
             "username": "admin", "password": "nope", "csrf_token": csrf_from(html)})
         assert resp.status_code == 401
@@ -334,7 +333,6 @@ def test_a_host_app_with_its_own_flask_babel(redis_url: str, tmp_path: Path) -> 
 
         if babel_first:
             flask_babel.Babel(app, locale_selector=host_locale)
-        from tests.support import TOKENS, USERS
         app.config.update(JOBBOARD_USERS=dict(USERS), JOBBOARD_API_TOKENS=dict(TOKENS),
                           JOBBOARD_API_RATE_LIMIT=None)
         JobBoard(app, hueys=[make_huey(redis_url)])
@@ -366,3 +364,19 @@ def test_english_is_the_msgids_and_needs_no_catalog(app: Flask) -> None:
     with app.test_request_context(headers={"Accept-Language": "es"}):
         assert i18n.ngettext("%(num)s queue", "%(num)s queues", 1) == "1 cola"
         assert i18n.ngettext("%(num)s queue", "%(num)s queues", 1234) == "1.234 colas"
+
+
+def test_refusals_are_in_the_viewers_language(app: Flask) -> None:
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "es"
+    token = login(client, "viewer")
+    resp = client.post(f"{PREFIX}/queues/emails/jobs/x1/retry", data={"csrf_token": token})
+    assert resp.status_code == 403
+    page = soup(resp)
+    assert page.select_one(".errorbox h1").get_text() == "403 · No permitido"
+    assert page.select_one(".errmsg").get_text() == (
+        "Esto requiere el rol operador; tu rol es lector. Pide acceso a un administrador.")
+    # the JSON API keeps its English, whatever the language asked for
+    api = client.post(f"{PREFIX}/api/queues/emails/jobs/x1/retry",
+                      headers={"Authorization": "Bearer view-token", "Accept-Language": "es"})
+    assert api.status_code == 403 and "needs the operator role" in api.get_json()["error"]["message"]

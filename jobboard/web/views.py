@@ -35,7 +35,7 @@ from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
 from . import assets, charts, delta, filters, i18n, localtime
 from .i18n import _, lazy_gettext, ngettext
-from .access import can, here, refuse, require_role, safe_next
+from .access import ROLE_LABELS, can, here, refuse, require_role, safe_next
 
 #: What views answer: a page, a redirect (werkzeug's class) or an error page.
 Answer = Response | WerkzeugResponse
@@ -72,9 +72,6 @@ EVENT_LABELS: dict[str, Any] = {
     "requeued": lazy_gettext("requeued"), "edited": lazy_gettext("edited"),
     "attempt failed": lazy_gettext("attempt failed"),
 }
-#: How the pages name the roles (the identifiers stay in CSS classes and config).
-ROLE_LABELS: dict[str, Any] = {"viewer": lazy_gettext("viewer"), "operator": lazy_gettext("operator"),
-                               "admin": lazy_gettext("admin")}
 #: How a flow step relates to the one above it (jobboard.flows).
 FLOW_RELATIONS: dict[str, Any] = {"then": lazy_gettext("then"), "on error": lazy_gettext("on error"),
                                   "callback": lazy_gettext("callback")}
