@@ -23,7 +23,7 @@ from .views import blueprint, render_page
 #: Actions that appear in the trail (the filter's choices).
 ACTIONS: tuple[str, ...] = ("enqueue", "retry", "edit_retry", "duplicate", "promote", "revoke",
                             "remove", "pause", "resume", "empty", "clean", "run_periodic",
-                            "pause_periodic", "resume_periodic")
+                            "pause_periodic", "resume_periodic", "login", "login_failed", "logout")
 #: "Since" choices of the filter, in seconds.
 SINCE: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 PER_PAGE = 50

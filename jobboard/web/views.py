@@ -83,6 +83,8 @@ ACTION_LABELS: dict[str, Any] = {
     "pause": lazy_gettext("pause"), "resume": lazy_gettext("resume"), "empty": lazy_gettext("empty"),
     "clean": lazy_gettext("clean"), "run_periodic": lazy_gettext("run periodic"),
     "pause_periodic": lazy_gettext("pause periodic"), "resume_periodic": lazy_gettext("resume periodic"),
+    "login": lazy_gettext("log in"), "login_failed": lazy_gettext("failed login"),
+    "logout": lazy_gettext("log out"),
 }
 #: The kinds of alert deliveries (jobboard.alerts KINDS), as the Alerts page shows them.
 ALERT_KINDS: dict[str, Any] = {"firing": lazy_gettext("firing"), "resolved": lazy_gettext("resolved"),
@@ -368,13 +370,19 @@ def login() -> Any:
                        "and try again.", user=username or _("this user"), wait=wait),
                 headers={"Retry-After": str(wait)})
         role = auth.check_login(username, password)
+        audit = get_board().audit
         if role is None:
             throttle.failed(username, address)
+            # Who tried which name from where: the trail shows guessing (the throttle
+            # only slows it down).
+            audit.record(Actor(name=username or "-", role="-", via="web", address=address),
+                         "login_failed")
             error = _("Wrong username or password.")
             status = 401
         else:
             throttle.succeeded(username, address)
             auth.login_user(username)
+            audit.record(actor(), "login")
             return redirect(next_url, code=303)
     return render_page("jobboard/login.html", error=error, next=next_url), status
 
@@ -391,6 +399,8 @@ def logout() -> WerkzeugResponse:
     """Sign out: of the built-in login, and of the host app's flask-login session when
     that is how this person signed in (then back to the host app, JOBBOARD_HOME_URL)."""
     host = auth.signed_in_by_host()
+    if auth.current_role() is not None:
+        get_board().audit.record(actor(), "logout")
     auth.logout_user()
     if host:
         auth.logout_host_user()
