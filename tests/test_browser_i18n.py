@@ -9,22 +9,18 @@ port, a real Redis database, Huey's consumer in threads.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from werkzeug.serving import make_server
 
 from jobboard.redis_server import RedisServer
 from tests.support import PASSWORD, RunningConsumer, make_app, make_huey, wait_for
-from tests.test_browser_dashboard import CHROMIUM, CHROMIUM_ARGS, Site, log_in
+from tests.browser_support import Site, log_in, serve
 
 pytestmark = pytest.mark.browser
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -39,26 +35,11 @@ def site(redis_server: RedisServer) -> Iterator[Site]:
         queue.enqueue("add", [i, 1])
     queue.enqueue("boom", ["disk full"], retries=0)
     wait_for(lambda: queue.counts()["completed"] == 3 and queue.counts()["failed"] == 1)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield Site(f"http://127.0.0.1:{server.server_port}", queue, huey)
+        with serve(app) as base:
+            yield Site(base, queue=queue, huey=huey)
     finally:
-        server.shutdown()
-        thread.join(5)
         consumer.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pw = sync_api.sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    try:
-        yield b
-    finally:
-        b.close()
-        pw.stop()
 
 
 def nav(page: Any) -> list[str]:
