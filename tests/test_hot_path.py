@@ -35,6 +35,8 @@ def count_scripts(huey: jobboard.RedisHuey) -> Counter[str]:
     storage, tracker = huey.storage, huey.jobboard
     storage._scripts["DEQUEUE"] = Counted(storage._scripts["DEQUEUE"], "DEQUEUE", calls)
     tracker._scripts["FINISH"] = Counted(tracker._scripts["FINISH"], "FINISH", calls)
+    # how a worker sends FINISH outside durable mode (connections.DirectScript)
+    tracker._finish_direct = Counted(tracker._finish_direct, "FINISH", calls)  # type: ignore[assignment]
     return calls
 
 
