@@ -21,23 +21,33 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 
 # The search index (see search.py for what it holds). ``p`` is the key base. A job's
 # number n maps back to its id in ix:n:<n // 128> (field n % 128: a hash small enough to
-# stay a listpack). Token t's postings are ix:w:<t>:<n // 512>, sets of job numbers (at
-# most 512 integers: an intset, 4 bytes a job); ix:d:<t> lists the chunks (n // 512)
-# that have postings, as a sorted set (score = chunk), which lets a search walk them
-# newest first a few at a time. Two commands a token on the hot path.
+# stay a listpack). Token t's postings are ix:w:<t>:<c>, c = n // 512: sets of the jobs'
+# offsets n % 512 in their chunk (below 32768: Redis packs them as 16-bit integers, 2
+# bytes a job); ix:d:<t> lists the chunks that have postings of t, as a sorted set (score
+# = chunk), which lets a search walk them newest first a few at a time. ix:c:<c> lists
+# the tokens that have postings in chunk c (a token, once, when its first posting there
+# makes ix:d:<t> gain c). Two commands a token on the hot path.
 # ix:id holds every id in ASCII lower case (score 0) for prefix lookups, with a tab and
 # the id itself when they differ.
+# Lazy deletion: a job leaving the index (purge, or added again under a new number) is
+# taken out of ix:n and ix:id, and its offset goes to ix:x:<c>, the chunk's dead set
+# (ix:xd: the chunks that have one); its postings stay, and a search leaves them out (a
+# count subtracts the dead set, a listing reads ix:n). Once every job of a chunk is gone
+# and no new number can fall in it, the chunk goes to ix:gc and gc() drops its postings
+# in bounded steps, from ix:c:<c>. So a purge costs a few commands, not two a token.
 INDEX = r"""
-local function post(tok, n)
+local function post(tok, n, new)
   local c = math.floor(n / 512)
-  if redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, n) == 1 then
-    redis.call('zadd', p .. 'ix:d:' .. tok, c, c)
+  redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, n % 512)
+  if redis.call('zadd', p .. 'ix:d:' .. tok, c, c) == 1 then
+    if new then new[#new + 1] = tok else redis.call('rpush', p .. 'ix:c:' .. c, tok) end
   end
 end
+-- Exact removal of one posting (a job leaving a finished state: its ~s:<state> token).
 local function unpost(tok, n)
   local c = math.floor(n / 512)
   local k = p .. 'ix:w:' .. tok .. ':' .. c
-  if redis.call('srem', k, n) == 1 and redis.call('exists', k) == 0 then
+  if redis.call('srem', k, n % 512) == 1 and redis.call('exists', k) == 0 then
     redis.call('zrem', p .. 'ix:d:' .. tok, c)
   end
 end
@@ -52,13 +62,61 @@ local function frame(kind, text)
   return kind .. string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
                              math.floor(n / 256) % 256, n % 256) .. '=' .. text
 end
--- Index a new job: number n, tokens (space-separated). Returns the blob frame that keeps
--- the tokens, for the job's removal.
+-- Index a new job: number n, tokens (space-separated).
 local function index_job(id, n, toks)
-  for tok in string.gmatch(toks, '%S+') do post(tok, n) end
+  local new = {}
+  for tok in string.gmatch(toks, '%S+') do post(tok, n, new) end
+  if #new > 0 then redis.call('rpush', p .. 'ix:c:' .. math.floor(n / 512), unpack(new)) end
   redis.call('hset', p .. 'ix:n:' .. math.floor(n / 128), n % 128, id)
   redis.call('zadd', p .. 'ix:id', 0, id_member(id))
-  return frame('w', toks)
+end
+-- Job number n leaves the index (its postings stay: lazy deletion, see above).
+local function unindex(n)
+  local c = math.floor(n / 512)
+  local h = p .. 'ix:n:' .. math.floor(n / 128)
+  if redis.call('hdel', h, n % 128) == 0 then return end
+  redis.call('sadd', p .. 'ix:x:' .. c, n % 512)
+  redis.call('sadd', p .. 'ix:xd', c)
+  if redis.call('exists', h) == 0 then
+    local b = p .. 'ix:n:'
+    if redis.call('exists', b .. 4 * c, b .. (4 * c + 1), b .. (4 * c + 2), b .. (4 * c + 3)) == 0 then
+      redis.call('zadd', p .. 'ix:gc', c, c)
+    end
+  end
+end
+-- Whether chunk c holds no live job (none of its numbers is in ix:n).
+local function dead_chunk(c)
+  local b = p .. 'ix:n:'
+  return redis.call('exists', b .. 4 * c, b .. (4 * c + 1), b .. (4 * c + 2), b .. (4 * c + 3)) == 0
+end
+-- Drop the postings of dead chunk c, at most ``budget`` tokens' worth; true when done.
+local function drop_chunk(c, budget)
+  local toks = redis.call('lpop', p .. 'ix:c:' .. c, budget)
+  if toks then
+    local keys = {}
+    for i, t in ipairs(toks) do
+      keys[i] = p .. 'ix:w:' .. t .. ':' .. c
+      redis.call('zrem', p .. 'ix:d:' .. t, c)
+    end
+    redis.call('del', unpack(keys))
+    if #toks == budget then return false end
+  end
+  redis.call('del', p .. 'ix:x:' .. c, p .. 'ix:c:' .. c)
+  redis.call('srem', p .. 'ix:xd', c)
+  redis.call('zrem', p .. 'ix:gc', c)
+  return true
+end
+-- Drop the postings of the oldest dead chunk, at most ``budget`` tokens' worth. A chunk
+-- that new numbers may still fall in (the sequence's) waits: a posting there while it
+-- is half dropped would be lost. One that got live jobs again (it died while it was the
+-- sequence's) leaves ix:gc until it dies again.
+local function gc(budget)
+  local first = redis.call('zrange', p .. 'ix:gc', 0, 0)
+  if #first == 0 then return end
+  local c = tonumber(first[1])
+  if c >= math.floor((tonumber(redis.call('get', p .. 'seq')) or 0) / 512) then return end
+  if not dead_chunk(c) then redis.call('zrem', p .. 'ix:gc', c); return end
+  drop_chunk(c, budget)
 end
 """
 
@@ -80,12 +138,13 @@ local function rk(id) return p .. 'j:' .. id end
 
 -- Take a job out of the sets of its current state. Only INDEXED states have a per-task
 -- index: pending jobs move too often, completed ones are too many, for it to pay. A
--- finished state is also a search token (n: the job's number, read when not given).
-local function leave(id, st, task, n)
+-- finished state is also a search token (n: the job's number, read when not given;
+-- gone: the job leaves the index, whose lazy deletion covers that posting too).
+local function leave(id, st, task, n, gone)
   if st then
     redis.call('zrem', p .. st, id)
     if task and INDEXED[st] then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
-    if FINISHED[st] then
+    if FINISHED[st] and not gone then
       n = n or tonumber(redis.call('hget', rk(id), 'n'))
       if n then unpost('~s:' .. st, n) end
     end
@@ -118,14 +177,6 @@ local function blob(id)
   return s
 end
 
--- The job's search tokens, from the 'w' frame of its blob.
-local function tokens_of(s)
-  for _, f in ipairs(frames(s)) do
-    if f[1] == 'w' then return string.sub(f[2], 7) end
-  end
-  return ''
-end
-
 -- Put frames into a job's blob (old: its current content): the frames of the new kinds
 -- and of the kinds in drop ({kind=true}) go; attempts ('t') accumulate, the newest 25 kept.
 local function xput(id, old, new, drop)
@@ -146,19 +197,12 @@ local function xput(id, old, new, drop)
   if s == '' then redis.call('del', p .. 'x:' .. id) else redis.call('set', p .. 'x:' .. id, s) end
 end
 
--- Add tokens (an error's words) to an indexed job: the new 'w' frame, or '' if none new.
-local function more_tokens(n, old, toks)
-  if not n or toks == '' then return '' end
-  local have, list = {}, {}
-  for t in string.gmatch(tokens_of(old), '%S+') do have[t] = true; list[#list + 1] = t end
-  local added = false
-  for t in string.gmatch(toks, '%S+') do
-    if not have[t] and #list < 96 then
-      have[t] = true; list[#list + 1] = t; post(t, n); added = true
-    end
-  end
-  if not added then return '' end
-  return frame('w', table.concat(list, ' '))
+-- Add tokens (an error's words) to an indexed job (a token it holds already: a no-op).
+local function more_tokens(n, toks)
+  if not n or toks == '' then return end
+  local new = {}
+  for t in string.gmatch(toks, '%S+') do post(t, n, new) end
+  if #new > 0 then redis.call('rpush', p .. 'ix:c:' .. math.floor(n / 512), unpack(new)) end
 end
 
 -- An error text for the record (at most 64 bytes: the record stays a listpack) and, when
@@ -197,10 +241,9 @@ local function purge(id)
   local f = redis.pcall('hmget', rec, 'st', 'task', 'nxt', 'n')
   if f.err then f = {} end  -- a key of another type under the record's name: delete it too
   local n = tonumber(f[4])
-  if f[1] then leave(id, f[1], f[2] or nil, n) end
-  if n then  -- out of the search index
-    for tok in string.gmatch(tokens_of(blob(id)), '%S+') do unpost(tok, n) end
-    redis.call('hdel', p .. 'ix:n:' .. math.floor(n / 128), n % 128)
+  if f[1] then leave(id, f[1], f[2] or nil, n, true) end
+  if n then  -- out of the search index (its postings: lazy deletion, see INDEX)
+    unindex(n)
     redis.call('zrem', p .. 'ix:id', id_member(id))
   end
   if f[3] then  -- pipeline children that never ran hold only a stub ('par')
@@ -215,19 +258,23 @@ local function purge(id)
 end
 
 -- Retention: drop the oldest beyond max_count and those older than max_age, at most
--- 16 of each per call. Called on every finish, so the work is amortised O(1).
+-- 16 of each per call. Called on every finish, so the work is amortised O(1); so is the
+-- index's garbage (gc: a chunk's ~600 tokens per 512 jobs purged, 64 a call).
 local function trim(key, now, max_age, max_count)
+  local purged = false
   if max_count >= 0 then
     local excess = redis.call('zcard', key) - max_count
     if excess > 0 then
       for _, id in ipairs(redis.call('zrange', key, 0, math.min(excess, 16) - 1)) do purge(id) end
+      purged = true
     end
   end
   if max_age > 0 then
     for _, id in ipairs(redis.call('zrangebyscore', key, '-inf', now - max_age, 'LIMIT', 0, 16)) do
-      purge(id)
+      purge(id); purged = true
     end
   end
+  if purged then gc(64) end
 end
 
 local function event(id, now, kind, text)
@@ -334,9 +381,10 @@ local function finish(id, state, now, fields, more, keep_msg, retention, f, coun
   end
   redis.call('hset', rec, unpack(h))
   if more ~= '' then
-    local old, toks = blob(id), ''
+    local toks = ''
     more, toks = added_tokens(more)
-    xput(id, old, more .. more_tokens(n, old, toks))
+    more_tokens(n, toks)
+    xput(id, blob(id), more)
   end
   if not keep_msg then redis.call('del', p .. 'm:' .. id) end
   if not counted then
@@ -446,7 +494,7 @@ local function enqueue_new(p, msg, m, b)
       if b then seq = b.seq; b.seq = seq + 1 else seq = redis.call('incr', p .. 'seq') end
     end
     h[#h + 1] = 'n'; h[#h + 1] = seq
-    xb = xb .. index_job(id, seq, toks)
+    index_job(id, seq, toks)
   end
   redis.call('hset', rec, unpack(h))
   redis.call('set', p .. 'm:' .. id, msg)
@@ -497,19 +545,21 @@ local function enqueue_again(msg, m)
     redis.call('hset', rec, unpack(h))
     -- The blob: the new call's payloads and tokens; the last run's result and error go,
     -- its failed attempts stay (they are history).
-    local old = blob(id)
+    -- In the index, the job gets a new number (the newest, as a new job's): the old
+    -- number's postings go by lazy deletion, its finished state's token with them.
     local n = tonumber(redis.call('hget', rec, 'n'))
-    local w = ''
     if n then
-      for t in string.gmatch(tokens_of(old), '%S+') do unpost(t, n) end
-      for t in string.gmatch(toks, '%S+') do post(t, n) end
-      if toks ~= '' then w = frame('w', toks) end
-    elseif toks ~= '' then
+      leave(id, st, task, n, true)
+      st = nil
+      unindex(n)
+      redis.call('hdel', rec, 'n')
+    end
+    if toks ~= '' then
       n = redis.call('incr', p .. 'seq')
       redis.call('hset', rec, 'n', n)
-      w = index_job(id, n, toks)
+      index_job(id, n, toks)
     end
-    xput(id, old, xb .. w, {a=true, k=true, r=true, e=true, w=true})
+    xput(id, blob(id), xb, {a=true, k=true, r=true, e=true, w=true})
     event(id, now, 'enqueued', 'added again with the same id')
   end
   redis.call('set', p .. 'm:' .. id, msg)
@@ -799,8 +849,9 @@ if counted and started and state == 'completed' and token ~= '' and f[1] == 'act
   local n = tonumber(f[3])
   if n then  -- post() of INDEX inlined: the finished state is a search token (~s:completed)
     local c = math.floor(n / 512)
-    if redis.call('sadd', p .. 'ix:w:~s:completed:' .. c, n) == 1 then
-      redis.call('zadd', p .. 'ix:d:~s:completed', c, c)
+    redis.call('sadd', p .. 'ix:w:~s:completed:' .. c, n % 512)
+    if redis.call('zadd', p .. 'ix:d:~s:completed', c, c) == 1 then
+      redis.call('rpush', p .. 'ix:c:' .. c, '~s:completed')
     end
   end
   local run = now - started
@@ -850,9 +901,9 @@ local rec = rk(id)
 local f = redis.call('hmget', rec, 'task', 'n')
 local task = f[1]
 if not task then return 0 end
-local old = blob(id)
 local more, toks = added_tokens(ARGV[4])
-xput(id, old, more .. more_tokens(tonumber(f[2]), old, toks))
+more_tokens(tonumber(f[2]), toks)
+xput(id, blob(id), more)
 redis.call('hset', rec, 'err', ARGV[5])
 metric(now, {'retry', 1, 'retry|' .. task, 1})
 return 1
@@ -994,6 +1045,7 @@ for i = 3, #ARGV do
     redis.call('zrem', p .. 'active', id)
   end
 end
+gc(64)
 out[1] = n
 return out
 """
@@ -1002,7 +1054,24 @@ return out
 CLEAN = PRELUDE + r"""
 local ids = redis.call('zrangebyscore', p .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 for _, id in ipairs(ids) do purge(id); redis.call('zrem', p .. ARGV[2], id) end
+if #ids > 0 then gc(64) end
 return #ids
+"""
+
+# Drop the postings of every dead chunk (Huey's flush(), after every job went: the
+# sequence starts again, and new numbers must not meet the old postings and dead sets).
+# ARGV: base, tokens per chunk and call. Returns 1 while some are left (call again), else 0.
+DROP_INDEX = PRELUDE + r"""
+local budget, dropped = tonumber(ARGV[2]), 0
+for _, c in ipairs(redis.call('smembers', p .. 'ix:xd')) do
+  c = tonumber(c)
+  if dead_chunk(c) then
+    if not drop_chunk(c, budget) then return 1 end
+    dropped = dropped + 1
+    if dropped >= 8 then return 1 end
+  end
+end
+return 0
 """
 
 # Extend the leases of running jobs, each only while its delivery still holds it (see
@@ -1098,19 +1167,27 @@ local function keys_of(c)
   for i, t in ipairs(toks) do keys[i] = p .. 'ix:w:' .. t .. ':' .. c end
   return keys
 end
--- The numbers in chunk c holding every token, in order.
+-- The numbers in chunk c holding every token, in order (the sets hold offsets in the
+-- chunk; dead ones among them are left out by ids(): their ix:n entry is gone).
 local function members(c)
   local keys = keys_of(c)
   local ns
   if #keys == 1 then ns = call('smembers', keys[1]) else ns = call('sinter', unpack(keys)) end
-  for j = 1, #ns do ns[j] = tonumber(ns[j]) end
+  for j = 1, #ns do ns[j] = c * 512 + tonumber(ns[j]) end
   if desc then table.sort(ns, function(a, b) return a > b end) else table.sort(ns) end
   return ns
 end
-local function count(c)
+-- How many live jobs of chunk c hold every token (dirty: the chunk has a dead set,
+-- whose members are taken off).
+local function count(c, dirty)
   local keys = keys_of(c)
-  if #keys == 1 then return call('scard', keys[1]) end
-  return call('sintercard', #keys, unpack(keys))
+  local n
+  if #keys == 1 then n = call('scard', keys[1]) else n = call('sintercard', #keys, unpack(keys)) end
+  if dirty and n > 0 then
+    keys[#keys + 1] = p .. 'ix:x:' .. c
+    n = n - call('sintercard', #keys, unpack(keys))
+  end
+  return n
 end
 -- ids of job numbers, one read per map hash
 local function ids(ns)
@@ -1148,6 +1225,7 @@ while true do
     local sc = call('zmscore', p .. 'ix:d:' .. toks[i], unpack(cs))
     for j = 1, #cs do if not sc[j] then ok[j] = false end end
   end
+  local dirty = call('smismember', p .. 'ix:xd', unpack(cs))
   local stopped = false
   for j = 1, #cs do
     local c = tonumber(cs[j])
@@ -1155,7 +1233,7 @@ while true do
       if used >= budget then stopped = true; break end
       local n = nil
       if pending == '' then
-        n = count(c)
+        n = count(c, dirty[j] == 1)
         if skip >= n or want == 0 then  -- none of this chunk's matches is on the page
           skip = skip - math.min(skip, n)
           total = total + n

@@ -124,18 +124,78 @@ def test_the_index_follows_jobs_out(redis_url: str, redis_client: redis.Redis) -
     assert q.search("customer 3").total == 0  # trimmed (oldest first)
     assert q.search("customer 29").total == 1
     assert redis_client.zcard(q.keys.ids) == 10
-    assert not redis_client.exists(q.keys.token_chunks("client3"))
 
     gone = q.search("customer 29").jobs[0].id
     q.remove(gone)
     assert q.search("customer 29").total == 0 and q.search(gone[:8]).total == 0
-    assert not redis_client.exists(q.keys.token_chunks("client29"))
+    assert q.search("declined").total == 9 and q.search("declined", state="failed").total == 9
+    assert gone not in {j.id for j in q.search("declined", limit=100).jobs}
 
     load_finished(huey, send_email, 5, payload, "completed", start=100)
     huey.flush()
     assert q.search("lee").total == 0
     assert not list(redis_client.scan_iter(match=q.keys.base + "ix:*"))
     assert not list(redis_client.scan_iter(match=q.keys.base + "x:*"))
+
+
+def index_entries(client: redis.Redis, base: str) -> tuple[int, int]:
+    """(keys, entries) of a queue's search index."""
+    keys = entries = 0
+    for k in client.scan_iter(match=base + "ix:*", count=1000):
+        keys += 1
+        kind = client.type(k)
+        entries += {b"set": client.scard, b"zset": client.zcard, b"hash": client.hlen,
+                    b"list": client.llen}[kind](k)
+    return keys, entries
+
+
+def test_purged_jobs_stay_out_and_dead_chunks_are_dropped(redis_url: str,
+                                                          redis_client: redis.Redis) -> None:
+    """Lazy deletion (scripts.INDEX): a purged job's postings stay until its whole chunk
+    (512 numbers) is gone, but no search finds or counts it; then the chunk's postings go,
+    so the index holds what the retained jobs need, however many went through."""
+    huey, send_email, charge_card = make(redis_url, retention={"failed": (None, 40),
+                                                               "completed": (None, 20)})
+    q = Board([huey]).queue("srch")
+    sizes = []
+    for rnd in range(5):
+        load_finished(huey, charge_card, 600, payload, "failed", error=declined, start=rnd * 1000)
+        load_finished(huey, send_email, 400, payload, "completed", start=rnd * 1000 + 600)
+        assert q.counts()["failed"] == 40 and q.counts()["completed"] == 20
+        assert q.search("declined").total == 40 and q.search("lee").total == 60
+        assert q.search("lee", state="completed").total == 20
+        assert q.search("charge_card").total == 40
+        kept = {j.id for j in q.search("declined", limit=100).jobs}
+        assert kept == {i.decode() for i in redis_client.zrange(q.keys.state("failed"), 0, -1)}
+        # one purged job of each kind: neither found nor counted
+        assert q.search(f"customer {rnd * 1000 + 5}").total == 0
+        assert q.search(f"client{rnd * 1000 + 605}").total == 0
+        sizes.append(index_entries(redis_client, q.keys.base))
+    # the first round's chunks are dropped: nothing of their words is left
+    assert not redis_client.exists(q.keys.token_chunks("client3"))
+    assert not redis_client.exists(q.keys.token_chunk("lee", 0))
+    # no leak: postings are left only in the chunks of retained jobs (ix:n), and another
+    # round leaves the index no bigger than the first rounds did
+    live = {int(k.decode().rsplit(":", 1)[1]) // 4 for k in redis_client.scan_iter(match=q.keys.base + "ix:n:*")}
+    held = {int(k.decode().rsplit(":", 1)[1]) for k in redis_client.scan_iter(match=q.keys.base + "ix:w:*")}
+    assert held == live and len(live) <= 3, (held, live)
+    assert sizes[-1][0] <= max(sizes[:3])[0] and sizes[-1][1] <= max(sizes[:3])[1], sizes
+
+
+def test_a_job_added_again_is_found_by_its_new_words_only(redis_url: str) -> None:
+    """A finished job added again by id gets a new number in the index: its old words and
+    its old state's token go with the old number (lazy deletion)."""
+    huey, send_email, _ = make(redis_url)
+    q = Board([huey]).queue("srch")
+    [job] = load_finished(huey, send_email, 1, payload, "completed")
+    assert q.search("client0").total == 1
+    again = send_email.s(payload(77))
+    again.id = job
+    huey.enqueue(again)
+    assert q.job(job).state == "waiting"
+    assert q.search("client0").total == 0 and q.search("lee", state="completed").total == 0
+    assert [j.id for j in q.search("client77").jobs] == [job]
+    assert [j.id for j in q.search("client77", state="waiting").jobs] == [job]
 
 
 def test_errors_of_a_real_consumer_and_retries_are_found(redis_url: str) -> None:
