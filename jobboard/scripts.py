@@ -22,11 +22,13 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 # The search index (see search.py for what it holds). ``p`` is the key base. A job's
 # number n maps back to its id in ix:n:<n // 128> (field n % 128: a hash small enough to
 # stay a listpack). Token t's postings are ix:w:<t>:<c>, c = n // 512: sets of the jobs'
-# offsets n % 512 in their chunk (below 32768: Redis packs them as 16-bit integers, 2
-# bytes a job); ix:d:<t> lists the chunks that have postings of t, as a sorted set (score
-# = chunk), which lets a search walk them newest first a few at a time. ix:c:<c> lists
-# the tokens that have postings in chunk c (a token, once, when its first posting there
-# makes ix:d:<t> gain c). Two commands a token on the hot path.
+# offsets o = n % 512 in their chunk (below 32768: Redis packs them as 16-bit integers,
+# 2 bytes a job); ix:d:<t> lists the chunks that have postings of t, as a sorted set
+# (member c, score c), which lets a search walk them newest first a few at a time. A
+# chunk where t has one posting only keeps it inline, in the score (c + (o + 1) / 1024,
+# exact in a double), with no set: a word of one job (an email, an order number) costs
+# one small key, not two. ix:c:<c> lists the tokens that have postings in chunk c (a
+# token, once, when ix:d:<t> gains c). Two commands a token on the hot path.
 # ix:id holds every id in ASCII lower case (score 0) for prefix lookups, with a tab and
 # the id itself when they differ.
 # Lazy deletion: a job leaving the index (purge, or added again under a new number) is
@@ -36,19 +38,30 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 # and no new number can fall in it, the chunk goes to ix:gc and gc() drops its postings
 # in bounded steps, from ix:c:<c>. So a purge costs a few commands, not two a token.
 INDEX = r"""
+-- Post token tok for job number n (new: a list gathering the tokens new to the chunk,
+-- for one RPUSH by the caller; nil: pushed here).
 local function post(tok, n, new)
-  local c = math.floor(n / 512)
-  redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, n % 512)
-  if redis.call('zadd', p .. 'ix:d:' .. tok, c, c) == 1 then
+  local c, o = math.floor(n / 512), n % 512
+  local k = p .. 'ix:w:' .. tok .. ':' .. c
+  if redis.call('exists', k) == 1 then redis.call('sadd', k, o); return end
+  local d = p .. 'ix:d:' .. tok
+  if redis.call('zadd', d, 'NX', c + (o + 1) / 1024, c) == 1 then  -- the chunk's first: inline
     if new then new[#new + 1] = tok else redis.call('rpush', p .. 'ix:c:' .. c, tok) end
+    return
   end
+  local had = math.floor((tonumber(redis.call('zscore', d, c)) - c) * 1024 + 0.5) - 1
+  if had == o then return end
+  if had >= 0 then redis.call('sadd', k, had, o) else redis.call('sadd', k, o) end
+  redis.call('zadd', d, 'XX', c, c)  -- a set now
 end
 -- Exact removal of one posting (a job leaving a finished state: its ~s:<state> token).
 local function unpost(tok, n)
-  local c = math.floor(n / 512)
-  local k = p .. 'ix:w:' .. tok .. ':' .. c
-  if redis.call('srem', k, n % 512) == 1 and redis.call('exists', k) == 0 then
-    redis.call('zrem', p .. 'ix:d:' .. tok, c)
+  local c, o = math.floor(n / 512), n % 512
+  local k, d = p .. 'ix:w:' .. tok .. ':' .. c, p .. 'ix:d:' .. tok
+  if redis.call('srem', k, o) == 1 then
+    if redis.call('exists', k) == 0 then redis.call('zrem', d, c) end
+  elseif tonumber(redis.call('zscore', d, c) or '-1') == c + (o + 1) / 1024 then
+    redis.call('zrem', d, c)
   end
 end
 local function id_member(id)
@@ -837,7 +850,7 @@ local counted = ARGV[16] ~= nil and ARGV[16] ~= ''
 local rec = p .. 'j:' .. id
 local q_age, q_count = tonumber(ARGV[9]), tonumber(ARGV[10])
 local f = redis.call('hmget', rec, 'st', 'att', 'n')
-local done, slow, trim_now = 1, true, false
+local done, slow, trim_now, slow_post = 1, true, false, nil
 local started = tonumber(ARGV[17] or '')
 if counted and started and state == 'completed' and token ~= '' and f[1] == 'active'
     and f[2] == token and ARGV[7] == '' and ARGV[14] == '' and ARGV[18] == '0'
@@ -847,12 +860,9 @@ if counted and started and state == 'completed' and token ~= '' and f[1] == 'act
   redis.call('zrem', p .. 'active', id)
   redis.call('zadd', p .. 'completed', now, id)
   local n = tonumber(f[3])
-  if n then  -- post() of INDEX inlined: the finished state is a search token (~s:completed)
-    local c = math.floor(n / 512)
-    redis.call('sadd', p .. 'ix:w:~s:completed:' .. c, n % 512)
-    if redis.call('zadd', p .. 'ix:d:~s:completed', c, c) == 1 then
-      redis.call('rpush', p .. 'ix:c:' .. c, '~s:completed')
-    end
+  if n then  -- the finished state is a search token (~s:completed): post() of INDEX
+    local k = p .. 'ix:w:~s:completed:' .. math.floor(n / 512)
+    if redis.call('exists', k) == 1 then redis.call('sadd', k, n % 512) else slow_post = n end
   end
   local run = now - started
   if run < 0 then run = 0 end
@@ -864,9 +874,10 @@ if counted and started and state == 'completed' and token ~= '' and f[1] == 'act
     (q_age > 0 and #redis.call('zrangebyscore', p .. 'completed', '-inf', now - q_age,
                                 'LIMIT', 0, 1) > 0)
 end
-if slow or trim_now then
+if slow or trim_now or slow_post then
 do
 """ + FUNCS + r"""
+if slow_post then post('~s:completed', slow_post) end
 if slow then
   done = 2
   local g = redis.call('hmget', rec, 'task', 'sta', 'per', 'src')
@@ -877,7 +888,7 @@ if slow then
       {f[1], g[1], g[2], g[3], g[4], f[3]}, counted)
     if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
   end
-else
+elseif trim_now then
   trim(p .. 'completed', now, q_age, q_count)
 end
 end
@@ -1207,23 +1218,44 @@ local function ids(ns)
   return out
 end
 local total, found, nextc = 0, {}, ''
+-- '(' .. cursor: past the cursor's chunk, whose inline scores lie in (c, c + 0.5]
+local function past(c) if desc then return '(' .. c end return '(' .. (c + 0.75) end
 local from = '+inf'
 if not desc then from = '-inf' end
-if cursor then from = '(' .. cursor end
+if cursor then from = past(cursor) end
 while true do
   if cursor and used >= budget then nextc = cursor; break end
-  local cs
+  local got
   if desc then
-    cs = call('zrevrangebyscore', p .. 'ix:d:' .. toks[1], from, '-inf', 'LIMIT', 0, WINDOW)
+    got = call('zrevrangebyscore', p .. 'ix:d:' .. toks[1], from, '-inf', 'WITHSCORES', 'LIMIT', 0, WINDOW)
   else
-    cs = call('zrangebyscore', p .. 'ix:d:' .. toks[1], from, '+inf', 'LIMIT', 0, WINDOW)
+    got = call('zrangebyscore', p .. 'ix:d:' .. toks[1], from, '+inf', 'WITHSCORES', 'LIMIT', 0, WINDOW)
   end
-  if #cs == 0 then nextc = ''; break end
+  if #got == 0 then nextc = ''; break end
+  local cs, one = {}, {}  -- the chunks; per chunk, the offset of an inline posting (or nil)
   local ok = {}
-  for j = 1, #cs do ok[j] = true end
+  for j = 1, #got / 2 do
+    cs[j] = got[2 * j - 1]
+    ok[j] = true
+    local c, sc = tonumber(cs[j]), tonumber(got[2 * j])
+    if sc > c then one[j] = math.floor((sc - c) * 1024 + 0.5) - 1 end
+  end
+  local setform = {}  -- per chunk, the tokens held there as sets
+  for j = 1, #cs do setform[j] = {} end
+  for j = 1, #cs do if one[j] == nil then setform[j][1] = toks[1] end end
   for i = 2, #toks do
     local sc = call('zmscore', p .. 'ix:d:' .. toks[i], unpack(cs))
-    for j = 1, #cs do if not sc[j] then ok[j] = false end end
+    for j = 1, #cs do
+      local c = tonumber(cs[j])
+      if not sc[j] then ok[j] = false
+      elseif tonumber(sc[j]) > c then
+        local o = math.floor((tonumber(sc[j]) - c) * 1024 + 0.5) - 1
+        if one[j] ~= nil and one[j] ~= o then ok[j] = false end
+        one[j] = o
+      else
+        setform[j][#setform[j] + 1] = toks[i]
+      end
+    end
   end
   local dirty = call('smismember', p .. 'ix:xd', unpack(cs))
   local stopped = false
@@ -1231,8 +1263,14 @@ while true do
     local c = tonumber(cs[j])
     if ok[j] then
       if used >= budget then stopped = true; break end
-      local n = nil
-      if pending == '' then
+      local n, ns = nil, nil
+      if one[j] ~= nil then
+        -- an inline posting: the one candidate, if every set-held token has it too
+        ns = {c * 512 + one[j]}
+        for _, t in ipairs(setform[j]) do
+          if #ns > 0 and call('sismember', p .. 'ix:w:' .. t .. ':' .. c, one[j]) == 0 then ns = {} end
+        end
+      elseif pending == '' then
         n = count(c, dirty[j] == 1)
         if skip >= n or want == 0 then  -- none of this chunk's matches is on the page
           skip = skip - math.min(skip, n)
@@ -1242,10 +1280,12 @@ while true do
         end
       end
       if n == nil then  -- this chunk's matches are needed one by one
-        local ns = members(c)
-        local map = ids(ns)
+        ns = ns or members(c)
         local keep = {}
-        for _, x in ipairs(ns) do if map[x] then keep[#keep + 1] = map[x] end end
+        if #ns > 0 then
+          local map = ids(ns)
+          for _, x in ipairs(ns) do if map[x] then keep[#keep + 1] = map[x] end end
+        end
         if pending ~= '' and #keep > 0 then
           local sc = call('zmscore', p .. pending, unpack(keep))
           local left = {}
@@ -1262,7 +1302,7 @@ while true do
     cursor = c
   end
   if stopped then nextc = cursor; break end
-  from = '(' .. cursor
+  from = past(cursor)
 end
 local out = {tostring(nextc), total, used}
 for _, id in ipairs(found) do out[#out + 1] = id end
