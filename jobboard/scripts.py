@@ -28,7 +28,9 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 # chunk where t has one posting only keeps it inline, in the score (c + (o + 1) / 1024,
 # exact in a double), with no set: a word of one job (an email, an order number) costs
 # one small key, not two. ix:c:<c> lists the tokens that have postings in chunk c (a
-# token, once, when ix:d:<t> gains c). Two commands a token on the hot path.
+# token, once, when ix:d:<t> gains c); ix:s:<c> holds those that have a set there. On
+# the hot path, one command a token (SADD, or ZADD for a word new to the chunk) and one
+# SMISMEMBER of ix:s:<c> for all of them.
 # ix:id holds every id in ASCII lower case (score 0) for prefix lookups, with a tab and
 # the id itself when they differ.
 # Lazy deletion: a job leaving the index (purge, or added again under a new number) is
@@ -38,13 +40,10 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 # and no new number can fall in it, the chunk goes to ix:gc and gc() drops its postings
 # in bounded steps, from ix:c:<c>. So a purge costs a few commands, not two a token.
 INDEX = r"""
--- Post token tok for job number n (new: a list gathering the tokens new to the chunk,
--- for one RPUSH by the caller; nil: pushed here).
-local function post(tok, n, new)
-  local c, o = math.floor(n / 512), n % 512
-  local k = p .. 'ix:w:' .. tok .. ':' .. c
-  if redis.call('exists', k) == 1 then redis.call('sadd', k, o); return end
-  local d = p .. 'ix:d:' .. tok
+-- Post token tok at offset o of chunk c, where it has no set (new: a list gathering the
+-- tokens new to the chunk, for one RPUSH by the caller; nil: pushed here).
+local function post_new(tok, c, o, new)
+  local k, d = p .. 'ix:w:' .. tok .. ':' .. c, p .. 'ix:d:' .. tok
   if redis.call('zadd', d, 'NX', c + (o + 1) / 1024, c) == 1 then  -- the chunk's first: inline
     if new then new[#new + 1] = tok else redis.call('rpush', p .. 'ix:c:' .. c, tok) end
     return
@@ -53,13 +52,23 @@ local function post(tok, n, new)
   if had == o then return end
   if had >= 0 then redis.call('sadd', k, had, o) else redis.call('sadd', k, o) end
   redis.call('zadd', d, 'XX', c, c)  -- a set now
+  redis.call('sadd', p .. 'ix:s:' .. c, tok)
+end
+-- Post token tok for job number n.
+local function post(tok, n, new)
+  local c, o = math.floor(n / 512), n % 512
+  local k = p .. 'ix:w:' .. tok .. ':' .. c
+  if redis.call('exists', k) == 1 then redis.call('sadd', k, o) else post_new(tok, c, o, new) end
 end
 -- Exact removal of one posting (a job leaving a finished state: its ~s:<state> token).
 local function unpost(tok, n)
   local c, o = math.floor(n / 512), n % 512
   local k, d = p .. 'ix:w:' .. tok .. ':' .. c, p .. 'ix:d:' .. tok
   if redis.call('srem', k, o) == 1 then
-    if redis.call('exists', k) == 0 then redis.call('zrem', d, c) end
+    if redis.call('exists', k) == 0 then
+      redis.call('zrem', d, c)
+      redis.call('srem', p .. 'ix:s:' .. c, tok)
+    end
   elseif tonumber(redis.call('zscore', d, c) or '-1') == c + (o + 1) / 1024 then
     redis.call('zrem', d, c)
   end
@@ -76,10 +85,20 @@ local function frame(kind, text)
                              math.floor(n / 256) % 256, n % 256) .. '=' .. text
 end
 -- Index a new job: number n, tokens (space-separated).
+-- ix:s:<c> (the tokens that have a set in chunk c) tells in one read which of them are
+-- one SADD each: about one command a token, not two.
 local function index_job(id, n, toks)
-  local new = {}
-  for tok in string.gmatch(toks, '%S+') do post(tok, n, new) end
-  if #new > 0 then redis.call('rpush', p .. 'ix:c:' .. math.floor(n / 512), unpack(new)) end
+  local c, o = math.floor(n / 512), n % 512
+  local list, new = {}, {}
+  for tok in string.gmatch(toks, '%S+') do list[#list + 1] = tok end
+  if #list > 0 then
+    local held = redis.call('smismember', p .. 'ix:s:' .. c, unpack(list))
+    for i, tok in ipairs(list) do
+      if held[i] == 1 then redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, o)
+      else post_new(tok, c, o, new) end
+    end
+  end
+  if #new > 0 then redis.call('rpush', p .. 'ix:c:' .. c, unpack(new)) end
   redis.call('hset', p .. 'ix:n:' .. math.floor(n / 128), n % 128, id)
   redis.call('zadd', p .. 'ix:id', 0, id_member(id))
 end
@@ -114,7 +133,7 @@ local function drop_chunk(c, budget)
     redis.call('del', unpack(keys))
     if #toks == budget then return false end
   end
-  redis.call('del', p .. 'ix:x:' .. c, p .. 'ix:c:' .. c)
+  redis.call('del', p .. 'ix:x:' .. c, p .. 'ix:c:' .. c, p .. 'ix:s:' .. c)
   redis.call('srem', p .. 'ix:xd', c)
   redis.call('zrem', p .. 'ix:gc', c)
   return true
