@@ -8,7 +8,7 @@ one worker thread, and prints instructions per job for each phase, for this chec
 with ``--before DIR``, for another one (``git archive <commit> | tar -x -C DIR``), each in
 a process of its own. Needs valgrind; slow (the server runs ~50x slower under callgrind).
 
-    python bench/bench_server_work.py [--jobs 2000] [--before DIR]
+    python bench/bench_server_work.py [--jobs 2000] [--before DIR] [--payload email]
 
 The counts include what else the server does meanwhile (the heartbeat, the counters'
 writes, the bench's ZCARD polls), which under callgrind's slowness weigh more per job than
@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import glob, json, os, re, subprocess, sys, time
 root, n, out_dir, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+email = sys.argv[5] == "email"
 sys.path.insert(0, root)
 import redis, jobboard
+from bench.bench_memory import email_payload
 server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p",
                            "redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,7 +65,7 @@ try:
     noop(-1)  # connections and script loads, not counted
     zero()
     for i in range(n):
-        noop(i)
+        noop(email_payload(i) if email else i)
     enqueue = instructions()
     zero()
     consumer = huey.create_consumer(workers=1, worker_type="thread", periodic=False,
@@ -81,9 +83,9 @@ finally:
 """
 
 
-def measure(root: str, jobs: int, port: int) -> dict[str, float]:
+def measure(root: str, jobs: int, port: int, payload: str = "number") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out_dir:
-        proc = subprocess.run([sys.executable, "-c", CHILD, root, str(jobs), out_dir, str(port)],
+        proc = subprocess.run([sys.executable, "-c", CHILD, root, str(jobs), out_dir, str(port), payload],
                               capture_output=True, text=True, timeout=3600,
                               env=dict(os.environ, PYTHONPATH=root))
     lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
@@ -96,11 +98,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=2000)
     ap.add_argument("--before", help="another checkout, measured the same way")
+    ap.add_argument("--payload", choices=("number", "email"), default="number",
+                    help="each job's argument: its number, or the realistic ~330-byte email "
+                         "payload of bench_memory (about 25 search tokens a job)")
     args = ap.parse_args()
     runs = {"this checkout": str(ROOT)} | ({"before": args.before} if args.before else {})
     results = {}
     for i, (label, root) in enumerate(runs.items()):
-        results[label] = r = measure(root, args.jobs, 6700 + i)
+        results[label] = r = measure(root, args.jobs, 6700 + i, args.payload)
         print(f"{label:14} instructions per job: enqueue {r['enqueue']:9,.0f}  take+end "
               f"{r['drain']:9,.0f}  lifecycle {r['enqueue'] + r['drain']:9,.0f}", flush=True)
     if args.before:
