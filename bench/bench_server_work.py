@@ -8,7 +8,7 @@ one worker thread, and prints instructions per job for each phase, for this chec
 with ``--before DIR``, for another one (``git archive <commit> | tar -x -C DIR``), each in
 a process of its own. Needs valgrind; slow (the server runs ~50x slower under callgrind).
 
-    python bench/bench_server_work.py [--jobs 2000] [--before DIR] [--payload email]
+    python bench/bench_server_work.py [--jobs 2000] [--before DIR] [--payload email] [--index off]
 
 The counts include what else the server does meanwhile (the heartbeat, the counters'
 writes, the bench's ZCARD polls), which under callgrind's slowness weigh more per job than
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import glob, json, os, re, subprocess, sys, time
 root, n, out_dir, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-email = sys.argv[5] == "email"
+email, index = sys.argv[5] == "email", sys.argv[6] == "on"
 sys.path.insert(0, root)
 import redis, jobboard
 from bench.bench_memory import email_payload
@@ -56,7 +56,8 @@ def zero():
     subprocess.run(["callgrind_control", "-z", str(server.pid)], capture_output=True)
 
 try:
-    huey = jobboard.RedisHuey("work", url=url, results=False, retention={"completed": (None, None)})
+    huey = jobboard.RedisHuey("work", url=url, results=False, retention={"completed": (None, None)},
+                            search_index=index)
 
     @huey.task()
     def noop(i):
@@ -83,9 +84,9 @@ finally:
 """
 
 
-def measure(root: str, jobs: int, port: int, payload: str = "number") -> dict[str, float]:
+def measure(root: str, jobs: int, port: int, payload: str = "number", index: str = "on") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out_dir:
-        proc = subprocess.run([sys.executable, "-c", CHILD, root, str(jobs), out_dir, str(port), payload],
+        proc = subprocess.run([sys.executable, "-c", CHILD, root, str(jobs), out_dir, str(port), payload, index],
                               capture_output=True, text=True, timeout=3600,
                               env=dict(os.environ, PYTHONPATH=root))
     lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
@@ -101,11 +102,12 @@ def main() -> None:
     ap.add_argument("--payload", choices=("number", "email"), default="number",
                     help="each job's argument: its number, or the realistic ~330-byte email "
                          "payload of bench_memory (about 25 search tokens a job)")
+    ap.add_argument("--index", choices=("on", "off"), default="on", help="the search index (search_index=)")
     args = ap.parse_args()
     runs = {"this checkout": str(ROOT)} | ({"before": args.before} if args.before else {})
     results = {}
     for i, (label, root) in enumerate(runs.items()):
-        results[label] = r = measure(root, args.jobs, 6700 + i, args.payload)
+        results[label] = r = measure(root, args.jobs, 6700 + i, args.payload, args.index)
         print(f"{label:14} instructions per job: enqueue {r['enqueue']:9,.0f}  take+end "
               f"{r['drain']:9,.0f}  lifecycle {r['enqueue'] + r['drain']:9,.0f}", flush=True)
     if args.before:

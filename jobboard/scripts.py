@@ -40,25 +40,31 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 # and no new number can fall in it, the chunk goes to ix:gc and gc() drops its postings
 # in bounded steps, from ix:c:<c>. So a purge costs a few commands, not two a token.
 INDEX = r"""
--- Post token tok at offset o of chunk c, where it has no set (new: a list gathering the
+-- A chunk number and offset as the texts post_new() sends (Lua's number-to-text is a
+-- sprintf each time: a job's tokens share them). The inline score: c + (o + 1) / 1024.
+local function spot(c, o)
+  return {c = c, o = o, cs = tostring(c), os = tostring(o),
+          inl = string.format('%.17g', c + (o + 1) / 1024)}
+end
+-- Post token tok at the spot (see spot()) where it has no set (new: a list gathering the
 -- tokens new to the chunk, for one RPUSH by the caller; nil: pushed here).
-local function post_new(tok, c, o, new)
-  local k, d = p .. 'ix:w:' .. tok .. ':' .. c, p .. 'ix:d:' .. tok
-  if redis.call('zadd', d, 'NX', c + (o + 1) / 1024, c) == 1 then  -- the chunk's first: inline
-    if new then new[#new + 1] = tok else redis.call('rpush', p .. 'ix:c:' .. c, tok) end
+local function post_new(tok, at, new)
+  local k, d = p .. 'ix:w:' .. tok .. ':' .. at.cs, p .. 'ix:d:' .. tok
+  if redis.call('zadd', d, 'NX', at.inl, at.cs) == 1 then  -- the chunk's first: inline
+    if new then new[#new + 1] = tok else redis.call('rpush', p .. 'ix:c:' .. at.cs, tok) end
     return
   end
-  local had = math.floor((tonumber(redis.call('zscore', d, c)) - c) * 1024 + 0.5) - 1
-  if had == o then return end
-  if had >= 0 then redis.call('sadd', k, had, o) else redis.call('sadd', k, o) end
-  redis.call('zadd', d, 'XX', c, c)  -- a set now
-  redis.call('sadd', p .. 'ix:s:' .. c, tok)
+  local had = math.floor((tonumber(redis.call('zscore', d, at.cs)) - at.c) * 1024 + 0.5) - 1
+  if had == at.o then return end
+  if had >= 0 then redis.call('sadd', k, had, at.os) else redis.call('sadd', k, at.os) end
+  redis.call('zadd', d, 'XX', at.cs, at.cs)  -- a set now
+  redis.call('sadd', p .. 'ix:s:' .. at.cs, tok)
 end
 -- Post token tok for job number n.
 local function post(tok, n, new)
-  local c, o = math.floor(n / 512), n % 512
-  local k = p .. 'ix:w:' .. tok .. ':' .. c
-  if redis.call('exists', k) == 1 then redis.call('sadd', k, o) else post_new(tok, c, o, new) end
+  local at = spot(math.floor(n / 512), n % 512)
+  local k = p .. 'ix:w:' .. tok .. ':' .. at.cs
+  if redis.call('exists', k) == 1 then redis.call('sadd', k, at.os) else post_new(tok, at, new) end
 end
 -- Exact removal of one posting (a job leaving a finished state: its ~s:<state> token).
 local function unpost(tok, n)
@@ -84,21 +90,24 @@ local function frame(kind, text)
   return kind .. string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
                              math.floor(n / 256) % 256, n % 256) .. '=' .. text
 end
--- Index a new job: number n, tokens (space-separated).
--- ix:s:<c> (the tokens that have a set in chunk c) tells in one read which of them are
--- one SADD each: about one command a token, not two.
-local function index_job(id, n, toks)
-  local c, o = math.floor(n / 512), n % 512
+-- Post the tokens (space-separated) of job number n: ix:s:<c> (the tokens that have a set
+-- in chunk c) tells in one read which of them are one SADD each: about one command a
+-- token, not two.
+local function post_all(n, toks)
   local list, new = {}, {}
   for tok in string.gmatch(toks, '%S+') do list[#list + 1] = tok end
-  if #list > 0 then
-    local held = redis.call('smismember', p .. 'ix:s:' .. c, unpack(list))
-    for i, tok in ipairs(list) do
-      if held[i] == 1 then redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, o)
-      else post_new(tok, c, o, new) end
-    end
+  if #list == 0 then return end
+  local at = spot(math.floor(n / 512), n % 512)
+  local held = redis.call('smismember', p .. 'ix:s:' .. at.cs, unpack(list))
+  local pw, cs = p .. 'ix:w:', ':' .. at.cs
+  for i, tok in ipairs(list) do
+    if held[i] == 1 then redis.call('sadd', pw .. tok .. cs, at.os) else post_new(tok, at, new) end
   end
-  if #new > 0 then redis.call('rpush', p .. 'ix:c:' .. c, unpack(new)) end
+  if #new > 0 then redis.call('rpush', p .. 'ix:c:' .. at.cs, unpack(new)) end
+end
+-- Index a new job: number n, tokens (space-separated).
+local function index_job(id, n, toks)
+  post_all(n, toks)
   redis.call('hset', p .. 'ix:n:' .. math.floor(n / 128), n % 128, id)
   redis.call('zadd', p .. 'ix:id', 0, id_member(id))
 end
@@ -231,10 +240,7 @@ end
 
 -- Add tokens (an error's words) to an indexed job (a token it holds already: a no-op).
 local function more_tokens(n, toks)
-  if not n or toks == '' then return end
-  local new = {}
-  for t in string.gmatch(toks, '%S+') do post(t, n, new) end
-  if #new > 0 then redis.call('rpush', p .. 'ix:c:' .. math.floor(n / 512), unpack(new)) end
+  if n and toks ~= '' then post_all(n, toks) end
 end
 
 -- An error text for the record (at most 64 bytes: the record stays a listpack) and, when
