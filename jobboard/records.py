@@ -202,6 +202,14 @@ class Job:
         return self.state in FINISHED_STATES
 
     @property
+    def promotable(self) -> bool:
+        """Whether "run now" applies: a scheduled job, or a waiting one whose eta is ahead
+        (enqueued through Huey and not yet put in the schedule by a consumer's take)."""
+        return self.state in PROMOTABLE_STATES or (
+            self.state == WAITING and self.scheduled_for is not None
+            and self.scheduled_for > time.time())
+
+    @property
     def updated_at(self) -> float | None:
         return self.finished_at or self.started_at or self.enqueued_at
 

@@ -97,3 +97,12 @@ def artifacts_dir() -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("JOBBOARD_TESTING", "1")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for the module's tests (tests/browser_support.py)."""
+    from tests.browser_support import launch
+
+    with launch() as b:
+        yield b

@@ -19,8 +19,8 @@ from jobboard import Board
 from jobboard.audit import Actor, AuditLog
 from jobboard.cli import main
 from jobboard.shared.auth import token_label
-from tests.support import (API, PREFIX, RunningConsumer, auth, error_of, login, make_app,
-                           make_huey, soup, wait_for)
+from tests.support import (API, PREFIX, RunningConsumer, auth, csrf_from, error_of, login,
+                           make_app, make_huey, soup, wait_for)
 
 ALICE = Actor("alice", "operator", "web", "10.0.0.1")
 
@@ -163,7 +163,16 @@ def test_every_action_of_pages_api_and_cli_is_listed_with_its_user(
 
     op_token = token_label("op-token")
     cli_user = getpass.getuser()
+    # A wrong password and a logout are in the trail too, with the name tried and who left.
+    stranger = app.test_client()
+    page = stranger.get(f"{PREFIX}/login").get_data(as_text=True)
+    assert stranger.post(f"{PREFIX}/login", data={
+        "username": "<b>mallory</b>", "password": "guess",
+        "csrf_token": csrf_from(page)}).status_code == 401
+    assert web_admin.post(f"{PREFIX}/logout", data={"csrf_token": admin_csrf}).status_code == 303
+
     expected = [  # oldest first: (user, role, via, action, count)
+        ("operator", "operator", "web", "login", 0), ("admin", "admin", "web", "login", 0),
         (op_token, "operator", "api", "enqueue", 1), (op_token, "operator", "api", "enqueue", 1),
         (op_token, "operator", "api", "enqueue", 1), (op_token, "operator", "api", "enqueue", 1),
         (op_token, "operator", "api", "enqueue", 2),
@@ -171,12 +180,14 @@ def test_every_action_of_pages_api_and_cli_is_listed_with_its_user(
         ("admin", "admin", "web", "pause", 0), ("admin", "admin", "web", "remove", 1),
         (op_token, "operator", "api", "retry", 2), (op_token, "operator", "api", "resume", 0),
         (cli_user, "admin", "cli", "pause", 0), (cli_user, "admin", "cli", "clean", 1),
+        ("viewer", "viewer", "web", "login", 0), ("<b>mallory</b>", "-", "web", "login_failed", 0),
+        ("admin", "admin", "web", "logout", 0),
     ]
     api_page = api.get(f"{API}/activity?limit=100", headers=auth("viewer")).get_json()
     got = [(e["user"], e["role"], e["via"], e["action"], e["count"])
            for e in reversed(api_page["entries"])]
     assert got == expected
-    entries = list(reversed(api_page["entries"]))
+    entries = list(reversed(api_page["entries"]))[2:]  # after the two logins
     assert entries[5]["jobs"] == ["b0"] and entries[5]["address"] == "127.0.0.1"
     assert entries[9]["filter"] == {"state": "failed"} and sorted(entries[9]["jobs"]) == ["b1", "b2"]
     assert entries[11]["address"] == socket.gethostname()
@@ -188,7 +199,9 @@ def test_every_action_of_pages_api_and_cli_is_listed_with_its_user(
     assert [(r["data-user"], r["data-via"], r["data-action"]) for r in reversed(rows)] == [
         (u, v, a) for u, _, v, a, _ in expected]
     only_admin = soup(viewer.get(f"{PREFIX}/activity?user=admin&via=web"))
-    assert [r["data-action"] for r in only_admin.select("tr[data-entry]")] == ["remove", "pause"]
+    assert [r["data-action"] for r in only_admin.select("tr[data-entry]")] == [
+        "logout", "remove", "pause", "login"]
+    assert "<b>mallory</b>" in page.get_text()  # shown as text: escaped, not a tag
     b0 = soup(viewer.get(f"{PREFIX}/activity?job=b0")).select("tr[data-entry]")
     assert [r["data-action"] for r in b0] == ["retry", "enqueue"]
 

@@ -7,9 +7,7 @@ consumer in threads. Screenshots of every page, light and dark, go to test-artif
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,33 +17,11 @@ import redis
 from tests.support import (
     FLAKY, PASSWORD, PREFIX, XSS_IMG, XSS_SCRIPT, RunningConsumer, make_app, make_huey, wait_for,
 )
-from werkzeug.serving import make_server
 
 from jobboard.redis_server import RedisServer
+from tests.browser_support import Site, accept_dialogs, log_in, serve
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-if not os.path.exists(CHROMIUM):  # pragma: no cover - the test script installs it
-    pytest.skip("needs Debian's chromium at /usr/bin/chromium", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-class Site:
-    """The served app plus handles the tests need."""
-
-    def __init__(self, base: str, queue: Any, huey: Any) -> None:
-        self.base = base
-        self.queue = queue
-        self.huey = huey
-
-    def url(self, path: str) -> str:
-        return self.base + PREFIX + path
 
 
 @pytest.fixture(scope="module")
@@ -67,27 +43,12 @@ def site(redis_server: RedisServer) -> Iterator[Site]:
     wait_for(lambda: queue.counts()["failed"] == 4 and queue.counts()["completed"] == 7,
              timeout=20)
     queue.enqueue("add", [99, 1], delay=3600)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield Site(f"http://127.0.0.1:{server.server_port}", queue, huey)
+        with serve(app) as base:
+            yield Site(base, queue=queue, huey=huey)
     finally:
-        server.shutdown()
-        thread.join(5)
         consumer.stop()
         FLAKY["fail"] = True
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pw = sync_api.sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    try:
-        yield b
-    finally:
-        b.close()
-        pw.stop()
 
 
 @pytest.fixture
@@ -97,26 +58,6 @@ def context(browser: Any) -> Iterator[Any]:
         yield ctx
     finally:
         ctx.close()
-
-
-def log_in(page: Any, site: Site, role: str) -> None:
-    page.goto(site.url("/"))
-    assert "/login" in page.url
-    page.fill("input[name=username]", role)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(site.url("/")) + "$"))
-
-
-def accept_dialogs(page: Any) -> list[str]:
-    seen: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        seen.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", on_dialog)
-    return seen
 
 
 def test_operator_finds_failed_job_and_retries_it_live(context: Any, site: Site) -> None:
@@ -314,11 +255,11 @@ def test_behind_a_proxy_prefix_paging_polling_and_login_keep_it(browser: Any, re
     for n in range(30):  # no consumer: 30 waiting jobs, two pages
         queue.enqueue("add", [n, 1])
     outside = Response("not found outside /ops", status=404)
-    server = make_server("127.0.0.1", 0, DispatcherMiddleware(outside, {"/ops": app.wsgi_app}),
-                         threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}/ops{PREFIX}"
+    with serve(DispatcherMiddleware(outside, {"/ops": app.wsgi_app})) as root:
+        _under_ops(browser, queue, f"{root}/ops{PREFIX}")
+
+
+def _under_ops(browser: Any, queue: Any, base: str) -> None:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = ctx.new_page()
@@ -341,5 +282,3 @@ def test_behind_a_proxy_prefix_paging_polling_and_login_keep_it(browser: Any, re
         assert polls and all(url.startswith(base + "/queues/emails?") for url in polls), polls
     finally:
         ctx.close()
-        server.shutdown()
-        thread.join(5)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,17 +16,14 @@ from typing import Any
 import pytest
 import redis
 from huey.api import group
-from werkzeug.serving import make_server
 
 from jobboard.errors import JobNotFound
 from jobboard.redis_server import RedisServer
 from tests.support import SHAKY, RunningConsumer, make_app, make_flow_huey, wait_for
-from tests.test_browser_dashboard import CHROMIUM_ARGS, Site, accept_dialogs, log_in
+from tests.browser_support import Site, accept_dialogs, log_in, serve
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
 SECRET = "tok-s3cret-never-shown"
 
 
@@ -40,29 +36,14 @@ def site(redis_server: RedisServer) -> Iterator[Site]:
     app = make_app(huey, JOBBOARD_POLL_SECONDS=2)
     board = app.extensions["jobboard"].board
     consumer = RunningConsumer(huey)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        huey.flow_tasks["step"](0)  # registers the queue
-        wait_for(lambda: "emails" in board.queue_names())
-        yield Site(f"http://127.0.0.1:{server.server_port}", board.queue("emails"), huey)
+        with serve(app) as base:
+            huey.flow_tasks["step"](0)  # registers the queue
+            wait_for(lambda: "emails" in board.queue_names())
+            yield Site(base, queue=board.queue("emails"), huey=huey)
     finally:
-        server.shutdown()
-        thread.join(5)
         consumer.stop()
         SHAKY["fail"] = True
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pw = sync_api.sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    try:
-        yield b
-    finally:
-        b.close()
-        pw.stop()
 
 
 @pytest.fixture
@@ -256,8 +237,11 @@ def test_activity_lists_what_a_person_did(context: Any, browser: Any, site: Site
     admin.goto(site.url("/activity"))
     rows = admin.locator("tr[data-entry]")
     seen = rows.evaluate_all("els => els.map(e => [e.dataset.user, e.dataset.action])")
-    assert seen[:3] == [["operator", "resume"], ["operator", "pause"], ["operator", "retry"]]
-    assert not [u for u, _ in seen if u == "viewer"]  # refused posts change nothing
+    # newest first: the admin's sign-in, then what the operator did after signing in
+    assert seen[:5] == [["admin", "login"], ["operator", "resume"], ["operator", "pause"],
+                        ["operator", "retry"], ["operator", "login"]]
+    # refused posts change nothing (a viewer's sign-in is all there is of them)
+    assert {a for u, a in seen if u == "viewer"} <= {"login"}
     admin.select_option("select[name=action]", "retry")
     admin.locator("button", has_text="Filter").click()
     admin.wait_for_url(re.compile(r"action=retry"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,27 +22,16 @@ import redis
 from flask import Flask
 from huey.exceptions import CancelExecution, RateLimitExceeded
 from tests.support import (
-    FLAKY, PASSWORD, PREFIX, TOKENS, USERS, RunningConsumer, make_huey, wait_for,
+    FLAKY, PREFIX, TOKENS, USERS, RunningConsumer, make_huey, wait_for,
 )
-from werkzeug.serving import make_server
 
 from jobboard import JobBoard
-from jobboard.board import Board
 from jobboard.redis_server import RedisServer
+from tests.browser_support import Site, log_in, serve
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-
-if not Path(CHROMIUM).exists():  # pragma: no cover - the test script installs it
-    pytest.skip("needs Debian's chromium at /usr/bin/chromium", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
 VIEWPORTS = {"1280x800": (1280, 800), "1440x900": (1440, 900), "390x844": (390, 844)}
 LONG_ERROR = ("Payment gateway rejected the charge for invoice INV-2024-000417 of customer "
               "Northwind Dental Clinic (card ending 4242): do_not_honor, retry after contacting "
@@ -60,16 +48,6 @@ REMINDER = {
     "history": [{"at": f"2024-05-{d:02d}T10:00:00Z", "kind": "visit", "ok": True}
                 for d in range(1, 26)],
 }
-
-
-class Site:
-    def __init__(self, base: str, board: Board, ids: dict[str, str]) -> None:
-        self.base = base
-        self.board = board
-        self.ids = ids
-
-    def url(self, path: str) -> str:
-        return self.base + PREFIX + path
 
 
 def _extra_tasks(huey: Any) -> None:
@@ -132,33 +110,8 @@ def site(redis_server: RedisServer) -> Iterator[Site]:
     for pri in (0, 5, -3, 9, 0):
         reports.enqueue("add", [pri, 2], priority=pri)
     ids["running"] = q.enqueue("slow", [500, 0.2])[0]  # waiting (no consumer now)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Site(f"http://127.0.0.1:{server.server_port}", board, ids)
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pw = sync_api.sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    try:
-        yield b
-    finally:
-        b.close()
-        pw.stop()
-
-
-def log_in(page: Any, site: Site, role: str = "admin") -> None:
-    page.goto(site.url("/login"))
-    page.fill("input[name=username]", role)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(site.url("/")) + "$"))
+    with serve(app) as base:
+        yield Site(base, board=board, ids=ids)
 
 
 def pages(site: Site) -> dict[str, str]:

@@ -294,6 +294,33 @@ def test_pause_resume_promote_revoke_empty_clean(admin: tuple[FlaskClient, str],
     assert resp.status_code == 303 and queue.counts()["revoked"] == 0
 
 
+def test_run_now_of_a_job_huey_queued_with_a_delay(admin: tuple[FlaskClient, str], queue: Any,
+                                                   huey: Any) -> None:
+    # Enqueued through Huey with a delay, a job waits (as in Huey's queue) until a consumer
+    # schedules it; "Run now" applies meanwhile and clears its eta in place (issue 12).
+    client, token = admin
+    import datetime as dt
+    add = huey._registry.string_to_task("tests.support.add")
+    eta = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(hours=1)
+    task = add(args=(1,), eta=eta)
+    huey.enqueue(task)
+    job_id = task.id
+    assert queue.job(job_id).state == "waiting" and queue.job(job_id).promotable
+    for path in (f"/queues/emails/jobs/{job_id}", "/queues/emails?state=waiting"):
+        page = soup(client.get(PREFIX + path).get_data(as_text=True))
+        assert any("/promote" in (b.get("formaction") or b.get("action") or "")
+                   for b in page.select("button, form")), path
+    plain, _ = queue.enqueue("add", [2])
+    page = soup(client.get(f"{PREFIX}/queues/emails/jobs/{plain}").get_data(as_text=True))
+    assert not any("/promote" in (b.get("formaction") or b.get("action") or "")
+                   for b in page.select("button, form"))
+    resp = client.post(f"{PREFIX}/queues/emails/jobs/{job_id}/promote", data={"csrf_token": token})
+    assert resp.status_code == 303
+    job = queue.job(job_id)
+    assert job.state == "waiting" and not job.scheduled_for and not job.promotable
+    assert "promoted" in [e.kind for e in job.events]
+
+
 def test_viewer_sees_no_action_buttons(app: Flask, queue: Any, consumer: RunningConsumer) -> None:
     client = app.test_client()
     token = login(client, "viewer")

@@ -20,17 +20,24 @@
 
   function pollingOn() { return read(POLL_KEY) !== "off"; }
 
+  // The page's own words, in its language (<html data-i18n>, from web/i18n.py).
+  function json(attr) {
+    try { return JSON.parse(root.getAttribute(attr) || "null"); } catch (e) { return null; }
+  }
+  var WORDS = json("data-i18n") || {};
+  function jbT(word) { return WORDS[word] || word; }
+
   function label() {
     var t = root.getAttribute("data-theme");
     document.querySelectorAll("[data-theme-label]").forEach(function (el) {
-      el.textContent = t === "auto" ? "Auto" : (t === "dark" ? "Dark" : "Light");
+      el.textContent = t === "auto" ? jbT("Auto") : (t === "dark" ? jbT("Dark") : jbT("Light"));
     });
     document.querySelectorAll("[data-toggle-poll]").forEach(function (el) {
       var on = pollingOn();
       el.setAttribute("aria-pressed", on ? "true" : "false");
       el.classList.toggle("off", !on);
       var l = el.querySelector(".lbl");
-      if (l) l.textContent = on ? "Live" : "Paused";
+      if (l) l.textContent = on ? jbT("Live") : jbT("Paused");
     });
   }
 
@@ -111,25 +118,28 @@
   });
 
   // --- time texts: <time data-rel> ("3m ago" / "in 2h") and <time data-since> ("5m"),
-  // the same wording as the server's filters (web/filters.py), kept current between polls
-  // (a poll that changed nothing answers 304 and swaps nothing).
-  function duration(s) {
-    if (s < 1) return "0s";
-    if (s < 60) return Math.round(s) + "s";
-    var m = Math.floor(s / 60);
-    if (m < 60) return m + "m";
-    var h = Math.floor(m / 60);
-    if (h < 24) return h + "h";
-    return Math.floor(h / 24) + "d";
+  // the same wording as the server's filters (web/filters.py reltime: Babel's narrow
+  // relative times in the page's language, whose patterns <html data-reltime> carries),
+  // kept current between polls (a poll that changed nothing answers 304 and swaps nothing).
+  var REL = json("data-reltime") || {just_now: "just now", units: [[86400, {past_one: "{n}d ago", past_other: "{n}d ago", future_one: "in {n}d", future_other: "in {n}d", bare_one: "{n}d", bare_other: "{n}d"}]]};
+  function relText(seconds, kind) {
+    // Babel's rule: the largest unit with at least one of it, the count rounded
+    var s = Math.abs(seconds), units = REL.units, i, secs = 1, forms = units[units.length - 1][1];
+    for (i = 0; i < units.length; i++) {
+      if (s / units[i][0] >= 1) { secs = units[i][0]; forms = units[i][1]; break; }
+    }
+    if (i === units.length) secs = units[units.length - 1][0];
+    var n = Math.max(1, Math.round(s / secs));
+    return forms[kind + (n === 1 ? "_one" : "_other")].replace("{n}", String(n));
   }
   function refreshTimes() {
     var now = Date.now() / 1000;
     document.querySelectorAll("time[data-rel],time[data-since]").forEach(function (el) {
-      var t = Date.parse(el.getAttribute("datetime")) / 1000;
-      if (isNaN(t)) return;
-      if (el.hasAttribute("data-since")) { el.textContent = duration(Math.max(0, now - t)); return; }
-      var d = t - now;
-      el.textContent = Math.abs(d) < 1 ? "just now" : (d > 0 ? "in " + duration(d) : duration(-d) + " ago");
+      var at = Date.parse(el.getAttribute("datetime")) / 1000;
+      if (isNaN(at)) return;
+      if (el.hasAttribute("data-since")) { el.textContent = relText(Math.max(1, now - at), "bare"); return; }
+      var d = at - now;
+      el.textContent = Math.abs(d) < 1 ? REL.just_now : relText(d, d > 0 ? "future" : "past");
     });
   }
 
@@ -182,7 +192,7 @@
     var b = e.target.closest ? e.target.closest("button[data-copy]") : null;
     if (!b) return;
     var pre = b.closest("details").querySelector("pre");
-    var done = function () { b.classList.add("copied"); b.textContent = "Copied"; setTimeout(function () { b.classList.remove("copied"); b.textContent = "Copy"; }, 1500); };
+    var done = function () { b.classList.add("copied"); b.textContent = jbT("Copied"); setTimeout(function () { b.classList.remove("copied"); b.textContent = jbT("Copy"); }, 1500); };
     if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(pre.textContent).then(done, function () {});
     else { var r = document.createRange(); r.selectNodeContents(pre); var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r); try { document.execCommand("copy"); done(); } catch (err) { /* selected: copy by hand */ } }
   });

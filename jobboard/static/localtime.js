@@ -1,9 +1,10 @@
 /* jobboard: show times in the viewer's zone. Tells the server the browser's time zone
  * (cookie jb_tz) and remembers the local/UTC choice (cookie jb_time); the pages render
- * times server-side in that zone (jobboard/web/localtime.py). No inline code (CSP). */
+ * times server-side in that zone (jobboard/web/localtime.py). The language picker's choice
+ * is remembered the same way (cookie jb_lang, jobboard/web/i18n.py). No inline code (CSP). */
 (function () {
   "use strict";
-  var MODE = "jb_time", ZONE = "jb_tz", YEAR = 365 * 86400;
+  var MODE = "jb_time", ZONE = "jb_tz", LANG = "jb_lang", YEAR = 365 * 86400;
 
   function cookie(name) {
     var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
@@ -30,6 +31,13 @@
     var t = e.target.closest ? e.target.closest("[data-toggle-time]") : null;
     if (!t) return;
     setCookie(MODE, cookie(MODE) === "utc" ? "local" : "utc");
+    location.reload();
+  });
+
+  document.addEventListener("change", function (e) {
+    var s = e.target;
+    if (!s || !s.hasAttribute || !s.hasAttribute("data-lang-select")) return;
+    setCookie(LANG, s.value);
     location.reload();
   });
 })();

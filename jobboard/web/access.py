@@ -20,8 +20,13 @@ from ..roles import ACTION_ROLES, ROLES
 from ..shared import auth
 from ..shared.errors import error_response, is_htmx, wants_json
 from ..shared.state import get_state
+from .i18n import _, lazy_gettext
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: How the pages name the roles (the identifiers stay in CSS classes and the config).
+ROLE_LABELS: dict[str, Any] = {"viewer": lazy_gettext("viewer"), "operator": lazy_gettext("operator"),
+                               "admin": lazy_gettext("admin")}
 
 
 def can(action: str, queue: str | None = None) -> bool:
@@ -61,12 +66,20 @@ def refuse(needed: str = "viewer") -> Response | WerkzeugResponse:
         if is_htmx():
             # A redirect would be followed by the XHR and the login page swapped into a
             # fragment; HX-Redirect makes htmx navigate the whole tab instead.
-            resp = error_response(401, "Your session has ended. Log in again.")
+            resp = error_response(401, _("Your session has ended. Log in again."))
             resp.headers["HX-Redirect"] = target
             return resp
         if request.method != "GET":
-            return error_response(401, "Your session has ended. Log in again, then retry.")
+            return error_response(401, _("Your session has ended. Log in again, then retry."))
         return redirect(target)
+    if not wants_json():  # the page's words for the shared layer's refusal
+        if get_state().config.read_only and needed != "viewer":
+            message = _("jobboard is read-only (JOBBOARD_READ_ONLY): actions are turned off.")
+        else:
+            role = auth.effective_role(g.get("_jobboard_queue"))
+            shown = ROLE_LABELS[role] if role in ROLE_LABELS else (role or _("not signed in"))
+            message = _("This needs the %(needed)s role; you are %(role)s. Ask an admin for access.",
+                        needed=ROLE_LABELS.get(needed, needed), role=shown)
     return error_response(403, message)
 
 

@@ -17,12 +17,13 @@ from ..shared.auth import current_access
 from ..shared.errors import error_response
 from ..shared.state import get_board
 from .access import require_role
+from .i18n import _
 from .views import blueprint, render_page
 
 #: Actions that appear in the trail (the filter's choices).
 ACTIONS: tuple[str, ...] = ("enqueue", "retry", "edit_retry", "duplicate", "promote", "revoke",
                             "remove", "pause", "resume", "empty", "clean", "run_periodic",
-                            "pause_periodic", "resume_periodic")
+                            "pause_periodic", "resume_periodic", "login", "login_failed", "logout")
 #: "Since" choices of the filter, in seconds.
 SINCE: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 PER_PAGE = 50
@@ -31,7 +32,7 @@ PER_PAGE = 50
 def _text(name: str) -> str | None:
     value = (request.args.get(name) or "").strip()
     if len(value) > 200:
-        raise InvalidArgument(f"{name} is at most 200 characters.")
+        raise InvalidArgument(_("%(name)s is at most 200 characters.", name=name))
     return value or None
 
 
@@ -45,13 +46,13 @@ def activity() -> Any:
     except InvalidArgument as exc:
         return error_response(400, str(exc))
     if filters["action"] and filters["action"] not in ACTIONS:
-        return error_response(400, f"Unknown action {filters['action'][:40]!r}; actions are "
-                                   f"{', '.join(ACTIONS)}.")
+        return error_response(400, _("Unknown action %(action)s; actions are %(actions)s.",
+                                     action=repr(filters["action"][:40]), actions=", ".join(ACTIONS)))
     if filters["via"] and filters["via"] not in VIAS:
-        return error_response(400, f"via must be one of {', '.join(VIAS)}.")
+        return error_response(400, _("via must be one of %(choices)s.", choices=", ".join(VIAS)))
     since_key = request.args.get("since") or ""
     if since_key and since_key not in SINCE:
-        return error_response(400, f"since must be one of {', '.join(SINCE)}.")
+        return error_response(400, _("since must be one of %(choices)s.", choices=", ".join(SINCE)))
     since = (dt.datetime.now(dt.timezone.utc).timestamp() - SINCE[since_key]) if since_key else None
     audit = get_board().audit
     try:

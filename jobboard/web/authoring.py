@@ -22,6 +22,8 @@ from ..records import RETRYABLE_STATES
 from ..shared import auth
 from ..shared.errors import error_response, is_htmx
 from .access import require_role
+from .filters import number
+from .i18n import _
 from .localtime import viewer_zone
 from .views import Answer, back, blueprint, get_queue, render_page
 
@@ -47,10 +49,10 @@ def _int_field(errors: dict[str, str], name: str, low: int, high: int) -> int | 
     try:
         value = int(raw)
     except ValueError:
-        errors[name] = f"{raw[:40]!r} is not a whole number."
+        errors[name] = _("%(value)s is not a whole number.", value=repr(raw[:40]))
         return None
     if not low <= value <= high:
-        errors[name] = f"must be between {low:,} and {high:,}."
+        errors[name] = _("must be between %(low)s and %(high)s.", low=number(low), high=number(high))
         return None
     return value
 
@@ -61,23 +63,23 @@ def _when(errors: dict[str, str]) -> tuple[float | None, float | None]:
     delay_raw = (request.form.get("delay") or "").strip()
     eta_raw = (request.form.get("eta") or "").strip()
     if delay_raw and eta_raw:
-        errors["eta"] = "Give a delay or a time, not both."
+        errors["eta"] = _("Give a delay or a time, not both.")
         return None, None
     if delay_raw:
         try:
             delay = float(delay_raw)
         except ValueError:
-            errors["delay"] = "must be a number of seconds."
+            errors["delay"] = _("must be a number of seconds.")
             return None, None
         if not math.isfinite(delay) or not 0 <= delay <= MAX_DELAY:
-            errors["delay"] = "must be between 0 s and ten years."
+            errors["delay"] = _("must be between 0 s and ten years.")
             return None, None
         return delay, None
     if eta_raw:
         try:
             when = dt.datetime.fromisoformat(eta_raw)
         except ValueError:
-            errors["eta"] = "must be a date and time such as 2026-01-31T14:30."
+            errors["eta"] = _("must be a date and time such as 2026-01-31T14:30.")
             return None, None
         if when.tzinfo is None:
             when = when.replace(tzinfo=viewer_zone())
@@ -109,10 +111,10 @@ def add_job(queue: str) -> Any:
     task = form["task"]
     if not tasks:
         # A POST here must not answer 200 with the bare form, as if it had been taken.
-        errors["task"] = ("No task of this queue is known to the dashboard: mount it with the "
-                          "queue's Huey (JobBoard(hueys=[...])) to add jobs from here.")
+        errors["task"] = _("No task of this queue is known to the dashboard: mount it with the "
+                           "queue's Huey (JobBoard(hueys=[...])) to add jobs from here.")
     elif task not in tasks:
-        errors["task"] = "Choose one of this queue's tasks."
+        errors["task"] = _("Choose one of this queue's tasks.")
     args = _json_field(errors, "args", list)
     kwargs = _json_field(errors, "kwargs", dict)
     priority = _int_field(errors, "priority", -PRIORITY_LIMIT, PRIORITY_LIMIT)
@@ -121,14 +123,15 @@ def add_job(queue: str) -> Any:
     if not errors:
         problem = q.argument_problem(task, args, kwargs)
         if problem:
-            errors["args"] = f"The arguments do not fit {task}{tasks[task]}: {problem}."
+            errors["args"] = _("The arguments do not fit %(task)s: %(problem)s.",
+                               task=f"{task}{tasks[task]}", problem=problem)
     if errors:
         page = render_page("jobboard/job_new.html", queue=queue, tasks=tasks, form=form,
                            errors=errors)
         return page, 422
-    job_id, _ = q.enqueue(task, args=args, kwargs=kwargs, priority=priority, delay=delay, eta=eta,
+    job_id, _created = q.enqueue(task, args=args, kwargs=kwargs, priority=priority, delay=delay, eta=eta,
                           retries=retries, actor=auth.current_actor("web"))
-    flash(f"Job {job_id} added.", "success")
+    flash(_("Job %(id)s added.", id=job_id), "success")
     return open_job(queue, job_id)
 
 
@@ -142,7 +145,7 @@ def duplicate_job(queue: str, job_id: str) -> Answer:
     except (JobNotFound, JobStateError) as exc:
         flash(str(exc), "error")
         return back(url_for("jobboard.job", queue=queue, job_id=job_id))
-    flash(f"Job {job_id} duplicated as {new_id}.", "success")
+    flash(_("Job %(id)s duplicated as %(new)s.", id=job_id, new=new_id), "success")
     return open_job(queue, new_id)
 
 
@@ -172,7 +175,8 @@ def edit_job(queue: str, job_id: str) -> Any:
         except InvalidArgument as exc:
             errors["args"] = str(exc)
         else:
-            flash(f"Job {job_id} edited and retried as {new_id}; the original is kept.", "success")
+            flash(_("Job %(id)s edited and retried as %(new)s; the original is kept.", id=job_id,
+                    new=new_id), "success")
             return open_job(queue, new_id)
     page = render_page("jobboard/job_edit.html", queue=queue, e=editable, form=form,
                        errors=errors, RETRYABLE=RETRYABLE_STATES)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
+from .filters import day, decimal
+
 
 @dataclass
 class Spark:
@@ -172,13 +174,14 @@ def throughput_chart(metrics: Any, width: int = 720, height: int = 200, labels: 
 
 
 def _short(v: float) -> str:
-    return f"{v / 1000:.1f}k".replace(".0k", "k") if v >= 1000 else f"{v:.0f}"
+    """An axis count: ``1.5k`` (``1,5k`` where the locale writes a decimal comma)."""
+    return decimal(v / 1000, "0.#") + "k" if v >= 1000 else decimal(v, "0")
 
 
 def _label(at: float, bucket_seconds: int, tz: tzinfo = timezone.utc) -> str:
     # day buckets are UTC days: their date is the UTC one, whatever the viewer's zone
     dt = datetime.fromtimestamp(at, tz=timezone.utc if bucket_seconds >= 86400 else tz)
-    return dt.strftime("%b %d") if bucket_seconds >= 86400 else dt.strftime("%H:%M")
+    return day(dt) if bucket_seconds >= 86400 else dt.strftime("%H:%M")  # "Jan 31", "31 ene"
 
 
 #: The percentiles a latency chart draws, lightest (p50) to darkest (p99).

@@ -33,8 +33,9 @@ from ..shared.csrf import csrf_token
 from ..shared.errors import error_response, handle_errors, is_htmx
 from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
-from . import assets, charts, delta, localtime
-from .access import can, here, refuse, require_role, safe_next
+from . import assets, charts, delta, filters, i18n, localtime
+from .i18n import _, lazy_gettext, ngettext
+from .access import ROLE_LABELS, can, here, refuse, require_role, safe_next
 
 #: What views answer: a page, a redirect (werkzeug's class) or an error page.
 Answer = Response | WerkzeugResponse
@@ -49,11 +50,69 @@ T = TypeVar("T")
 PER_PAGE_CHOICES = (25, 50, 100)
 MAX_SEARCH = 200
 #: "Clean jobs older than ..." choices, in seconds.
-CLEAN_AGES: tuple[tuple[str, float], ...] = (
-    ("everything", 0.0), ("1 hour", 3600.0), ("1 day", 86400.0), ("7 days", 7 * 86400.0),
-    ("30 days", 30 * 86400.0),
+CLEAN_AGES: tuple[tuple[Any, float], ...] = (
+    (lazy_gettext("everything"), 0.0), (lazy_gettext("1 hour"), 3600.0),
+    (lazy_gettext("1 day"), 86400.0), (lazy_gettext("7 days"), 7 * 86400.0),
+    (lazy_gettext("30 days"), 30 * 86400.0),
 )
-STATE_LABELS = {s: s.replace("_", " ") for s in records.STATES}
+#: What each state is called on the pages (the identifiers stay in URLs and CSS classes).
+STATE_LABELS: dict[str, Any] = {
+    records.WAITING: lazy_gettext("waiting"), records.SCHEDULED: lazy_gettext("scheduled"),
+    records.ACTIVE: lazy_gettext("active"), records.COMPLETED: lazy_gettext("completed"),
+    records.FAILED: lazy_gettext("failed"), records.REVOKED: lazy_gettext("revoked"),
+    records.CANCELED: lazy_gettext("canceled"), records.RATE_LIMITED: lazy_gettext("rate limited"),
+    records.EXPIRED: lazy_gettext("expired"), records.LOCKED: lazy_gettext("locked"),
+    records.INTERRUPTED: lazy_gettext("interrupted"),
+}
+#: Labels of what else the pages badge like a state: timeline events, flow steps.
+EVENT_LABELS: dict[str, Any] = {
+    "enqueued": lazy_gettext("enqueued"), "started": lazy_gettext("started"),
+    "retrying": lazy_gettext("retrying"), "retried": lazy_gettext("retried"),
+    "promoted": lazy_gettext("promoted"), "stalled": lazy_gettext("stalled"),
+    "requeued": lazy_gettext("requeued"), "edited": lazy_gettext("edited"),
+    "attempt failed": lazy_gettext("attempt failed"),
+}
+#: How a flow step relates to the one above it (jobboard.flows).
+FLOW_RELATIONS: dict[str, Any] = {"then": lazy_gettext("then"), "on error": lazy_gettext("on error"),
+                                  "callback": lazy_gettext("callback")}
+#: What the Activity page calls each audited action (web/activity.py ACTIONS).
+ACTION_LABELS: dict[str, Any] = {
+    "enqueue": lazy_gettext("enqueue"), "retry": lazy_gettext("retry"),
+    "edit_retry": lazy_gettext("edit and retry"), "duplicate": lazy_gettext("duplicate"),
+    "promote": lazy_gettext("run now"), "revoke": lazy_gettext("revoke"), "remove": lazy_gettext("remove"),
+    "pause": lazy_gettext("pause"), "resume": lazy_gettext("resume"), "empty": lazy_gettext("empty"),
+    "clean": lazy_gettext("clean"), "run_periodic": lazy_gettext("run periodic"),
+    "pause_periodic": lazy_gettext("pause periodic"), "resume_periodic": lazy_gettext("resume periodic"),
+    "login": lazy_gettext("log in"), "login_failed": lazy_gettext("failed login"),
+    "logout": lazy_gettext("log out"),
+}
+#: The kinds of alert deliveries (jobboard.alerts KINDS), as the Alerts page shows them.
+ALERT_KINDS: dict[str, Any] = {"firing": lazy_gettext("firing"), "resolved": lazy_gettext("resolved"),
+                               "notice": lazy_gettext("notice"), "test": lazy_gettext("test")}
+#: Error page titles of the shared layer (shared/errors.py TITLES), for the pages.
+ERROR_TITLES: dict[str, Any] = {
+    "Bad request": lazy_gettext("Bad request"), "Login required": lazy_gettext("Login required"),
+    "Not allowed": lazy_gettext("Not allowed"), "Not found": lazy_gettext("Not found"),
+    "Method not allowed": lazy_gettext("Method not allowed"), "Conflict": lazy_gettext("Conflict"),
+    "Too large": lazy_gettext("Too large"), "Wrong content type": lazy_gettext("Wrong content type"),
+    "Invalid request": lazy_gettext("Invalid request"),
+    "Too many attempts": lazy_gettext("Too many attempts"),
+    "Internal error": lazy_gettext("Internal error"),
+    "Redis is unavailable": lazy_gettext("Redis is unavailable"),
+    "Redis is out of memory": lazy_gettext("Redis is out of memory"), "Error": lazy_gettext("Error"),
+}
+#: Fixed messages of the shared layer and werkzeug that error pages show, for the pages.
+ERROR_MESSAGES: dict[str, Any] = {
+    "The requested URL was not found on the server. If you entered the URL manually please "
+    "check your spelling and try again.": lazy_gettext(
+        "There is no page at this address. If you typed it, check the spelling."),
+    "The method is not allowed for the requested URL.": lazy_gettext(
+        "This address does not answer to that method."),
+    "jobboard is read-only (JOBBOARD_READ_ONLY): actions are turned off.": lazy_gettext(
+        "jobboard is read-only (JOBBOARD_READ_ONLY): actions are turned off."),
+    "Internal error in jobboard; the server log has the traceback.": lazy_gettext(
+        "Internal error in jobboard; the server log has the traceback."),
+}
 
 
 # --- rendering helpers ------------------------------------------------------------------
@@ -72,9 +131,13 @@ def render_page(template: str, **context: Any) -> str:
 
 def render_error(status: int, message: str, title: str) -> Response:
     """The dashboard's error page (or fragment) with ``status``: the shared layer's HTML
-    error renderer (wired in by the extension), so every error looks the same."""
+    error renderer (wired in by the extension), so every error looks the same.
+
+    The messages views write are translated where they are written; the shared layer's
+    fixed titles and messages are translated here (the JSON API keeps them in English)."""
     resp = Response(render_page(
-        "jobboard/error.html", status=status, message=message, title=title,
+        "jobboard/error.html", status=status, message=ERROR_MESSAGES.get(message, message),
+        title=ERROR_TITLES.get(title, title),
         # A Redis outage page polls its own URL and so recovers by itself.
         poll=status == 503 and request.method == "GET",
     ), mimetype="text/html")
@@ -124,16 +187,20 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        abort(error_response(400, f"{name}={raw[:40]!r} is not a whole number."))
+        abort(error_response(400, _("%(name)s=%(value)s is not a whole number.",
+                                    name=name, value=repr(raw[:40]))))
     if not low <= value <= high:
-        abort(error_response(400, f"{name} must be between {low:,} and {high:,} (got {value:,})."))
+        abort(error_response(400, _("%(name)s must be between %(low)s and %(high)s (got %(value)s).",
+                                    name=name, low=filters.number(low), high=filters.number(high),
+                                    value=filters.number(value))))
     return value
 
 
 def choice_arg(name: str, choices: tuple[str, ...], default: str) -> str:
     value = request.args.get(name) or default
     if value not in choices:
-        abort(error_response(400, f"{name}={value[:40]!r} is not one of: {', '.join(choices)}."))
+        abort(error_response(400, _("%(name)s=%(value)s is not one of: %(choices)s.", name=name,
+                                    value=repr(value[:40]), choices=", ".join(choices))))
     return value
 
 
@@ -193,13 +260,21 @@ def page_context() -> dict[str, Any]:
         "time_mode": localtime.viewer_mode(),
         "zone_name": localtime.zone_name(),
         "current_path": here(),
+        "EVENT_LABELS": EVENT_LABELS,
+        "ROLE_LABELS": ROLE_LABELS,
+        "ACTION_LABELS": ACTION_LABELS,
+        "ALERT_KINDS": ALERT_KINDS,
+        "FLOW_RELATIONS": FLOW_RELATIONS,
+        **i18n.template_context(),
     }
 
 
 @blueprint.after_request
 def vary(response: Response) -> Response:
-    # The same URL answers with a page or a fragment: caches must keep them apart.
+    # The same URL answers with a page or a fragment, in the viewer's language (the
+    # header, unless the jb_lang cookie says otherwise): caches must keep them apart.
     response.vary.add("HX-Request")
+    response.vary.add("Accept-Language")
     if request.method == "GET" and is_htmx() and response.status_code == 200:
         return send_what_changed(response)
     return response
@@ -279,8 +354,8 @@ def login() -> Any:
         if auth.current_role() is not None:
             return redirect(next_url)
         return error_response(
-            404, "The built-in login is off: this dashboard uses the host app's login, or "
-            "set JOBBOARD_USERS to enable it.")
+            404, _("The built-in login is off: this dashboard uses the host app's login, or "
+                   "set JOBBOARD_USERS to enable it."))
     error = None
     status = 200
     if request.method == "POST":
@@ -291,16 +366,23 @@ def login() -> Any:
         wait = throttle.retry_after(username, address)
         if wait:
             return error_response(
-                429, f"Too many failed logins for {username or 'this user'} from your "
-                f"address. Wait {wait} s and try again.", headers={"Retry-After": str(wait)})
+                429, _("Too many failed logins for %(user)s from your address. Wait %(wait)s s "
+                       "and try again.", user=username or _("this user"), wait=wait),
+                headers={"Retry-After": str(wait)})
         role = auth.check_login(username, password)
+        audit = get_board().audit
         if role is None:
             throttle.failed(username, address)
-            error = "Wrong username or password."
+            # Who tried which name from where: the trail shows guessing (the throttle
+            # only slows it down).
+            audit.record(Actor(name=username or "-", role="-", via="web", address=address),
+                         "login_failed")
+            error = _("Wrong username or password.")
             status = 401
         else:
             throttle.succeeded(username, address)
             auth.login_user(username)
+            audit.record(actor(), "login")
             return redirect(next_url, code=303)
     return render_page("jobboard/login.html", error=error, next=next_url), status
 
@@ -317,12 +399,14 @@ def logout() -> WerkzeugResponse:
     """Sign out: of the built-in login, and of the host app's flask-login session when
     that is how this person signed in (then back to the host app, JOBBOARD_HOME_URL)."""
     host = auth.signed_in_by_host()
+    if auth.current_role() is not None:
+        get_board().audit.record(actor(), "logout")
     auth.logout_user()
     if host:
         auth.logout_host_user()
         home = get_state().config["JOBBOARD_HOME_URL"]
         return redirect(home or request.script_root + "/", code=303)
-    flash("Logged out.", "info")
+    flash(_("Logged out."), "info")
     return redirect(url_for("jobboard.login"), code=303)
 
 
@@ -370,10 +454,10 @@ def search() -> Any:
     every queue (Board.search). A query that finds one job by its id opens that job."""
     query = (request.args.get("q") or "").strip()
     if not query:
-        return error_response(400, "Type a job id (its first characters will do), a task "
-                                   "name or words of the arguments or errors in the search box.")
+        return error_response(400, _("Type a job id (its first characters will do), a task "
+                                     "name or words of the arguments or errors in the search box."))
     if len(query) > MAX_SEARCH:
-        return error_response(400, f"A search is at most {MAX_SEARCH} characters.")
+        return error_response(400, _("A search is at most %(n)s characters.", n=MAX_SEARCH))
     pages = get_board().search(query)
     found = [j for p in pages for j in p.jobs]
     if len(found) == 1 and found[0].id.lower().startswith(query.lower()):
@@ -381,8 +465,8 @@ def search() -> Any:
     if not found:
         step = get_board().find_pending_step(query)
         if step is not None:  # a pipeline step Huey has not queued yet: its parent's flow
-            flash(f"Job {query} is not queued yet: it is a step of the flow below, waiting "
-                  "for the step before it.", "info")
+            flash(_("Job %(id)s is not queued yet: it is a step of the flow below, waiting "
+                    "for the step before it.", id=query), "info")
             return redirect(url_for("jobboard.job", queue=step[0], job_id=step[1]) + "#flow")
     return render_page("jobboard/search.html", query=query, pages=pages)
 
@@ -404,9 +488,11 @@ DEFAULT_ORDER = {s: ("oldest" if s in (records.WAITING, records.SCHEDULED) else 
                  for s in records.STATES}
 #: How each order reads on each state's list.
 ORDER_LABELS = {
-    s: ({"oldest": "next to run first", "newest": "last to run first"} if s == records.WAITING
-        else {"oldest": "soonest first", "newest": "latest first"} if s == records.SCHEDULED
-        else {"newest": "newest first", "oldest": "oldest first"})
+    s: ({"oldest": lazy_gettext("next to run first"), "newest": lazy_gettext("last to run first")}
+        if s == records.WAITING
+        else {"oldest": lazy_gettext("soonest first"), "newest": lazy_gettext("latest first")}
+        if s == records.SCHEDULED
+        else {"newest": lazy_gettext("newest first"), "oldest": lazy_gettext("oldest first")})
     for s in records.STATES
 }
 
@@ -417,7 +503,7 @@ def queue(queue: str) -> Any:
     state = choice_arg("state", records.STATES, "waiting")
     per_page = int_arg("per_page", 25, 1, 100)
     if per_page not in PER_PAGE_CHOICES:
-        return error_response(400, "per_page must be one of 25, 50 or 100.")
+        return error_response(400, _("per_page must be one of 25, 50 or 100."))
     page_no = int_arg("page", 1, 1, MAX_PAGE_NUMBER)
     order = choice_arg("order", ORDERS, DEFAULT_ORDER[state])
     task = (request.args.get("task") or "").strip() or None
@@ -439,8 +525,9 @@ def queue(queue: str) -> Any:
             page = data["page"]
         else:
             return error_response(
-                404, f"Page {page_no:,} is past the last page ({last_page:,}) of "
-                f"{STATE_LABELS[state]} jobs.")
+                404, _("Page %(page)s is past the last page (%(last)s) of the %(state)s jobs.",
+                       page=filters.number(page_no), last=filters.number(last_page),
+                       state=STATE_LABELS[state]))
     return render_page(
         "jobboard/queue.html", poll=True, queue=queue, state=state, per_page=per_page,
         page_no=page_no, last_page=last_page, order=order, search=search,
@@ -526,7 +613,8 @@ def stats() -> Any:
     task = resolve_task(q, (request.args.get("task") or "").strip() or None)
     tasks = q.tasks()
     if task and task not in tasks:
-        return error_response(404, f"No task {task!r} seen in queue {name!r}.")
+        return error_response(404, _("No task %(task)s seen in queue %(queue)s.",
+                                     task=repr(task), queue=repr(name)))
     m = q.metrics(window, task)
     per_task = []
     if not task:
@@ -566,15 +654,16 @@ def alerts_test() -> Answer:
     manager = get_state().alerts
     default = url_for("jobboard.alerts_page")
     if manager is None:
-        return error_response(409, "Alerts are not configured in this dashboard: set JOBBOARD_ALERTS "
-                                   "(docs/monitoring.md) to send a test from here.")
+        return error_response(409, _("Alerts are not configured in this dashboard: set "
+                                     "JOBBOARD_ALERTS (docs/monitoring.md) to send a test from here."))
     sent = manager.send_test(auth.current_user_name() or "an admin")
     failed = [d for d in sent if d.status != "sent"]
     if failed:
-        flash("Test alert not delivered to " + ", ".join(f"{d.webhook} ({d.error or d.http_status})"
-                                                         for d in failed) + ".", "error")
+        flash(_("Test alert not delivered to %(where)s.",
+                where=", ".join(f"{d.webhook} ({d.error or d.http_status})" for d in failed)), "error")
     else:
-        flash(f"Test alert delivered to {len(sent)} webhook{'s' if len(sent) != 1 else ''}.")
+        flash(ngettext("Test alert delivered to %(num)s webhook.",
+                       "Test alert delivered to %(num)s webhooks.", len(sent)))
     return back(default)
 
 
@@ -591,7 +680,9 @@ def _done(message: str, category: str = "success") -> None:
 
 
 JOB_ACTIONS = ("retry", "promote", "revoke", "remove")
-PAST = {"retry": "retried", "promote": "promoted", "revoke": "revoked", "remove": "removed"}
+#: What the toast after an action on one job says.
+JOB_DONE = {"retry": lazy_gettext("Job %(id)s retried."), "promote": lazy_gettext("Job %(id)s promoted."),
+            "revoke": lazy_gettext("Job %(id)s revoked."), "remove": lazy_gettext("Job %(id)s removed.")}
 
 
 @blueprint.route("/queues/<queue>/jobs/<job_id>/<action>", methods=["POST"])
@@ -599,7 +690,8 @@ PAST = {"retry": "retried", "promote": "promoted", "revoke": "revoked", "remove"
 def job_action(queue: str, job_id: str, action: str) -> Answer:
     """Retry / promote / revoke / remove one job."""
     if action not in JOB_ACTIONS:
-        return error_response(404, f"Unknown action {action!r}; try {', '.join(JOB_ACTIONS)}.")
+        return error_response(404, _("Unknown action %(action)s; try %(choices)s.",
+                                     action=repr(action), choices=", ".join(JOB_ACTIONS)))
     if not can(action):
         return refuse(ACTION_ROLES[action])
     q = get_queue(queue)
@@ -611,15 +703,15 @@ def job_action(queue: str, job_id: str, action: str) -> Answer:
     except (JobStateError, JobNotFound) as exc:
         flash(str(exc), "error")
         return back(default)
-    _done(f"Job {job_id} {PAST[action]}.")
+    _done(str(JOB_DONE[action]) % {"id": job_id})
     return back(default)
 
 
 def _filters() -> tuple[str, str | None, str | None]:
     state = request.values.get("state") or ""
     if state not in records.STATES:
-        abort(error_response(400, f"Unknown state {state[:40]!r}; states are "
-                                  f"{', '.join(records.STATES)}."))
+        abort(error_response(400, _("Unknown state %(state)s; states are %(states)s.",
+                                    state=repr(state[:40]), states=", ".join(records.STATES))))
     task = (request.values.get("task") or "").strip() or None
     search = (request.values.get("q") or "").strip()[:MAX_SEARCH] or None
     return state, task, search
@@ -629,8 +721,48 @@ BULK_ACTIONS = ("retry", "remove", "promote", "revoke")
 #: The states each bulk action applies to.
 BULK_STATES = {"retry": records.RETRYABLE_STATES, "remove": records.REMOVABLE_STATES,
                "promote": records.PROMOTABLE_STATES, "revoke": records.REVOCABLE_STATES}
-BULK_LABELS = {"retry": "retried", "remove": "removed", "promote": "run now",
-               "revoke": "revoked"}
+#: Why a bulk action does not apply to a state's jobs.
+BULK_REFUSED = {"retry": lazy_gettext("%(state)s jobs cannot be retried."),
+                "remove": lazy_gettext("%(state)s jobs cannot be removed."),
+                "promote": lazy_gettext("%(state)s jobs cannot be run now."),
+                "revoke": lazy_gettext("%(state)s jobs cannot be revoked.")}
+
+
+def _bulk_refused(action: str, state: str) -> Response:
+    text = str(BULK_REFUSED[action]) % {"state": STATE_LABELS[state]}
+    return error_response(400, text[:1].upper() + text[1:])
+
+
+def _bulk_done_selected(action: str, n: int, of: int) -> str:
+    """The toast after a bulk action on ``of`` selected jobs, ``n`` of them changed."""
+    n_text = filters.number(n)
+    if action == "retry":
+        return ngettext("Retried %(n)s of %(num)s selected job.",
+                        "Retried %(n)s of %(num)s selected jobs.", of, n=n_text)
+    if action == "remove":
+        return ngettext("Removed %(n)s of %(num)s selected job.",
+                        "Removed %(n)s of %(num)s selected jobs.", of, n=n_text)
+    if action == "promote":
+        return ngettext("Run now: %(n)s of %(num)s selected job.",
+                        "Run now: %(n)s of %(num)s selected jobs.", of, n=n_text)
+    return ngettext("Revoked %(n)s of %(num)s selected job.",
+                    "Revoked %(n)s of %(num)s selected jobs.", of, n=n_text)
+
+
+def _bulk_done_matching(action: str, n: int, state: str) -> str:
+    """The toast after a bulk action on every matching job: ``n`` changed."""
+    label = STATE_LABELS[state]
+    if action == "retry":
+        return ngettext("Retried %(num)s %(state)s job.", "Retried %(num)s %(state)s jobs.", n,
+                        state=label)
+    if action == "remove":
+        return ngettext("Removed %(num)s %(state)s job.", "Removed %(num)s %(state)s jobs.", n,
+                        state=label)
+    if action == "promote":
+        return ngettext("Run now: %(num)s %(state)s job.", "Run now: %(num)s %(state)s jobs.", n,
+                        state=label)
+    return ngettext("Revoked %(num)s %(state)s job.", "Revoked %(num)s %(state)s jobs.", n,
+                    state=label)
 
 
 @blueprint.route("/queues/<queue>/bulk", methods=["GET"])
@@ -639,14 +771,13 @@ def bulk_confirm(queue: str) -> Any:
     """Show how many jobs match before retrying/removing all of them (no change here)."""
     action = request.args.get("action") or ""
     if action not in BULK_ACTIONS:
-        return error_response(400, f"Unknown bulk action {action[:40]!r}; try "
-                                   f"{', '.join(BULK_ACTIONS)}.")
+        return error_response(400, _("Unknown bulk action %(action)s; try %(choices)s.",
+                                     action=repr(action[:40]), choices=", ".join(BULK_ACTIONS)))
     if not can(action):
         return refuse(ACTION_ROLES[action])
     state, task, search = _filters()
     if state not in BULK_STATES[action]:
-        return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot be "
-                                   f"{BULK_LABELS[action]}.")
+        return _bulk_refused(action, state)
     q = get_queue(queue)
     task = resolve_task(q, task)
     count = q.count_matching(state, task=task, search=search)
@@ -662,8 +793,8 @@ def bulk(queue: str) -> Answer:
     """Retry/remove the selected jobs (``ids``) or everything matching the filters."""
     action = request.form.get("action") or ""
     if action not in BULK_ACTIONS:
-        return error_response(400, f"Unknown bulk action {action[:40]!r}; try "
-                                   f"{', '.join(BULK_ACTIONS)}.")
+        return error_response(400, _("Unknown bulk action %(action)s; try %(choices)s.",
+                                     action=repr(action[:40]), choices=", ".join(BULK_ACTIONS)))
     if not can(action):
         return refuse(ACTION_ROLES[action])
     q = get_queue(queue)
@@ -672,19 +803,16 @@ def bulk(queue: str) -> Answer:
     default = url_for("jobboard.queue", queue=queue, state=state)
     scope = request.form.get("scope") or "selected"
     if scope in ("selected", "matching") and state not in BULK_STATES[action]:
-        return error_response(400, f"{STATE_LABELS[state].capitalize()} jobs cannot be "
-                                   f"{BULK_LABELS[action]}.")
+        return _bulk_refused(action, state)
     if scope == "selected":
         ids = [i for i in request.form.getlist("ids") if i][:1000]
         if not ids:
-            flash("Nothing selected: tick some jobs first.", "error")
+            flash(_("Nothing selected: tick some jobs first."), "error")
             return back(default)
         many = {"retry": q.retry_many, "remove": q.remove_many, "promote": q.promote_many,
                 "revoke": q.revoke_many}[action]
         n = many(ids, actor=actor())
-        _done(f"{BULK_LABELS[action].capitalize()}: {n:,} of {len(ids):,} selected jobs."
-              if action == "promote" else
-              f"{PAST[action].capitalize()} {n:,} of {len(ids):,} selected jobs.")
+        _done(_bulk_done_selected(action, n, len(ids)))
     elif scope == "matching":
         if action == "retry":
             n = q.retry_all(state=state, task=task, search=search, actor=actor())
@@ -694,11 +822,9 @@ def bulk(queue: str) -> Answer:
             n = q.promote_all(task=task, search=search, actor=actor())
         else:
             n = q.revoke_all(state, task=task, search=search, actor=actor())
-        _done(f"{BULK_LABELS[action].capitalize()}: {n:,} {STATE_LABELS[state]} jobs."
-              if action == "promote" else
-              f"{PAST[action].capitalize()} {n:,} {STATE_LABELS[state]} jobs.")
+        _done(_bulk_done_matching(action, n, state))
     else:
-        return error_response(400, "scope must be 'selected' or 'matching'.")
+        return error_response(400, _("scope must be 'selected' or 'matching'."))
     return back(default)
 
 
@@ -707,32 +833,36 @@ def bulk(queue: str) -> Answer:
 def queue_action(queue: str, action: str) -> Answer:
     """Pause, resume, empty or clean a queue."""
     if action not in ("pause", "resume", "empty", "clean"):
-        return error_response(404, f"Unknown queue action {action!r}.")
+        return error_response(404, _("Unknown queue action %(action)s.", action=repr(action)))
     if not can(action):
         return refuse(ACTION_ROLES[action])
     q = get_queue(queue)
     default = url_for("jobboard.queue", queue=queue)
     if action == "pause":
         q.pause(actor=actor())
-        _done(f"Queue {queue} paused: consumers take no new jobs from it.")
+        _done(_("Queue %(queue)s paused: consumers take no new jobs from it.", queue=queue))
     elif action == "resume":
         q.resume(actor=actor())
-        _done(f"Queue {queue} resumed.")
+        _done(_("Queue %(queue)s resumed.", queue=queue))
     elif action == "empty":
         n = q.empty(actor=actor())
-        _done(f"Emptied {queue}: {n:,} waiting and scheduled jobs dropped.")
+        _done(ngettext("Emptied %(queue)s: %(num)s waiting or scheduled job dropped.",
+                       "Emptied %(queue)s: %(num)s waiting and scheduled jobs dropped.", n, queue=queue))
     else:
         state = request.form.get("state") or ""
         if state not in records.FINISHED_STATES:
-            return error_response(400, f"Only finished states can be cleaned, not {state[:40]!r}.")
+            return error_response(400, _("Only finished states can be cleaned, not %(state)s.",
+                                         state=repr(state[:40])))
         try:
             older_than = float(request.form.get("older_than") or "")
         except ValueError:
-            return error_response(400, "older_than must be a number of seconds.")
+            return error_response(400, _("older_than must be a number of seconds."))
         if not (0 <= older_than <= 10 * 365 * 86400):
-            return error_response(400, "older_than must be between 0 and ten years.")
+            return error_response(400, _("older_than must be between 0 and ten years."))
         n = q.clean(state, older_than, actor=actor())
-        _done(f"Removed {n:,} {STATE_LABELS[state]} jobs from {queue}.")
+        _done(ngettext("Removed %(num)s %(state)s job from %(queue)s.",
+                       "Removed %(num)s %(state)s jobs from %(queue)s.", n, state=STATE_LABELS[state],
+                       queue=queue))
     return back(default)
 
 
@@ -746,7 +876,7 @@ def periodic_action(queue: str, action: str) -> Answer:
     """Run a periodic task now, or pause/resume its schedule (``name`` form field)."""
     method = PERIODIC_ACTIONS.get(action)
     if method is None:
-        return error_response(404, f"Unknown periodic action {action!r}.")
+        return error_response(404, _("Unknown periodic action %(action)s.", action=repr(action)))
     if not can("run" if action == "run" else f"{action}_periodic"):
         return refuse("operator")
     name = request.form.get("name") or ""
@@ -759,9 +889,11 @@ def periodic_action(queue: str, action: str) -> Answer:
         return back(default)
     short = short_name(name)
     if action == "run":
-        _done(f"{short} queued now as job {result}.")
+        _done(_("%(task)s queued now as job %(id)s.", task=short, id=result))
+    elif action == "pause":
+        _done(_("%(task)s paused.", task=short))
     else:
-        _done(f"{short} {'paused' if action == 'pause' else 'resumed'}.")
+        _done(_("%(task)s resumed.", task=short))
     return back(default)
 
 
