@@ -42,16 +42,16 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 INDEX = r"""
 -- A number given to redis.call is formatted with "%.17g" (about 3,600 instructions
 -- more than a string argument, measured under callgrind): the index passes strings,
--- formatted once a job. spot(): a chunk number and offset as those texts, and the
--- inline score c + (o + 1) / 1024.
+-- formatted once a job. spot(): a chunk number and offset as those texts (and, once
+-- post_new() needs it, the inline score c + (o + 1) / 1024).
 local function spot(c, o)
-  return {c = c, o = o, cs = string.format('%d', c), os = string.format('%d', o),
-          inl = string.format('%.17g', c + (o + 1) / 1024)}
+  return {c = c, o = o, cs = string.format('%d', c), os = string.format('%d', o)}
 end
 -- Post token tok at the spot (see spot()) where it has no set (new: a list gathering the
 -- tokens new to the chunk, for one RPUSH by the caller; nil: pushed here).
 local function post_new(tok, at, new)
   local k, d = p .. 'ix:w:' .. tok .. ':' .. at.cs, p .. 'ix:d:' .. tok
+  at.inl = at.inl or string.format('%.17g', at.c + (at.o + 1) / 1024)
   if redis.call('zadd', d, 'NX', at.inl, at.cs) == 1 then  -- the chunk's first: inline
     if new then new[#new + 1] = tok else redis.call('rpush', p .. 'ix:c:' .. at.cs, tok) end
     return
