@@ -12,8 +12,7 @@ BullMQ runs from ``bench/bullmq_memory`` (``npm install`` there once; Node 20). 
 only jobboard's figures are printed. Not part of the test suite.
 
 Each jobboard case runs twice, with the search index off and on (``search_index=``): the
-difference is the index's memory per job (its keys, each record's job number and each
-blob's token frame).
+difference is the index's memory per job (its keys and each record's job number).
 
     python bench/bench_memory.py [--jobs 20000] [--no-bullmq] [--modes completed,failed]
 """

@@ -18,6 +18,7 @@ duration; ``longest`` is the longest one, i.e. the longest Redis was blocked).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import sys
@@ -34,28 +35,28 @@ import jobboard  # noqa: E402
 from bench.bench_memory import email_payload, error_text  # noqa: E402
 from bench.load import load_finished  # noqa: E402
 from jobboard import scripts  # noqa: E402
+from jobboard.search import error_tokens, job_tokens  # noqa: E402
 from jobboard.redis_server import RedisServer  # noqa: E402
 
 SEED = 1000  # real jobs per queue: 900 completed, 100 failed
 
 # Copies of a queue's real jobs, made inside Redis: the record, blob and (failed) message of
 # a template job under a new id and number, in its state's sets, indexed by the scripts'
-# own index_job/post. ARGV: base, first copy number, how many, template ids...
+# own index_job. ARGV: base, first copy number, how many, then each template's id and
+# search tokens (space-separated; a job's tokens are not stored apart from the index).
 GROW = scripts.PRELUDE + r"""
 local first, count = tonumber(ARGV[2]), tonumber(ARGV[3])
 local tpl = {}
-for i = 4, #ARGV do
+for i = 4, #ARGV, 2 do
   local id = ARGV[i]
   local rec = redis.call('hgetall', rk(id))
   local h = {}
   for j = 1, #rec, 2 do h[rec[j]] = rec[j + 1] end
   local toks = {}
-  for t in string.gmatch(tokens_of(blob(id)), '%S+') do
+  for t in string.gmatch(ARGV[i + 1], '%S+') do
     if not string.find(t, '^%d%d%d%d?%d?%d?$') or string.len(t) < 3 then toks[#toks + 1] = t end
   end
-  local kept = {}
-  for _, f in ipairs(frames(blob(id))) do if f[1] ~= 'w' then kept[#kept + 1] = f[2] end end
-  tpl[#tpl + 1] = {h = h, toks = table.concat(toks, ' '), blob = table.concat(kept),
+  tpl[#tpl + 1] = {h = h, toks = table.concat(toks, ' '), blob = blob(id),
                    msg = redis.call('get', p .. 'm:' .. id)}
 end
 for k = first, first + count - 1 do
@@ -69,8 +70,8 @@ for k = first, first + count - 1 do
   end
   fields[#fields + 1] = 'n'; fields[#fields + 1] = n
   redis.call('hset', rk(id), unpack(fields))
-  local w = index_job(id, n, t.toks .. ' ' .. k)
-  redis.call('set', p .. 'x:' .. id, t.blob .. w)
+  index_job(id, n, t.toks .. ' ' .. k)
+  redis.call('set', p .. 'x:' .. id, t.blob)
   if t.msg then redis.call('set', p .. 'm:' .. id, t.msg) end
   local st = t.h['st']
   enter(id, st, t.h['task'], tonumber(t.h['fin']) - (first + count - k), n)
@@ -99,15 +100,23 @@ def make(url: str, name: str, **options: Any) -> tuple[jobboard.RedisHuey, Any]:
     return huey, send_email
 
 
-def grow(client: redis.Redis, q: Any, target: int) -> None:
+def grow(client: redis.Redis, q: Any, target: int, redact: Any) -> None:
     templates = [i.decode() for i in client.zrange(q.keys.state("completed"), 0, 89)]
     templates += [i.decode() for i in client.zrange(q.keys.state("failed"), 0, 9)]
     script = client.register_script(GROW)
+    args: list[str] = []
+    for tid in templates:
+        job = q.job(tid)
+        toks = job_tokens(job.task, json.loads(job.args_json or "[]"), json.loads(job.kwargs_json or "{}"),
+                          redact)
+        if job.error:
+            toks += " " + error_tokens(job.error)
+        args += [tid, toks]
     have, step, t0 = q.counts().total, 2000, time.time()
     k = 10_000_000
     while have < target:
         n = min(step, target - have)
-        script(keys=[q.keys.base], args=[k, n, *templates])
+        script(keys=[q.keys.base], args=[k, n, *args])
         k += n
         have += n
         if have % 100_000 < step:
@@ -195,7 +204,7 @@ def main() -> None:
             board = jobboard.Board([small, big])
             queues = {"1k": board.queue("small"), "1M": board.queue("big")}
             print(f"real jobs loaded in {time.time() - t0:.0f} s; growing 'big' to {args.jobs:,}")
-            grow(client, queues["1M"], args.jobs)
+            grow(client, queues["1M"], args.jobs, big.jobboard.config.redact_re)
             info = client.info("memory")
             print(f"jobs: small {queues['1k'].counts().total:,}, big {queues['1M'].counts().total:,}; "
                   f"redis used_memory {info['used_memory_human']}")

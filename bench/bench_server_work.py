@@ -8,7 +8,7 @@ one worker thread, and prints instructions per job for each phase, for this chec
 with ``--before DIR``, for another one (``git archive <commit> | tar -x -C DIR``), each in
 a process of its own. Needs valgrind; slow (the server runs ~50x slower under callgrind).
 
-    python bench/bench_server_work.py [--jobs 2000] [--before DIR] [--bullmq]
+    python bench/bench_server_work.py [--jobs 2000] [--before DIR] [--bullmq] [--payload email] [--index off]
 
 ``--bullmq`` measures BullMQ the same way (``bench/peers/bullmq_side.mjs``: ``add()`` one at
 a time, then a Worker of concurrency 1; ``cd bench/peers && npm install`` once) and prints
@@ -34,8 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import glob, json, os, re, subprocess, sys, time
 root, n, out_dir, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+email, index = sys.argv[5] == "email", sys.argv[6] == "on"
 sys.path.insert(0, root)
 import redis, jobboard
+from bench.bench_memory import email_payload
 server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p",
                            "redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -58,7 +60,8 @@ def zero():
     subprocess.run(["callgrind_control", "-z", str(server.pid)], capture_output=True)
 
 try:
-    huey = jobboard.RedisHuey("work", url=url, results=False, retention={"completed": (None, None)})
+    huey = jobboard.RedisHuey("work", url=url, results=False, retention={"completed": (None, None)},
+                            search_index=index)
 
     @huey.task()
     def noop(i):
@@ -67,7 +70,7 @@ try:
     noop(-1)  # connections and script loads, not counted
     zero()
     for i in range(n):
-        noop(i)
+        noop(email_payload(i) if email else i)
     enqueue = instructions()
     zero()
     consumer = huey.create_consumer(workers=1, worker_type="thread", periodic=False,
@@ -139,9 +142,9 @@ def measure_bullmq(jobs: int, port: int) -> dict[str, float]:
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 
-def measure(root: str, jobs: int, port: int) -> dict[str, float]:
+def measure(root: str, jobs: int, port: int, payload: str = "number", index: str = "on") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out_dir:
-        proc = subprocess.run([sys.executable, "-c", CHILD, root, str(jobs), out_dir, str(port)],
+        proc = subprocess.run([sys.executable, "-c", CHILD, root, str(jobs), out_dir, str(port), payload, index],
                               capture_output=True, text=True, timeout=3600,
                               env=dict(os.environ, PYTHONPATH=root))
     lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
@@ -154,12 +157,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=2000)
     ap.add_argument("--before", help="another checkout, measured the same way")
+    ap.add_argument("--payload", choices=("number", "email"), default="number",
+                    help="each job's argument: its number, or the realistic ~330-byte email "
+                         "payload of bench_memory (about 25 search tokens a job)")
+    ap.add_argument("--index", choices=("on", "off"), default="on", help="the search index (search_index=)")
     ap.add_argument("--bullmq", action="store_true", help="BullMQ too (bench/peers, npm install)")
     args = ap.parse_args()
     runs = {"this checkout": str(ROOT)} | ({"before": args.before} if args.before else {})
     results = {}
     for i, (label, root) in enumerate(runs.items()):
-        results[label] = r = measure(root, args.jobs, 6700 + i)
+        results[label] = r = measure(root, args.jobs, 6700 + i, args.payload, args.index)
         print(f"{label:14} instructions per job: enqueue {r['enqueue']:9,.0f}  take+end "
               f"{r['drain']:9,.0f}  lifecycle {r['enqueue'] + r['drain']:9,.0f}", flush=True)
     if args.bullmq:

@@ -11,7 +11,7 @@ followed by UTF-8 text, or ``z`` followed by that text zlib-compressed (when it 
 than ``compress_above`` bytes and compression saves space). One frame per kind, except
 attempts, which accumulate (the newest ``MAX_ATTEMPTS`` are kept). The Lua scripts put and
 drop frames without reading their bodies (scripts.PRELUDE ``xput``), and write raw frames
-of their own (attempts of stalled jobs, the search tokens).
+of their own (attempts of stalled jobs).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ KWARGS = b"k"  # the whole keyword arguments JSON, likewise
 RESULT = b"r"  # the whole result JSON, likewise
 ERROR = b"e"  # the whole error summary, when the record's preview is cut
 ATTEMPT = b"t"  # one failed attempt, JSON (see Tracker._attempt_json)
-TOKENS = b"w"  # the job's search tokens, space-separated (written by the scripts)
+TOKENS = b"w"  # search tokens, written by versions before lazy deletion (dropped on re-add)
 ADD_TOKENS = b"W"  # words for the scripts to add to the tokens (an error's); never stored
 
 RAW, ZLIB = b"=", b"z"

@@ -18,7 +18,7 @@ key (after the base)  type       holds
                                  it as a listpack (compact.py)
 ``m:<id>``            string     the exact Huey message, kept until the job completes
 ``x:<id>``            string     the job's big fields as frames (compact.py): whole
-                                 payloads, error, failed attempts, search tokens
+                                 payloads, error, failed attempts
 ``l:<id>``            list       log lines ``[ts_ms, text]`` JSON (capped)
 ``v:<id>``            list       timeline events ``[ts_ms, kind, text]`` JSON (capped)
 ``fl:<chord|group>``   hash       a chord's or group's members: place -> job id
@@ -45,10 +45,17 @@ key (after the base)  type       holds
 ``counters``          hash       Huey's own counters (chords)
 ``ix:id``             zset       search: every job id, lower case, score 0 (prefixes)
 ``ix:n:<n // 128>``   hash       search: job number (field n % 128) -> job id
-``ix:w:<tok>:<c>``    set        search: numbers of the jobs holding token tok, among
-                                 n // 512 == c (an intset)
+``ix:w:<tok>:<c>``    set        search: offsets n % 512 of the jobs holding token tok,
+                                 among n // 512 == c (a 16-bit intset), when 2 or more
 ``ix:d:<tok>``        zset       search: the chunks c that have postings of tok
-                                 (score c)
+                                 (member c; score c, or c + (o + 1) / 1024 for a
+                                 single posting at offset o, kept inline: no set)
+``ix:c:<c>``          list       search: the tokens with postings in chunk c (to drop)
+``ix:s:<c>``          set        search: the tokens that have a set in chunk c
+``ix:x:<c>``          set        search: offsets of chunk c's jobs gone from the index
+                                 (lazy deletion: their postings stay until the chunk dies)
+``ix:xd``             set        search: the chunks that have an ``ix:x:<c>``
+``ix:gc``             zset       search: dead chunks whose postings are being dropped
 ====================  =========  =====================================================
 """
 

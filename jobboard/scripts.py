@@ -21,27 +21,64 @@ BASE = "local ARGV = {KEYS[1], unpack(ARGV)}\n"
 
 # The search index (see search.py for what it holds). ``p`` is the key base. A job's
 # number n maps back to its id in ix:n:<n // 128> (field n % 128: a hash small enough to
-# stay a listpack). Token t's postings are ix:w:<t>:<n // 512>, sets of job numbers (at
-# most 512 integers: an intset, 4 bytes a job); ix:d:<t> lists the chunks (n // 512)
-# that have postings, as a sorted set (score = chunk), which lets a search walk them
-# newest first a few at a time. Two commands a token on the hot path.
+# stay a listpack). Token t's postings are ix:w:<t>:<c>, c = n // 512: sets of the jobs'
+# offsets o = n % 512 in their chunk (below 32768: Redis packs them as 16-bit integers,
+# 2 bytes a job); ix:d:<t> lists the chunks that have postings of t, as a sorted set
+# (member c, score c), which lets a search walk them newest first a few at a time. A
+# chunk where t has one posting only keeps it inline, in the score (c + (o + 1) / 1024,
+# exact in a double), with no set: a word of one job (an email, an order number) costs
+# one small key, not two. ix:c:<c> lists the tokens that have postings in chunk c (a
+# token, once, when ix:d:<t> gains c); ix:s:<c> holds those that have a set there. On
+# the hot path, one command a token (SADD, or ZADD for a word new to the chunk) and one
+# SMISMEMBER of ix:s:<c> for all of them.
 # ix:id holds every id in ASCII lower case (score 0) for prefix lookups, with a tab and
 # the id itself when they differ.
+# Lazy deletion: a job leaving the index (purge, or added again under a new number) is
+# taken out of ix:n and ix:id, and its offset goes to ix:x:<c>, the chunk's dead set
+# (ix:xd: the chunks that have one); its postings stay, and a search leaves them out (a
+# count subtracts the dead set, a listing reads ix:n). Once every job of a chunk is gone
+# and no new number can fall in it, the chunk goes to ix:gc and gc() drops its postings
+# in bounded steps, from ix:c:<c>. So a purge costs a few commands, not two a token.
 INDEX = r"""
 -- A number given to redis.call is formatted with "%.17g" (about 3,600 instructions
--- more than a string argument, measured under callgrind): the hot paths pass strings,
--- formatted once (ns, cs: the job number and its chunk, as strings; optional).
-local function post(tok, n, ns, cs)
-  local c = cs or string.format('%d', math.floor(n / 512))
-  if redis.call('sadd', p .. 'ix:w:' .. tok .. ':' .. c, ns or string.format('%d', n)) == 1 then
-    redis.call('zadd', p .. 'ix:d:' .. tok, c, c)
-  end
+-- more than a string argument, measured under callgrind): the index passes strings,
+-- formatted once a job. spot(): a chunk number and offset as those texts (and, once
+-- post_new() needs it, the inline score c + (o + 1) / 1024).
+local function spot(c, o)
+  return {c = c, o = o, cs = string.format('%d', c), os = string.format('%d', o)}
 end
+-- Post token tok at the spot (see spot()) where it has no set (new: a list gathering the
+-- tokens new to the chunk, for one RPUSH by the caller; nil: pushed here).
+local function post_new(tok, at, new)
+  local k, d = p .. 'ix:w:' .. tok .. ':' .. at.cs, p .. 'ix:d:' .. tok
+  at.inl = at.inl or string.format('%.17g', at.c + (at.o + 1) / 1024)
+  if redis.call('zadd', d, 'NX', at.inl, at.cs) == 1 then  -- the chunk's first: inline
+    if new then new[#new + 1] = tok else redis.call('rpush', p .. 'ix:c:' .. at.cs, tok) end
+    return
+  end
+  local had = math.floor((tonumber(redis.call('zscore', d, at.cs)) - at.c) * 1024 + 0.5) - 1
+  if had == at.o then return end
+  if had >= 0 then redis.call('sadd', k, had, at.os) else redis.call('sadd', k, at.os) end
+  redis.call('zadd', d, 'XX', at.cs, at.cs)  -- a set now
+  redis.call('sadd', p .. 'ix:s:' .. at.cs, tok)
+end
+-- Post token tok for job number n.
+local function post(tok, n, new)
+  local at = spot(math.floor(n / 512), n % 512)
+  local k = p .. 'ix:w:' .. tok .. ':' .. at.cs
+  if redis.call('exists', k) == 1 then redis.call('sadd', k, at.os) else post_new(tok, at, new) end
+end
+-- Exact removal of one posting (a job leaving a finished state: its ~s:<state> token).
 local function unpost(tok, n)
-  local c = math.floor(n / 512)
-  local k = p .. 'ix:w:' .. tok .. ':' .. c
-  if redis.call('srem', k, n) == 1 and redis.call('exists', k) == 0 then
-    redis.call('zrem', p .. 'ix:d:' .. tok, c)
+  local c, o = math.floor(n / 512), n % 512
+  local k, d = p .. 'ix:w:' .. tok .. ':' .. c, p .. 'ix:d:' .. tok
+  if redis.call('srem', k, o) == 1 then
+    if redis.call('exists', k) == 0 then
+      redis.call('zrem', d, c)
+      redis.call('srem', p .. 'ix:s:' .. c, tok)
+    end
+  elseif tonumber(redis.call('zscore', d, c) or '-1') == c + (o + 1) / 1024 then
+    redis.call('zrem', d, c)
   end
 end
 local function id_member(id)
@@ -55,16 +92,75 @@ local function frame(kind, text)
   return kind .. string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
                              math.floor(n / 256) % 256, n % 256) .. '=' .. text
 end
--- Index a new job: number n, tokens (space-separated). Returns the blob frame that keeps
--- the tokens, for the job's removal.
-local function index_job(id, n, toks, ns)
-  ns = ns or string.format('%d', n)
-  local cs = string.format('%d', math.floor(n / 512))
-  for tok in string.gmatch(toks, '%S+') do post(tok, n, ns, cs) end
+-- Post the tokens (space-separated) of job number n: ix:s:<c> (the tokens that have a set
+-- in chunk c) tells in one read which of them are one SADD each: about one command a
+-- token, not two.
+local function post_all(n, toks)
+  local list, new = {}, {}
+  for tok in string.gmatch(toks, '%S+') do list[#list + 1] = tok end
+  if #list == 0 then return end
+  local at = spot(math.floor(n / 512), n % 512)
+  local held = redis.call('smismember', p .. 'ix:s:' .. at.cs, unpack(list))
+  local pw, cs = p .. 'ix:w:', ':' .. at.cs
+  for i, tok in ipairs(list) do
+    if held[i] == 1 then redis.call('sadd', pw .. tok .. cs, at.os) else post_new(tok, at, new) end
+  end
+  if #new > 0 then redis.call('rpush', p .. 'ix:c:' .. at.cs, unpack(new)) end
+end
+-- Index a new job: number n, tokens (space-separated).
+local function index_job(id, n, toks)
+  post_all(n, toks)
   redis.call('hset', p .. 'ix:n:' .. string.format('%d', math.floor(n / 128)),
              string.format('%d', n % 128), id)
   redis.call('zadd', p .. 'ix:id', 0, id_member(id))
-  return frame('w', toks)
+end
+-- Job number n leaves the index (its postings stay: lazy deletion, see above).
+local function unindex(n)
+  local c = math.floor(n / 512)
+  local h = p .. 'ix:n:' .. math.floor(n / 128)
+  if redis.call('hdel', h, n % 128) == 0 then return end
+  redis.call('sadd', p .. 'ix:x:' .. c, n % 512)
+  redis.call('sadd', p .. 'ix:xd', c)
+  if redis.call('exists', h) == 0 then
+    local b = p .. 'ix:n:'
+    if redis.call('exists', b .. 4 * c, b .. (4 * c + 1), b .. (4 * c + 2), b .. (4 * c + 3)) == 0 then
+      redis.call('zadd', p .. 'ix:gc', c, c)
+    end
+  end
+end
+-- Whether chunk c holds no live job (none of its numbers is in ix:n).
+local function dead_chunk(c)
+  local b = p .. 'ix:n:'
+  return redis.call('exists', b .. 4 * c, b .. (4 * c + 1), b .. (4 * c + 2), b .. (4 * c + 3)) == 0
+end
+-- Drop the postings of dead chunk c, at most ``budget`` tokens' worth; true when done.
+local function drop_chunk(c, budget)
+  local toks = redis.call('lpop', p .. 'ix:c:' .. c, budget)
+  if toks then
+    local keys = {}
+    for i, t in ipairs(toks) do
+      keys[i] = p .. 'ix:w:' .. t .. ':' .. c
+      redis.call('zrem', p .. 'ix:d:' .. t, c)
+    end
+    redis.call('del', unpack(keys))
+    if #toks == budget then return false end
+  end
+  redis.call('del', p .. 'ix:x:' .. c, p .. 'ix:c:' .. c, p .. 'ix:s:' .. c)
+  redis.call('srem', p .. 'ix:xd', c)
+  redis.call('zrem', p .. 'ix:gc', c)
+  return true
+end
+-- Drop the postings of the oldest dead chunk, at most ``budget`` tokens' worth. A chunk
+-- that new numbers may still fall in (the sequence's) waits: a posting there while it
+-- is half dropped would be lost. One that got live jobs again (it died while it was the
+-- sequence's) leaves ix:gc until it dies again.
+local function gc(budget)
+  local first = redis.call('zrange', p .. 'ix:gc', 0, 0)
+  if #first == 0 then return end
+  local c = tonumber(first[1])
+  if c >= math.floor((tonumber(redis.call('get', p .. 'seq')) or 0) / 512) then return end
+  if not dead_chunk(c) then redis.call('zrem', p .. 'ix:gc', c); return end
+  drop_chunk(c, budget)
 end
 """
 
@@ -86,12 +182,13 @@ local function rk(id) return p .. 'j:' .. id end
 
 -- Take a job out of the sets of its current state. Only INDEXED states have a per-task
 -- index: pending jobs move too often, completed ones are too many, for it to pay. A
--- finished state is also a search token (n: the job's number, read when not given).
-local function leave(id, st, task, n)
+-- finished state is also a search token (n: the job's number, read when not given;
+-- gone: the job leaves the index, whose lazy deletion covers that posting too).
+local function leave(id, st, task, n, gone)
   if st then
     redis.call('zrem', p .. st, id)
     if task and INDEXED[st] then redis.call('zrem', p .. 't:' .. st .. ':' .. task, id) end
-    if FINISHED[st] then
+    if FINISHED[st] and not gone then
       n = n or tonumber(redis.call('hget', rk(id), 'n'))
       if n then unpost('~s:' .. st, n) end
     end
@@ -124,14 +221,6 @@ local function blob(id)
   return s
 end
 
--- The job's search tokens, from the 'w' frame of its blob.
-local function tokens_of(s)
-  for _, f in ipairs(frames(s)) do
-    if f[1] == 'w' then return string.sub(f[2], 7) end
-  end
-  return ''
-end
-
 -- Put frames into a job's blob (old: its current content): the frames of the new kinds
 -- and of the kinds in drop ({kind=true}) go; attempts ('t') accumulate, the newest 25 kept.
 local function xput(id, old, new, drop)
@@ -152,19 +241,9 @@ local function xput(id, old, new, drop)
   if s == '' then redis.call('del', p .. 'x:' .. id) else redis.call('set', p .. 'x:' .. id, s) end
 end
 
--- Add tokens (an error's words) to an indexed job: the new 'w' frame, or '' if none new.
-local function more_tokens(n, old, toks)
-  if not n or toks == '' then return '' end
-  local have, list = {}, {}
-  for t in string.gmatch(tokens_of(old), '%S+') do have[t] = true; list[#list + 1] = t end
-  local added = false
-  for t in string.gmatch(toks, '%S+') do
-    if not have[t] and #list < 96 then
-      have[t] = true; list[#list + 1] = t; post(t, n); added = true
-    end
-  end
-  if not added then return '' end
-  return frame('w', table.concat(list, ' '))
+-- Add tokens (an error's words) to an indexed job (a token it holds already: a no-op).
+local function more_tokens(n, toks)
+  if n and toks ~= '' then post_all(n, toks) end
 end
 
 -- An error text for the record (at most 64 bytes: the record stays a listpack) and, when
@@ -203,10 +282,9 @@ local function purge(id)
   local f = redis.pcall('hmget', rec, 'st', 'task', 'nxt', 'n')
   if f.err then f = {} end  -- a key of another type under the record's name: delete it too
   local n = tonumber(f[4])
-  if f[1] then leave(id, f[1], f[2] or nil, n) end
-  if n then  -- out of the search index
-    for tok in string.gmatch(tokens_of(blob(id)), '%S+') do unpost(tok, n) end
-    redis.call('hdel', p .. 'ix:n:' .. math.floor(n / 128), n % 128)
+  if f[1] then leave(id, f[1], f[2] or nil, n, true) end
+  if n then  -- out of the search index (its postings: lazy deletion, see INDEX)
+    unindex(n)
     redis.call('zrem', p .. 'ix:id', id_member(id))
   end
   if f[3] then  -- pipeline children that never ran hold only a stub ('par')
@@ -221,19 +299,23 @@ local function purge(id)
 end
 
 -- Retention: drop the oldest beyond max_count and those older than max_age, at most
--- 16 of each per call. Called on every finish, so the work is amortised O(1).
+-- 16 of each per call. Called on every finish, so the work is amortised O(1); so is the
+-- index's garbage (gc: a chunk's ~600 tokens per 512 jobs purged, 64 a call).
 local function trim(key, now, max_age, max_count)
+  local purged = false
   if max_count >= 0 then
     local excess = redis.call('zcard', key) - max_count
     if excess > 0 then
       for _, id in ipairs(redis.call('zrange', key, 0, math.min(excess, 16) - 1)) do purge(id) end
+      purged = true
     end
   end
   if max_age > 0 then
     for _, id in ipairs(redis.call('zrangebyscore', key, '-inf', now - max_age, 'LIMIT', 0, 16)) do
-      purge(id)
+      purge(id); purged = true
     end
   end
+  if purged then gc(64) end
 end
 
 local function event(id, now, kind, text)
@@ -340,9 +422,10 @@ local function finish(id, state, now, fields, more, keep_msg, retention, f, coun
   end
   redis.call('hset', rec, unpack(h))
   if more ~= '' then
-    local old, toks = blob(id), ''
+    local toks = ''
     more, toks = added_tokens(more)
-    xput(id, old, more .. more_tokens(n, old, toks))
+    more_tokens(n, toks)
+    xput(id, blob(id), more)
   end
   if not keep_msg then redis.call('del', p .. 'm:' .. id) end
   if not counted then
@@ -408,7 +491,7 @@ local function enqueue_new(p, msg, m, b)
   xb, msg = split_msg(msg, m)
   -- A new job (or a pipeline child's stub, which holds only 'par'). A read, then one
   -- HSET: cheaper than HSETNX + HSET, and atomic all the same inside the script.
-  local now_s = string.format('%d', now)  -- formatted once (see post())
+  local now_s = string.format('%d', now)  -- formatted once (see spot() in INDEX)
   local h = {'enq', now_s, 'task', task, 'pri', pri == 0 and '0' or string.format('%d', pri)}
   if m[6] ~= '' then h[#h + 1] = 'args'; h[#h + 1] = m[6] end
   if m[7] ~= '' then h[#h + 1] = 'kw'; h[#h + 1] = m[7] end
@@ -456,7 +539,7 @@ local function enqueue_new(p, msg, m, b)
       seq_s = string.format('%d', seq)
     end
     h[#h + 1] = 'n'; h[#h + 1] = seq_s
-    xb = xb .. index_job(id, seq, toks, seq_s)
+    index_job(id, seq, toks)
   end
   redis.call('hset', rec, unpack(h))
   redis.call('set', p .. 'm:' .. id, msg)
@@ -507,19 +590,21 @@ local function enqueue_again(msg, m)
     redis.call('hset', rec, unpack(h))
     -- The blob: the new call's payloads and tokens; the last run's result and error go,
     -- its failed attempts stay (they are history).
-    local old = blob(id)
+    -- In the index, the job gets a new number (the newest, as a new job's): the old
+    -- number's postings go by lazy deletion, its finished state's token with them.
     local n = tonumber(redis.call('hget', rec, 'n'))
-    local w = ''
     if n then
-      for t in string.gmatch(tokens_of(old), '%S+') do unpost(t, n) end
-      for t in string.gmatch(toks, '%S+') do post(t, n) end
-      if toks ~= '' then w = frame('w', toks) end
-    elseif toks ~= '' then
+      leave(id, st, task, n, true)
+      st = nil
+      unindex(n)
+      redis.call('hdel', rec, 'n')
+    end
+    if toks ~= '' then
       n = redis.call('incr', p .. 'seq')
       redis.call('hset', rec, 'n', n)
-      w = index_job(id, n, toks)
+      index_job(id, n, toks)
     end
-    xput(id, old, xb .. w, {a=true, k=true, r=true, e=true, w=true})
+    xput(id, blob(id), xb, {a=true, k=true, r=true, e=true, w=true})
     event(id, now, 'enqueued', 'added again with the same id')
   end
   redis.call('set', p .. 'm:' .. id, msg)
@@ -625,7 +710,7 @@ return out
 # of the job, revoke flag of its task, delivery token, wait ms} ('' when a flag is unset:
 # Huey's revoke check is answered from these instead of another round trip), or false when
 # there is nothing to take (now_s, deadline_s: the same as strings, as the caller was sent
-# them: see post()). The caller declares the locals ``taken`` and ``revokes`` (the
+# them: see spot() in INDEX). The caller declares the locals ``taken`` and ``revokes`` (the
 # revoke marker ``rv`` as read, true when not read) and counts the wait in its metrics.
 TAKE = r"""
 taken = false
@@ -801,7 +886,7 @@ local counted = ARGV[16] ~= nil and ARGV[16] ~= ''
 local rec = p .. 'j:' .. id
 local q_age, q_count = tonumber(ARGV[9]), tonumber(ARGV[10])
 local f = redis.call('hmget', rec, 'st', 'att', 'n')
-local done, slow, trim_now = 1, true, false
+local done, slow, trim_now, slow_post = 1, true, false, nil
 local started = tonumber(ARGV[17] or '')
 if counted and started and state == 'completed' and token ~= '' and f[1] == 'active'
     and f[2] == token and ARGV[7] == '' and ARGV[14] == '' and ARGV[18] == '0'
@@ -811,15 +896,14 @@ if counted and started and state == 'completed' and token ~= '' and f[1] == 'act
   redis.call('zrem', p .. 'active', id)
   redis.call('zadd', p .. 'completed', ARGV[4], id)
   local n = tonumber(f[3])
-  if n then  -- post() of INDEX inlined: the finished state is a search token (~s:completed)
-    local c = string.format('%d', math.floor(n / 512))
-    if redis.call('sadd', p .. 'ix:w:~s:completed:' .. c, f[3]) == 1 then
-      redis.call('zadd', p .. 'ix:d:~s:completed', c, c)
-    end
+  if n then  -- the finished state is a search token (~s:completed): post() of INDEX
+    local k = p .. 'ix:w:~s:completed:' .. string.format('%d', math.floor(n / 512))
+    if redis.call('exists', k) == 1 then redis.call('sadd', k, string.format('%d', n % 512))
+    else slow_post = n end
   end
   local run = now - started
   if run < 0 then run = 0 end
-  -- strings, not numbers, as redis.call arguments (see post())
+  -- strings, not numbers, as redis.call arguments (see spot() in INDEX)
   local h = {'st', 'completed', 'fin', ARGV[4], 'run', run == 0 and '0' or string.format('%d', run)}
   if ARGV[5] ~= '' then h[#h + 1] = 'res'; h[#h + 1] = ARGV[5] end
   redis.call('hset', rec, unpack(h))
@@ -828,9 +912,10 @@ if counted and started and state == 'completed' and token ~= '' and f[1] == 'act
     (q_age > 0 and #redis.call('zrangebyscore', p .. 'completed', '-inf', now - q_age,
                                 'LIMIT', 0, 1) > 0)
 end
-if slow or trim_now then
+if slow or trim_now or slow_post then
 do
 """ + FUNCS + r"""
+if slow_post then post('~s:completed', slow_post) end
 if slow then
   done = 2
   local g = redis.call('hmget', rec, 'task', 'sta', 'per', 'src')
@@ -841,7 +926,7 @@ if slow then
       {f[1], g[1], g[2], g[3], g[4], f[3]}, counted)
     if done == 1 and ARGV[14] ~= '' then event(id, now, state, ARGV[14]) end
   end
-else
+elseif trim_now then
   trim(p .. 'completed', now, q_age, q_count)
 end
 end
@@ -865,9 +950,9 @@ local rec = rk(id)
 local f = redis.call('hmget', rec, 'task', 'n')
 local task = f[1]
 if not task then return 0 end
-local old = blob(id)
 local more, toks = added_tokens(ARGV[4])
-xput(id, old, more .. more_tokens(tonumber(f[2]), old, toks))
+more_tokens(tonumber(f[2]), toks)
+xput(id, blob(id), more)
 redis.call('hset', rec, 'err', ARGV[5])
 metric(now, {'retry', 1, 'retry|' .. task, 1})
 return 1
@@ -1009,6 +1094,7 @@ for i = 3, #ARGV do
     redis.call('zrem', p .. 'active', id)
   end
 end
+gc(64)
 out[1] = n
 return out
 """
@@ -1017,7 +1103,24 @@ return out
 CLEAN = PRELUDE + r"""
 local ids = redis.call('zrangebyscore', p .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 for _, id in ipairs(ids) do purge(id); redis.call('zrem', p .. ARGV[2], id) end
+if #ids > 0 then gc(64) end
 return #ids
+"""
+
+# Drop the postings of every dead chunk (Huey's flush(), after every job went: the
+# sequence starts again, and new numbers must not meet the old postings and dead sets).
+# ARGV: base, tokens per chunk and call. Returns 1 while some are left (call again), else 0.
+DROP_INDEX = PRELUDE + r"""
+local budget, dropped = tonumber(ARGV[2]), 0
+for _, c in ipairs(redis.call('smembers', p .. 'ix:xd')) do
+  c = tonumber(c)
+  if dead_chunk(c) then
+    if not drop_chunk(c, budget) then return 1 end
+    dropped = dropped + 1
+    if dropped >= 8 then return 1 end
+  end
+end
+return 0
 """
 
 # Extend the leases of running jobs, each only while its delivery still holds it (see
@@ -1113,19 +1216,27 @@ local function keys_of(c)
   for i, t in ipairs(toks) do keys[i] = p .. 'ix:w:' .. t .. ':' .. c end
   return keys
 end
--- The numbers in chunk c holding every token, in order.
+-- The numbers in chunk c holding every token, in order (the sets hold offsets in the
+-- chunk; dead ones among them are left out by ids(): their ix:n entry is gone).
 local function members(c)
   local keys = keys_of(c)
   local ns
   if #keys == 1 then ns = call('smembers', keys[1]) else ns = call('sinter', unpack(keys)) end
-  for j = 1, #ns do ns[j] = tonumber(ns[j]) end
+  for j = 1, #ns do ns[j] = c * 512 + tonumber(ns[j]) end
   if desc then table.sort(ns, function(a, b) return a > b end) else table.sort(ns) end
   return ns
 end
-local function count(c)
+-- How many live jobs of chunk c hold every token (dirty: the chunk has a dead set,
+-- whose members are taken off).
+local function count(c, dirty)
   local keys = keys_of(c)
-  if #keys == 1 then return call('scard', keys[1]) end
-  return call('sintercard', #keys, unpack(keys))
+  local n
+  if #keys == 1 then n = call('scard', keys[1]) else n = call('sintercard', #keys, unpack(keys)) end
+  if dirty and n > 0 then
+    keys[#keys + 1] = p .. 'ix:x:' .. c
+    n = n - call('sintercard', #keys, unpack(keys))
+  end
+  return n
 end
 -- ids of job numbers, one read per map hash
 local function ids(ns)
@@ -1145,32 +1256,60 @@ local function ids(ns)
   return out
 end
 local total, found, nextc = 0, {}, ''
+-- '(' .. cursor: past the cursor's chunk, whose inline scores lie in (c, c + 0.5]
+local function past(c) if desc then return '(' .. c end return '(' .. (c + 0.75) end
 local from = '+inf'
 if not desc then from = '-inf' end
-if cursor then from = '(' .. cursor end
+if cursor then from = past(cursor) end
 while true do
   if cursor and used >= budget then nextc = cursor; break end
-  local cs
+  local got
   if desc then
-    cs = call('zrevrangebyscore', p .. 'ix:d:' .. toks[1], from, '-inf', 'LIMIT', 0, WINDOW)
+    got = call('zrevrangebyscore', p .. 'ix:d:' .. toks[1], from, '-inf', 'WITHSCORES', 'LIMIT', 0, WINDOW)
   else
-    cs = call('zrangebyscore', p .. 'ix:d:' .. toks[1], from, '+inf', 'LIMIT', 0, WINDOW)
+    got = call('zrangebyscore', p .. 'ix:d:' .. toks[1], from, '+inf', 'WITHSCORES', 'LIMIT', 0, WINDOW)
   end
-  if #cs == 0 then nextc = ''; break end
+  if #got == 0 then nextc = ''; break end
+  local cs, one = {}, {}  -- the chunks; per chunk, the offset of an inline posting (or nil)
   local ok = {}
-  for j = 1, #cs do ok[j] = true end
+  for j = 1, #got / 2 do
+    cs[j] = got[2 * j - 1]
+    ok[j] = true
+    local c, sc = tonumber(cs[j]), tonumber(got[2 * j])
+    if sc > c then one[j] = math.floor((sc - c) * 1024 + 0.5) - 1 end
+  end
+  local setform = {}  -- per chunk, the tokens held there as sets
+  for j = 1, #cs do setform[j] = {} end
+  for j = 1, #cs do if one[j] == nil then setform[j][1] = toks[1] end end
   for i = 2, #toks do
     local sc = call('zmscore', p .. 'ix:d:' .. toks[i], unpack(cs))
-    for j = 1, #cs do if not sc[j] then ok[j] = false end end
+    for j = 1, #cs do
+      local c = tonumber(cs[j])
+      if not sc[j] then ok[j] = false
+      elseif tonumber(sc[j]) > c then
+        local o = math.floor((tonumber(sc[j]) - c) * 1024 + 0.5) - 1
+        if one[j] ~= nil and one[j] ~= o then ok[j] = false end
+        one[j] = o
+      else
+        setform[j][#setform[j] + 1] = toks[i]
+      end
+    end
   end
+  local dirty = call('smismember', p .. 'ix:xd', unpack(cs))
   local stopped = false
   for j = 1, #cs do
     local c = tonumber(cs[j])
     if ok[j] then
       if used >= budget then stopped = true; break end
-      local n = nil
-      if pending == '' then
-        n = count(c)
+      local n, ns = nil, nil
+      if one[j] ~= nil then
+        -- an inline posting: the one candidate, if every set-held token has it too
+        ns = {c * 512 + one[j]}
+        for _, t in ipairs(setform[j]) do
+          if #ns > 0 and call('sismember', p .. 'ix:w:' .. t .. ':' .. c, one[j]) == 0 then ns = {} end
+        end
+      elseif pending == '' then
+        n = count(c, dirty[j] == 1)
         if skip >= n or want == 0 then  -- none of this chunk's matches is on the page
           skip = skip - math.min(skip, n)
           total = total + n
@@ -1179,10 +1318,12 @@ while true do
         end
       end
       if n == nil then  -- this chunk's matches are needed one by one
-        local ns = members(c)
-        local map = ids(ns)
+        ns = ns or members(c)
         local keep = {}
-        for _, x in ipairs(ns) do if map[x] then keep[#keep + 1] = map[x] end end
+        if #ns > 0 then
+          local map = ids(ns)
+          for _, x in ipairs(ns) do if map[x] then keep[#keep + 1] = map[x] end end
+        end
         if pending ~= '' and #keep > 0 then
           local sc = call('zmscore', p .. pending, unpack(keep))
           local left = {}
@@ -1199,7 +1340,7 @@ while true do
     cursor = c
   end
   if stopped then nextc = cursor; break end
-  from = '(' .. cursor
+  from = past(cursor)
 end
 local out = {tostring(nextc), total, used}
 for _, id in ipairs(found) do out[#out + 1] = id end

@@ -1,11 +1,14 @@
 """What the search index keeps of a job, and how a query is read.
 
-The scripts keep, per queue (scripts.PRELUDE, "Search index"): each job's number ``n``
-(its record's ``n`` field, from the queue's sequence) mapped back to its id; for each
-token, the numbers of the jobs holding it, in sets of 512 consecutive numbers (Redis
-stores small sets of integers as packed arrays, 4 bytes a job); for each token, the chunks
-it appears in, sorted; and every id in lower case, sorted, for prefix lookups. A
-search reads those, never the records, so its cost follows the matches, not the jobs.
+The scripts keep, per queue (scripts.INDEX): each job's number ``n`` (its record's ``n``
+field, from the queue's sequence) mapped back to its id; for each token, the jobs holding
+it, in chunks of 512 consecutive numbers (a set of offsets in the chunk, which Redis packs
+as 16-bit integers, 2 bytes a job; a chunk's only posting of a token is kept in the
+token's chunk list instead); for each token, the chunks it appears in, sorted; and every
+id in lower case, sorted, for prefix lookups. A search reads those, never the records, so
+its cost follows the matches, not the jobs. A job that goes leaves the number map and the
+id list at once; its postings stay until every job of its chunk is gone (a search leaves
+them out), then go with the chunk's.
 
 Tokens are the lower-cased word runs (letters, digits, ``_``) in
 the task name, the values (not the keys) of the arguments, and the error texts, at most

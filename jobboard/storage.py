@@ -90,7 +90,7 @@ class TrackingStorage(RedisStorage):
         self.notify_prefix = keys.base + "notify."
         self._scripts = {
             name: self.conn.register_script(getattr(scripts, name))
-            for name in ("DEQUEUE", "PROMOTE_DUE", "CLEAN")
+            for name in ("DEQUEUE", "PROMOTE_DUE", "CLEAN", "DROP_INDEX")
         }
         # The producer's one round trip per enqueue, without redis-py's per-command
         # pool checkout (see connections.py; measured by bench/bench_throughput.py).
@@ -391,6 +391,9 @@ class TrackingStorage(RedisStorage):
         history, the consumer and periodic registries stay."""
         for state in STATES:
             self._flush_state(state)
+        # every job went: the index's postings (lazy deletion, scripts.INDEX) go too
+        while self._scripts["DROP_INDEX"](keys=[self.keys.base], args=[2000]):
+            pass
         self.flush_results()
         self.flush_counters()
         self.conn.delete(self.keys.base + "seq", self.keys.wake)

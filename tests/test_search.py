@@ -124,18 +124,122 @@ def test_the_index_follows_jobs_out(redis_url: str, redis_client: redis.Redis) -
     assert q.search("customer 3").total == 0  # trimmed (oldest first)
     assert q.search("customer 29").total == 1
     assert redis_client.zcard(q.keys.ids) == 10
-    assert not redis_client.exists(q.keys.token_chunks("client3"))
 
     gone = q.search("customer 29").jobs[0].id
     q.remove(gone)
     assert q.search("customer 29").total == 0 and q.search(gone[:8]).total == 0
-    assert not redis_client.exists(q.keys.token_chunks("client29"))
+    assert q.search("declined").total == 9 and q.search("declined", state="failed").total == 9
+    assert gone not in {j.id for j in q.search("declined", limit=100).jobs}
 
     load_finished(huey, send_email, 5, payload, "completed", start=100)
     huey.flush()
     assert q.search("lee").total == 0
     assert not list(redis_client.scan_iter(match=q.keys.base + "ix:*"))
     assert not list(redis_client.scan_iter(match=q.keys.base + "x:*"))
+
+
+def index_entries(client: redis.Redis, base: str) -> tuple[int, int]:
+    """(keys, entries) of a queue's search index."""
+    keys = entries = 0
+    for k in client.scan_iter(match=base + "ix:*", count=1000):
+        keys += 1
+        kind = client.type(k)
+        entries += {b"set": client.scard, b"zset": client.zcard, b"hash": client.hlen,
+                    b"list": client.llen}[kind](k)
+    return keys, entries
+
+
+def test_purged_jobs_stay_out_and_dead_chunks_are_dropped(redis_url: str,
+                                                          redis_client: redis.Redis) -> None:
+    """Lazy deletion (scripts.INDEX): a purged job's postings stay until its whole chunk
+    (512 numbers) is gone, but no search finds or counts it; then the chunk's postings go,
+    so the index holds what the retained jobs need, however many went through."""
+    huey, send_email, charge_card = make(redis_url, retention={"failed": (None, 40),
+                                                               "completed": (None, 20)})
+    q = Board([huey]).queue("srch")
+    sizes = []
+    for rnd in range(5):
+        load_finished(huey, charge_card, 600, payload, "failed", error=declined, start=rnd * 1000)
+        load_finished(huey, send_email, 400, payload, "completed", start=rnd * 1000 + 600)
+        assert q.counts()["failed"] == 40 and q.counts()["completed"] == 20
+        assert q.search("declined").total == 40 and q.search("lee").total == 60
+        assert q.search("lee", state="completed").total == 20
+        assert q.search("charge_card").total == 40
+        kept = {j.id for j in q.search("declined", limit=100).jobs}
+        assert kept == {i.decode() for i in redis_client.zrange(q.keys.state("failed"), 0, -1)}
+        # one purged job of each kind: neither found nor counted
+        assert q.search(f"customer {rnd * 1000 + 5}").total == 0
+        assert q.search(f"client{rnd * 1000 + 605}").total == 0
+        sizes.append(index_entries(redis_client, q.keys.base))
+    # the first round's chunks are dropped: nothing of their words is left
+    assert not redis_client.exists(q.keys.token_chunks("client3"))
+    assert not redis_client.exists(q.keys.token_chunk("lee", 0))
+    # no leak: postings are left only in the chunks of retained jobs (ix:n; the 60 kept
+    # span a chunk or two, three when one of the ties in finish time is kept), each no
+    # bigger than the one chunk the first round left
+    live = {int(k.decode().rsplit(":", 1)[1]) // 4 for k in redis_client.scan_iter(match=q.keys.base + "ix:n:*")}
+    held = {int(k.decode().rsplit(":", 1)[1]) for k in redis_client.scan_iter(match=q.keys.base + "ix:w:*")}
+    held |= {int(c) for k in redis_client.scan_iter(match=q.keys.base + "ix:d:*")
+             for c in redis_client.zrange(k, 0, -1)}
+    assert held <= live and len(live) <= 3, (held, live)
+    assert all(keys <= 3 * sizes[0][0] and entries <= 3 * sizes[0][1] for keys, entries in sizes), sizes
+
+
+def test_a_job_added_again_is_found_by_its_new_words_only(redis_url: str) -> None:
+    """A finished job added again by id gets a new number in the index: its old words and
+    its old state's token go with the old number (lazy deletion)."""
+    huey, send_email, _ = make(redis_url)
+    q = Board([huey]).queue("srch")
+    [job] = load_finished(huey, send_email, 1, payload, "completed")
+    assert q.search("client0").total == 1
+    again = send_email.s(payload(77))
+    again.id = job
+    huey.enqueue(again)
+    assert q.job(job).state == "waiting"
+    assert q.search("client0").total == 0 and q.search("lee", state="completed").total == 0
+    assert [j.id for j in q.search("client77").jobs] == [job]
+    assert [j.id for j in q.search("client77", state="waiting").jobs] == [job]
+
+
+def test_a_word_of_one_job_is_kept_inline_and_found_like_any(redis_url: str,
+                                                             redis_client: redis.Redis) -> None:
+    """A chunk where a word has one posting keeps it in the directory's score, with no
+    set (scripts.INDEX); a second job with the word makes it a set. Both are found, in
+    either order, alone and with other words and states; leaving a state drops it."""
+    huey, send_email, charge_card = make(redis_url)
+    q = Board([huey]).queue("srch")
+    [one] = load_finished(huey, send_email, 1, lambda i: {"to": "solo@example.org"}, "completed")
+    assert not redis_client.exists(q.keys.token_chunk("solo", 0))
+    assert redis_client.zcard(q.keys.token_chunks("solo")) == 1
+    # the chunk's first completed job: its state token is inline too
+    assert not redis_client.exists(q.keys.token_chunk("~s:completed", 0))
+    for query, state in (("solo", None), ("solo example", None), ("solo", "completed"),
+                         (one[:8], None)):
+        assert [j.id for j in q.search(query, state=state).jobs] == [one], query
+    assert q.search("solo", state="failed").total == 0 and q.search("solo bob").total == 0
+    others = load_finished(huey, charge_card, 3, payload, "failed", error=declined, start=10)
+    [two] = load_finished(huey, send_email, 1, lambda i: {"to": "solo@example.org", "n": "7"}, "completed")
+    assert redis_client.scard(q.keys.token_chunk("solo", 0)) == 2
+    assert [j.id for j in q.search("solo").jobs] == [two, one]
+    assert [j.id for j in q.search("solo", order="oldest").jobs] == [one, two]
+    assert [j.id for j in q.search("solo 7").jobs] == [two]
+    assert q.search("declined lee", state="failed").total == 3
+    assert q.search("customer 11").jobs[0].id == others[1]
+    # a job leaving the state whose token it holds inline (a retry): no longer found there
+    assert q.retry_all("failed", search="customer 12") == 1
+    assert q.search("customer 12", state="failed").total == 0
+    assert q.search("customer 12", state="waiting").total == 1
+    assert q.search("declined", state="failed").total == 2
+    # the same with the chunk's only failed job: its state token was inline
+    lone, _, lone_card = make(redis_url, name="lone")
+    [job] = load_finished(lone, lone_card, 1, payload, "failed", error=declined)
+    ql = Board([lone]).queue("lone")
+    assert not redis_client.exists(ql.keys.token_chunk("~s:failed", 0))
+    assert ql.search("declined", state="failed").total == 1
+    assert ql.retry_all("failed", search="declined") == 1
+    assert ql.search("declined", state="failed").total == 0
+    assert not redis_client.exists(ql.keys.token_chunks("~s:failed"))
+    assert [j.id for j in ql.search("declined", state="waiting").jobs] == [job]
 
 
 def test_errors_of_a_real_consumer_and_retries_are_found(redis_url: str) -> None:
