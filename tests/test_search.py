@@ -9,6 +9,7 @@ timed), and that the record stays compact (compact.py).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -118,7 +119,11 @@ def test_the_index_follows_jobs_out(redis_url: str, redis_client: redis.Redis) -
     is found, and no index key of theirs is left."""
     huey, send_email, charge_card = make(redis_url, retention={"failed": (None, 10)})
     q = Board([huey]).queue("srch")
-    load_finished(huey, charge_card, 30, payload, "failed", error=declined)
+    for i in range(30):
+        # one millisecond apart at least: retention trims the oldest first, and ends in the
+        # same millisecond would go in id order instead
+        load_finished(huey, charge_card, 1, payload, "failed", error=declined, start=i)
+        time.sleep(0.002)
     assert q.counts()["failed"] == 10
     assert q.search("declined").total == 10
     assert q.search("customer 3").total == 0  # trimmed (oldest first)
