@@ -45,6 +45,7 @@ class JobStateError(JobboardError):
         self.state = state
         self.action = action
         self.allowed = allowed
+        self.hint = hint
 
 
 class InvalidArgument(JobboardError, ValueError):

@@ -380,3 +380,24 @@ def test_refusals_are_in_the_viewers_language(app: Flask) -> None:
     api = client.post(f"{PREFIX}/api/queues/emails/jobs/x1/retry",
                       headers={"Authorization": "Bearer view-token", "Accept-Language": "es"})
     assert api.status_code == 403 and "needs the operator role" in api.get_json()["error"]["message"]
+
+
+def test_core_lookup_and_state_errors_are_in_the_viewers_language(seeded: Any) -> None:
+    """The core's exceptions carry their fields; the pages word them (a 404 page, a toast
+    after an action that no longer applies), the JSON API keeps the core's English."""
+    app, q, done, failed, running = seeded
+    client = signed_in(app, **{"Accept-Language": "es"})
+    page = soup(client.get(f"{PREFIX}/queues/emails/jobs/no-such-job"))
+    assert page.select_one(".errmsg").get_text().startswith(
+        "No hay ningún trabajo 'no-such-job' en la cola 'emails'.")
+    page = soup(client.get(f"{PREFIX}/queues/nope"))
+    assert page.select_one(".errmsg").get_text() == "Cola desconocida 'nope': revise cómo está escrita."
+    token = csrf_from(client.get(f"{PREFIX}/queues/emails/jobs/{done}").get_data(as_text=True))
+    resp = client.post(f"{PREFIX}/queues/emails/jobs/{done}/promote", data={"csrf_token": token},
+                       follow_redirects=True)
+    text = visible_text(resp.get_data(as_text=True))
+    assert f"No se puede aplicar «ejecutar ahora» al trabajo '{done}': está en estado completado" \
+        in text, text[:600]
+    api = client.get(f"{PREFIX}/api/queues/emails/jobs/no-such-job",
+                     headers={"Authorization": "Bearer view-token"})
+    assert api.status_code == 404 and api.get_json()["error"]["message"].startswith("No job ")

@@ -25,7 +25,7 @@ from .access import require_role
 from .filters import number
 from .i18n import _
 from .localtime import viewer_zone
-from .views import Answer, back, blueprint, get_queue, render_page
+from .views import Answer, back, blueprint, core_message, get_queue, render_page
 
 MAX_DELAY = 10 * 365 * 86400.0  # ten years: beyond that a delay is a typo
 MAX_RETRIES = 1000
@@ -143,7 +143,7 @@ def duplicate_job(queue: str, job_id: str) -> Answer:
     try:
         new_id = q.duplicate(job_id, actor=auth.current_actor("web"))
     except (JobNotFound, JobStateError) as exc:
-        flash(str(exc), "error")
+        flash(core_message(exc), "error")
         return back(url_for("jobboard.job", queue=queue, job_id=job_id))
     flash(_("Job %(id)s duplicated as %(new)s.", id=job_id, new=new_id), "success")
     return open_job(queue, new_id)
@@ -157,9 +157,9 @@ def edit_job(queue: str, job_id: str) -> Any:
     try:
         editable = q.editable(job_id)
     except JobNotFound as exc:
-        abort(error_response(404, str(exc)))
+        abort(error_response(404, core_message(exc)))
     except JobStateError as exc:
-        abort(error_response(409, str(exc)))
+        abort(error_response(409, core_message(exc)))
     if request.method == "GET" or editable.problem:
         page = render_page("jobboard/job_edit.html", queue=queue, e=editable,
                            form={"args": editable.args, "kwargs": editable.kwargs}, errors={},

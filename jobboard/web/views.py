@@ -30,7 +30,7 @@ from ..primitives import match_name, short_name
 from ..roles import ACTION_ROLES
 from ..shared import auth
 from ..shared.csrf import csrf_token
-from ..shared.errors import error_response, handle_errors, is_htmx
+from ..shared.errors import core_error, error_response, handle_errors, is_htmx, wants_json
 from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
 from . import assets, charts, delta, filters, i18n, localtime
@@ -216,7 +216,7 @@ def get_queue(name: str) -> Queue:
     try:
         return get_board().queue(name)
     except QueueNotFound as exc:
-        abort(error_response(404, str(exc)))
+        abort(error_response(404, core_message(exc)))
 
 
 @blueprint.app_template_global("jb_page_url")
@@ -340,6 +340,61 @@ blueprint.add_app_template_global(assets.asset_url, "jb_asset")
 # --- errors -----------------------------------------------------------------------------
 
 handle_errors(blueprint)
+
+#: Fixed parts of the core's JobStateError texts (jobboard.board), for core_message.
+_STATE_NOTES: dict[str, Any] = {
+    "undecodable": lazy_gettext("undecodable"),
+    "(a key of the wrong type)": lazy_gettext("(a key of the wrong type)"),
+    "(its message was not kept)": lazy_gettext("(its message was not kept)"),
+    "(running)": lazy_gettext("(running)"),
+}
+_HINTS: dict[str, Any] = {
+    "It can only be removed.": lazy_gettext("It can only be removed."),
+    "Wait for it to finish, or revoke it so it will not run again.":
+        lazy_gettext("Wait for it to finish, or revoke it so it will not run again."),
+}
+
+
+def core_message(exc: BaseException) -> str:
+    """A core error's message in the viewer's language: the core's exceptions carry their
+    fields, the pages word them (the JSON API keeps the core's English text)."""
+    if isinstance(exc, QueueNotFound):
+        return _("Unknown queue %(name)s: check the spelling.", name=repr(exc.name))
+    if isinstance(exc, JobNotFound):
+        return _("No job %(id)s in queue %(queue)s. It may never have existed, or it was "
+                 "removed by retention or by an operator.", id=repr(exc.job_id),
+                 queue=repr(exc.queue))
+    if isinstance(exc, PeriodicTaskNotFound):
+        return _("No periodic task %(name)s in queue %(queue)s. Periodic tasks appear once a "
+                 "consumer with periodic tasks enabled has started.", name=repr(exc.name),
+                 queue=repr(exc.queue))
+    if isinstance(exc, JobStateError):
+        word, _sep, note = exc.state.partition(" ")
+        state = str(STATE_LABELS.get(word) or _STATE_NOTES.get(word) or word)
+        if note:
+            state += " " + str(_STATE_NOTES.get(note, note))
+        text = _("Cannot %(action)s job %(id)s: it is %(state)s; that applies to %(allowed)s jobs.",
+                 action=str(ACTION_LABELS.get(exc.action, exc.action)), id=repr(exc.job_id),
+                 state=state, allowed=", ".join(str(STATE_LABELS.get(a, a)) for a in exc.allowed))
+        if exc.hint:
+            text += " " + str(_HINTS.get(exc.hint, exc.hint))
+        return text
+    return str(exc)
+
+
+def _core_error_page(exc: Exception) -> Any:
+    """The pages' answer to a core lookup or state error: its status, in the viewer's
+    language; JSON askers get the shared answer (the core's English)."""
+    from ..shared.errors import to_response
+
+    mapped = core_error(exc)
+    if wants_json() or mapped is None:
+        return to_response(exc)
+    return error_response(mapped[0], core_message(exc), code=mapped[1], details=mapped[2])
+
+
+for _exc in (QueueNotFound, JobNotFound, JobStateError, PeriodicTaskNotFound):
+    blueprint.register_error_handler(_exc, _core_error_page)
 
 
 # --- login ------------------------------------------------------------------------------
@@ -554,7 +609,7 @@ def job_trace(queue: str, job_id: str) -> Any:
     try:
         job = q.job(job_id)
     except JobNotFound as exc:
-        return error_response(404, str(exc))
+        return error_response(404, core_message(exc))
     return render_template("jobboard/_trace.html", job=job, queue=queue,
                            attempt=job.attempts[-1] if job.attempts else None,
                            **page_context())
@@ -701,7 +756,7 @@ def job_action(queue: str, job_id: str, action: str) -> Answer:
     try:
         getattr(q, action)(job_id, actor=actor())
     except (JobStateError, JobNotFound) as exc:
-        flash(str(exc), "error")
+        flash(core_message(exc), "error")
         return back(default)
     _done(str(JOB_DONE[action]) % {"id": job_id})
     return back(default)
@@ -885,7 +940,7 @@ def periodic_action(queue: str, action: str) -> Answer:
     try:
         result = getattr(q, method)(name, actor=actor())
     except PeriodicTaskNotFound as exc:
-        flash(str(exc), "error")
+        flash(core_message(exc), "error")
         return back(default)
     short = short_name(name)
     if action == "run":
