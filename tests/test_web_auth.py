@@ -532,3 +532,35 @@ def test_a_token_scoped_by_the_cli(redis_url: str, tmp_path: Any,
                       headers={"Authorization": f"Bearer {token}"}).status_code == 404
     assert main(["--config", str(path), "tokens", "list"]) == 0
     assert "clinica" in capsys.readouterr().out
+
+
+def test_url_map_no_get_changes_state(app: Flask, consumer: Any) -> None:
+    """Every GET under the prefix, as an admin, with a whole form in its query string (the
+    add-job and edit-and-retry routes take GET and POST): no job is added or moved, and
+    nothing reaches the audit trail beyond the admin's own sign-in."""
+    from tests.support import wait_for
+
+    board = app.extensions["jobboard"].board
+    q = board.queue("emails")
+    failed, _ = q.enqueue("boom", ["kaput"], retries=0)
+    assert wait_for(lambda: q.counts()["failed"] == 1)
+    client = app.test_client()
+    login(client, "admin")
+    before = (dict(q.counts()), q.job(failed).state, board.audit.entries(limit=100).entries)
+    form = {"task": "tests.support.add", "args": "[1, 2]", "kwargs": "{}", "priority": "0",
+            "delay": "", "eta": "", "retries": "0", "action": "retry", "state": "failed",
+            "scope": "all", "ids": failed, "older_than": "0", "name": "nightly_report"}
+    checked = 0
+    for rule in _jobboard_rules(app):
+        if "GET" not in rule.methods or rule.endpoint in {"jobboard.logout", "jobboard.static",
+                                                           "jobboard.asset"}:
+            continue
+        values = {arg: "x" for arg in rule.arguments}
+        values.update({k: v for k, v in {"queue": "emails", "job_id": failed}.items()
+                       if k in rule.arguments})
+        url = rule.build(values, append_unknown=False)[1]
+        client.get(url, query_string=form)
+        checked += 1
+    assert checked > 20
+    after = (dict(q.counts()), q.job(failed).state, board.audit.entries(limit=100).entries)
+    assert after == before
