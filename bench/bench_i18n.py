@@ -31,6 +31,10 @@ def measure(root: Path, languages: list[str], repeat: int) -> dict[str, float]:
     from jobboard import JobBoard
     from jobboard.redis_server import RedisServer
 
+    # this checkout's bench helper, whichever jobboard is measured (appended: shadows nothing)
+    sys.path.append(str(Path(__file__).resolve().parent))
+    from fail import fail_jobs
+
     logging.getLogger("huey").setLevel(logging.CRITICAL)  # a traceback per failing job
     with RedisServer() as server:
         huey = jobboard.RedisHuey("bench", url=server.url)
@@ -39,18 +43,7 @@ def measure(root: Path, languages: list[str], repeat: int) -> dict[str, float]:
         def charge_card(customer: int, amount: float) -> None:
             raise RuntimeError(f"card declined for customer {customer}")
 
-        q = jobboard.Board([huey]).queue("bench")
-        for i in range(100):
-            q.enqueue("charge_card", [i, 9.99], retries=0)
-        consumer = huey.create_consumer(workers=4, worker_type="thread", periodic=False,
-                                        check_worker_health=False)
-        consumer.scheduler.start()
-        for _, worker in consumer.worker_threads:
-            worker.start()
-        deadline = time.time() + 120
-        while q.counts()["failed"] < 100 and time.time() < deadline:
-            time.sleep(0.1)
-        consumer.stop(graceful=True)
+        fail_jobs(huey, 100, timeout=120)
         app = Flask("bench")
         app.config.update(SECRET_KEY="bench", JOBBOARD_API_TOKENS={"t": "viewer"})
         JobBoard(app, hueys=[huey])

@@ -33,6 +33,7 @@ import jobboard  # noqa: E402
 from jobboard.keys import QueueKeys  # noqa: E402
 from jobboard.redis_server import RedisServer  # noqa: E402
 from jobboard import JobBoard  # noqa: E402
+from bench.fail import fail_jobs  # noqa: E402
 
 PREFIX = "/admin/queues"
 TOKEN = "bench-token"
@@ -46,25 +47,6 @@ def make_huey(url: str, name: str) -> jobboard.RedisHuey:
         raise RuntimeError(f"card declined for customer {customer}")
 
     return huey
-
-
-def fail_jobs(huey: jobboard.RedisHuey, n: int) -> None:
-    """Run n failing jobs through a real consumer (threads in this process)."""
-    board = jobboard.Board([huey])
-    q = board.queue(huey.name)
-    for i in range(n):
-        q.enqueue("charge_card", [i, 9.99], retries=0)
-    consumer = huey.create_consumer(workers=4, worker_type="thread", periodic=False,
-                                    check_worker_health=False)
-    consumer.scheduler.start()
-    for _, worker in consumer.worker_threads:
-        worker.start()
-    deadline = time.time() + 300
-    while q.counts()["failed"] < n:
-        if time.time() > deadline:
-            raise SystemExit("consumer did not fail the jobs in time")
-        time.sleep(0.2)
-    consumer.stop(graceful=True)
 
 
 def grow(client: redis.Redis, prefix: str, queue: str, target: int) -> None:

@@ -51,6 +51,10 @@ import jobboard  # noqa: E402
 from jobboard import JobBoard  # noqa: E402
 from jobboard.redis_server import RedisServer  # noqa: E402
 
+# This checkout's bench helpers, whichever jobboard is measured (appended: they shadow nothing).
+sys.path.append(str(Path(__file__).resolve().parent))
+from fail import fail_jobs  # noqa: E402
+
 PREFIX = "/admin/queues"
 TOKEN = "bench-token"
 POLL = 2.0  # seconds, for the pollers ratio: the floor, the most demanding setting
@@ -76,22 +80,6 @@ def make_queue(url: str, name: str) -> Any:
         raise RuntimeError(f"card declined for customer {customer}")
 
     return h
-
-
-def fail_jobs(huey: Any, n: int) -> None:
-    """n failing jobs run by a real consumer (threads in this process)."""
-    q = jobboard.Board([huey]).queue(huey.name)
-    for i in range(n):
-        q.enqueue("charge_card", [i, 9.99], {"note": "monthly plan " * 8}, retries=0)
-    consumer = huey.create_consumer(workers=4, worker_type="thread", periodic=False,
-                                    check_worker_health=False)
-    consumer.scheduler.start()
-    for _, worker in consumer.worker_threads:
-        worker.start()
-    deadline = time.time() + 120
-    while q.counts()["failed"] < n and time.time() < deadline:
-        time.sleep(0.2)
-    consumer.stop(graceful=True)
 
 
 class Served:
@@ -140,7 +128,7 @@ def bytes_per_minute(url: str, seconds: float) -> dict[str, Any]:
     client = redis.Redis.from_url(url)
     client.flushdb()
     hueys = [make_queue(url, n) for n in ("emails", "reports", "billing", "sms")]
-    fail_jobs(hueys[0], 120)
+    fail_jobs(hueys[0], 120, {"note": "monthly plan " * 8}, timeout=120)
     for h in hueys:
         q = jobboard.Board([h]).queue(h.name)
         for i in range(20):
@@ -171,7 +159,7 @@ def changing_bytes_per_minute(url: str, seconds: float) -> dict[str, Any]:
     client = redis.Redis.from_url(url)
     client.flushdb()
     hueys = [make_queue(url, n) for n in ("emails", "reports", "billing", "sms")]
-    fail_jobs(hueys[0], 120)
+    fail_jobs(hueys[0], 120, {"note": "monthly plan " * 8}, timeout=120)
     for h in hueys:
         q = jobboard.Board([h]).queue(h.name)
         for i in range(20):
@@ -216,7 +204,7 @@ def overview_commands(url: str, n_queues: int, repeat: int = 5) -> float:
     client = redis.Redis.from_url(url)
     client.flushdb()
     hueys = [make_queue(url, f"q{i:02d}") for i in range(n_queues)]
-    fail_jobs(hueys[0], 20)
+    fail_jobs(hueys[0], 20, {"note": "monthly plan " * 8}, timeout=120)
     for h in hueys:
         q = jobboard.Board([h]).queue(h.name)
         for i in range(20):
