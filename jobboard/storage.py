@@ -244,8 +244,7 @@ class TrackingStorage(RedisStorage):
             return None
         job_id, msg, task, flag, task_flag, token, wait = res
         name = task.decode()
-        if int(wait) >= 0:  # -1: a scheduling take (an eta ahead), not a start
-            tracker.counters.took(now, name, int(wait))
+        tracker.count_take(now, name, int(wait))
         return self._hand_out(tracker, job_id.decode(), msg, name, flag, task_flag,
                               token.decode(), now)
 

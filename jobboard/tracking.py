@@ -613,11 +613,16 @@ class Tracker:
             return
         job_id, msg, task, flag, task_flag, token, wait = reply[1:8]
         job, name, tok = job_id.decode(), task.decode(), token.decode()
-        if int(wait) >= 0:  # -1: a scheduling take (an eta ahead), not a start
-            self.counters.took(now, name, int(wait))
+        self.count_take(now, name, int(wait))
         with self._inflight_lock:
             self.inflight[job] = (name, now, self.worker_label(), tok)
         self._local.next = (job, msg, name, flag, task_flag, tok, now)
+
+    def count_take(self, now: int, task: str, wait: int) -> None:
+        """Count a take (its wait) in this process's metrics; TAKE's wait -1 is a scheduling
+        take (an eta ahead: Huey's execute() only schedules the job), which is no start."""
+        if wait >= 0:
+            self.counters.took(now, task, wait)
 
     def flush_counters(self) -> None:
         """Write this process's counted ends and takes (see counters.py): one METRICS call
@@ -742,7 +747,7 @@ class Tracker:
         if not res:
             return  # taken by a consumer meanwhile, or removed: Huey runs it unrecorded
         name = self.huey._registry.task_to_string(type(task))
-        self.counters.took(now, name, int(res[1]))
+        self.count_take(now, name, int(res[1]))
         self.started(task.id, name, now, res[0].decode())
 
     def take_deferred_delete(self, job_id: str) -> str:

@@ -30,7 +30,8 @@ from ..primitives import match_name, short_name
 from ..roles import ACTION_ROLES
 from ..shared import auth
 from ..shared.csrf import csrf_token
-from ..shared.errors import core_error, error_response, handle_errors, is_htmx, wants_json
+from ..shared.errors import (core_error, error_response, handle_errors, is_htmx, to_response,
+                             wants_json)
 from ..shared.state import get_board, get_state, health_thresholds
 from ..shared.throttle import LoginThrottle
 from . import assets, charts, delta, filters, i18n, localtime
@@ -385,8 +386,6 @@ def core_message(exc: BaseException) -> str:
 def _core_error_page(exc: Exception) -> Any:
     """The pages' answer to a core lookup or state error: its status, in the viewer's
     language; JSON askers get the shared answer (the core's English)."""
-    from ..shared.errors import to_response
-
     mapped = core_error(exc)
     if wants_json() or mapped is None:
         return to_response(exc)
