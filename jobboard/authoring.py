@@ -103,18 +103,28 @@ def unmask(edited: Any, original: Any, pattern: re.Pattern[str]) -> Any:
     return go(edited, ())
 
 
+class FieldError(InvalidArgument):
+    """An editor field that is not what it must be. ``reason`` says which way, for an
+    adapter that words it itself (the pages, in the viewer's language): ``too_large``,
+    ``not_json`` (``detail``: the parser's message) or ``wrong_kind``."""
+
+    def __init__(self, message: str, name: str, reason: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.name, self.reason, self.detail = name, reason, detail
+
+
 def parse(text: str, kind: type, name: str) -> Any:
     """JSON text of an editor field (``args`` an array, ``kwargs`` an object), or
-    InvalidArgument saying where it is wrong."""
+    FieldError saying where it is wrong."""
     if len(text.encode()) > MAX_JSON:
-        raise InvalidArgument(f"{name} is larger than {MAX_JSON // 1024} KB of JSON.")
+        raise FieldError(f"{name} is larger than {MAX_JSON // 1024} KB of JSON.", name, "too_large")
     if not text.strip():
         return kind()
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise InvalidArgument(f"{name} is not valid JSON: {exc}.") from None
+        raise FieldError(f"{name} is not valid JSON: {exc}.", name, "not_json", str(exc)) from None
     if not isinstance(value, kind):
         what = "an array, e.g. [1, \"a\"]" if kind is list else "an object, e.g. {\"to\": \"a@b\"}"
-        raise InvalidArgument(f"{name} must be {what}.")
+        raise FieldError(f"{name} must be {what}.", name, "wrong_kind")
     return value

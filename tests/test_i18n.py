@@ -401,3 +401,15 @@ def test_core_lookup_and_state_errors_are_in_the_viewers_language(seeded: Any) -
     api = client.get(f"{PREFIX}/api/queues/emails/jobs/no-such-job",
                      headers={"Authorization": "Bearer view-token"})
     assert api.status_code == 404 and api.get_json()["error"]["message"].startswith("No job ")
+
+
+def test_the_add_job_forms_json_errors_are_in_the_viewers_language(seeded: Any) -> None:
+    app, q, done, failed, running = seeded
+    client = signed_in(app, **{"Accept-Language": "es"})
+    token = csrf_from(client.get(f"{PREFIX}/queues/emails/new").get_data(as_text=True))
+    resp = client.post(f"{PREFIX}/queues/emails/new", data={
+        "csrf_token": token, "task": "tests.support.add", "args": "[1, 2", "kwargs": "[]"})
+    assert resp.status_code == 422
+    text = visible_text(resp.get_data(as_text=True))
+    assert "args no es JSON válido: " in text and "kwargs debe ser un objeto" in text, text[:800]
+    assert "is not valid JSON" not in text and q.counts()["waiting"] == 0

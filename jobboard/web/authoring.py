@@ -90,9 +90,21 @@ def _when(errors: dict[str, str]) -> tuple[float | None, float | None]:
 def _json_field(errors: dict[str, str], name: str, kind: type) -> Any:
     try:
         return authoring.parse(request.form.get(name) or "", kind, name)
-    except InvalidArgument as exc:
-        errors[name] = str(exc)
+    except authoring.FieldError as exc:
+        errors[name] = _field_error(exc, kind)
         return None
+
+
+def _field_error(exc: authoring.FieldError, kind: type) -> str:
+    """The core's field error in the viewer's language (the parser's own detail stays)."""
+    if exc.reason == "too_large":
+        return _("%(name)s is larger than %(kb)s KB of JSON.", name=exc.name,
+                 kb=authoring.MAX_JSON // 1024)
+    if exc.reason == "not_json":
+        return _("%(name)s is not valid JSON: %(detail)s.", name=exc.name, detail=exc.detail)
+    if kind is list:
+        return _("%(name)s must be an array, e.g. [1, \"a\"].", name=exc.name)
+    return _("%(name)s must be an object, e.g. {\"to\": \"a@b\"}.", name=exc.name)
 
 
 @blueprint.route("/queues/<queue>/new", methods=["GET", "POST"])
